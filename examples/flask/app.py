@@ -1,0 +1,71 @@
+"""kc-flask example: a public home page, a profile behind a login, an admin page behind a
+realm role, a bearer-token JSON API, and a logout button.
+
+Run it against the test realm (``kc_core/testing/realm.json``)::
+
+    KEYCLOAK_URL=http://127.0.0.1:18080 python examples/flask/app.py     # http://127.0.0.1:5000
+
+Any ``FLASK_KEYCLOAK_*`` environment variable overrides a setting (``FLASK_KEYCLOAK_REALM``
+→ ``KEYCLOAK_REALM``), as does ``FLASK_SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template
+from flask.typing import ResponseReturnValue
+from kc_flask import Keycloak, bearer_required, current_user, login_required, roles_required
+
+keycloak = Keycloak()
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the example app; ``config`` overrides the defaults and the environment."""
+    # root_path: templates are found however this file is loaded (script, module, test).
+    app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
+    app.config.from_mapping(
+        SECRET_KEY=secrets.token_hex(32),
+        KEYCLOAK_SERVER_URL=os.environ.get("KEYCLOAK_URL", "http://127.0.0.1:8080"),
+        KEYCLOAK_REALM="kc-test",
+        KEYCLOAK_CLIENT_ID="kc-web",
+        KEYCLOAK_CLIENT_SECRET="kc-web-secret",
+    )
+    app.config.from_prefixed_env()
+    if config:
+        app.config.update(config)
+    keycloak.init_app(app)
+
+    @app.get("/")
+    def home() -> ResponseReturnValue:
+        return render_template("home.html")
+
+    @app.get("/profile")
+    @login_required
+    def profile() -> ResponseReturnValue:
+        return render_template("profile.html", user=current_user)
+
+    @app.get("/admin")
+    @roles_required("realm:admin")
+    def admin() -> ResponseReturnValue:
+        return render_template("admin.html", user=current_user)
+
+    @app.get("/api/me")
+    @bearer_required
+    def api_me() -> ResponseReturnValue:
+        return jsonify(sub=current_user.sub, username=current_user.username)
+
+    @app.get("/api/reports")
+    @bearer_required(roles=["kc-api:reader"])
+    def api_reports() -> ResponseReturnValue:
+        return jsonify(reports=[{"id": 1, "title": "Quarterly"}], reader=current_user.username)
+
+    return app
+
+
+if __name__ == "__main__":
+    create_app().run(host="127.0.0.1", port=int(os.environ.get("PORT", "5000")))

@@ -1,0 +1,860 @@
+"""The OpenID Connect / OAuth 2.0 client: every flow Keycloak offers, from one object."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from josepy import jwa
+
+from .config import Config
+from .discovery import Discovery
+from .errors import DeviceFlowError, KeycloakError, LoginError, OAuthError, StateMismatch
+from .http import HttpClient
+from .jwks import RemoteKeySet
+from .roles import has_role
+from .singleflight import SingleFlight
+from .tokens import TokenKind, TokenValidator
+
+__all__ = ["Client", "DeviceAuthorization", "LoginRequest", "TokenSet"]
+
+# Keycloak's default login timeout: a user may spend that long on the login page.
+_PENDING_LOGIN_TTL = 1800.0
+_PENDING_LOGIN_LIMIT = 10_000
+_PAT_MARGIN = 30.0
+# A refresh result keeps serving the same refresh token this long (see SingleFlight).
+_REFRESH_LINGER = 5.0
+# What ties the browser's answer to this login: never taken from extra_params.
+_PROTECTED_LOGIN_PARAMS = frozenset(
+    {"client_id", "code_challenge", "code_challenge_method", "nonce", "redirect_uri",
+     "response_type", "state"}
+)  # fmt: skip
+_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+_ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 code challenge of a PKCE ``verifier`` (RFC 7636)."""
+    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """Tokens from one token-endpoint answer, with expiry instants computed at receipt.
+
+    It also reads like the answer's JSON (``tokens["access_token"]``), as the seed API did.
+    """
+
+    access_token: str
+    token_type: str
+    expires_at: float
+    refresh_token: str | None = None
+    refresh_expires_at: float | None = None
+    id_token: str | None = None
+    scopes: frozenset[str] = frozenset()
+    session_state: str | None = None
+    #: Validated ID-token claims (the identity), when an ID token came and was checked.
+    id_claims: Mapping[str, Any] | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_response(
+        cls,
+        body: Mapping[str, Any],
+        *,
+        received_at: float | None = None,
+        id_claims: Mapping[str, Any] | None = None,
+    ) -> TokenSet:
+        """Build a token set from a token endpoint's JSON answer."""
+        if not isinstance(body.get("access_token"), str):
+            raise KeycloakError("the token endpoint answered without an access_token")
+        now = time.time() if received_at is None else received_at
+        refresh_expires_in = body.get("refresh_expires_in")
+        return cls(
+            access_token=body["access_token"],
+            token_type=str(body.get("token_type", "Bearer")),
+            expires_at=now + float(body.get("expires_in", 0)),
+            refresh_token=body.get("refresh_token"),
+            # Keycloak says 0 for offline tokens, which do not expire on their own.
+            refresh_expires_at=(
+                now + float(refresh_expires_in)
+                if isinstance(refresh_expires_in, int | float) and refresh_expires_in > 0
+                else None
+            ),
+            id_token=body.get("id_token"),
+            scopes=frozenset(str(body.get("scope", "")).split()),
+            session_state=body.get("session_state"),
+            id_claims=id_claims,
+            raw=MappingProxyType(dict(body)),
+        )
+
+    def expires_within(self, seconds: float, *, now: float | None = None) -> bool:
+        """Whether the access token expires in less than ``seconds``."""
+        return (time.time() if now is None else now) + seconds >= self.expires_at
+
+    def refresh_expires_within(self, seconds: float, *, now: float | None = None) -> bool:
+        """Whether the refresh token expires in less than ``seconds`` (never, for offline ones)."""
+        if self.refresh_expires_at is None:
+            return False
+        return (time.time() if now is None else now) + seconds >= self.refresh_expires_at
+
+    def __getitem__(self, key: str) -> Any:
+        return self.raw[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.raw
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The answer's field ``key``, as a dict would give it."""
+        return self.raw.get(key, default)
+
+    def keys(self) -> Iterable[str]:
+        """The answer's field names (``dict(tokens)`` gives the raw answer back)."""
+        return self.raw.keys()
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRequest:
+    """A started login: where to send the browser and what the callback must check.
+
+    It unpacks like the seed API's pair, ``url, state = client.login()``. Keep it (or at
+    least ``state``) in the user's session and hand it back to :meth:`Client.callback`.
+    """
+
+    url: str
+    state: str
+    nonce: str
+    code_verifier: str | None
+    redirect_uri: str
+    max_age: float | None = None
+    created_at: float = field(default_factory=time.time)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self.url, self.state))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, for keeping the login in a (server-side or encrypted) session.
+
+        It holds the PKCE verifier: never put it in a cookie that is only signed.
+        """
+        return {
+            "url": self.url,
+            "state": self.state,
+            "nonce": self.nonce,
+            "code_verifier": self.code_verifier,
+            "redirect_uri": self.redirect_uri,
+            "max_age": self.max_age,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LoginRequest:
+        """The login :meth:`to_dict` wrote.
+
+        Raises:
+            LoginError: ``data`` is not a stored login.
+        """
+        try:
+            return cls(
+                url=str(data["url"]),
+                state=str(data["state"]),
+                nonce=str(data["nonce"]),
+                code_verifier=(
+                    None if data.get("code_verifier") is None else str(data["code_verifier"])
+                ),
+                redirect_uri=str(data["redirect_uri"]),
+                max_age=None if data.get("max_age") is None else float(data["max_age"]),
+                created_at=float(data.get("created_at", time.time())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LoginError(f"not a stored login: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceAuthorization:
+    """The answer of the device authorization endpoint (RFC 8628)."""
+
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires_at: float
+    interval: float
+
+
+class _PendingLogins:
+    """Logins started by this client and not finished yet: single use, bounded, expiring.
+
+    It also remembers, for as long as a login may live, the states already used, so a
+    replayed callback is refused even when the caller keeps the :class:`LoginRequest`
+    itself. A login started by another process (another worker of the same app) is
+    neither pending nor used here; the caller's own session is its single-use record.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._logins: OrderedDict[str, LoginRequest] = OrderedDict()
+        self._used: OrderedDict[str, float] = OrderedDict()
+
+    def add(self, login: LoginRequest) -> None:
+        with self._lock:
+            self._prune(time.time())
+            self._logins[login.state] = login
+            while len(self._logins) > _PENDING_LOGIN_LIMIT:
+                self._logins.popitem(last=False)
+
+    def claim(self, state: str) -> tuple[LoginRequest | None, bool]:
+        """Take the login for ``state``: ``(login or None, whether state was used before)``.
+
+        Either way ``state`` counts as used from now on.
+        """
+        with self._lock:
+            now = time.time()
+            self._prune(now)
+            if state in self._used:
+                return None, True
+            self._mark_used(state, now)
+            return self._logins.pop(state, None), False
+
+    def claim_only(self) -> LoginRequest | None:
+        """Take the one pending login, if exactly one is pending."""
+        with self._lock:
+            now = time.time()
+            self._prune(now)
+            if len(self._logins) != 1:
+                return None
+            login = self._logins.popitem()[1]
+            self._mark_used(login.state, now)
+            return login
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._prune(time.time())
+            return len(self._logins)
+
+    def _mark_used(self, state: str, now: float) -> None:
+        self._used[state] = now
+        while len(self._used) > _PENDING_LOGIN_LIMIT:
+            self._used.popitem(last=False)
+
+    def _prune(self, now: float) -> None:
+        while self._logins:
+            state, login = next(iter(self._logins.items()))
+            if login.created_at + _PENDING_LOGIN_TTL > now:
+                break
+            del self._logins[state]
+        while self._used:
+            state, used_at = next(iter(self._used.items()))
+            if used_at + _PENDING_LOGIN_TTL > now:
+                break
+            del self._used[state]
+
+
+class Client:
+    """A Keycloak OpenID Connect client: login, tokens, userinfo, logout, UMA basics.
+
+    An ordinary object (no singleton), safe to share between threads: per-user data is
+    returned to the caller, never kept on the client (except logins started with
+    :meth:`login` and not finished, remembered single-use so the seed's ``callback(code)``
+    stays safe). Built from a :class:`Config`, or, with no arguments, from the environment
+    and ``keycloak.json`` as the seed library was.
+
+    Example::
+
+        client = Client(Config(server_url="https://sso.example.com", realm="shop",
+                               client_id="web", client_secret="...",
+                               redirect_uri="https://shop.example.com/callback"))
+        login = client.login()                    # send the browser to login.url
+        tokens = client.callback(code, state=state, login=login)
+        tokens.id_claims["preferred_username"]
+    """
+
+    def __init__(self, config: Config | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = Config.load(**overrides)
+        elif overrides:
+            config = config.replace(**overrides)
+        self.config = config
+        self.http = HttpClient(config)
+        self.discovery = Discovery(config, self.http)
+        self.keys = RemoteKeySet(
+            self.http,
+            lambda: self.discovery.endpoint("jwks_uri"),
+            refetch_interval=config.jwks_refetch_interval,
+        )
+        self._validator: TokenValidator | None = None
+        self._validator_lock = threading.Lock()
+        self._pending = _PendingLogins()
+        self._refreshes: SingleFlight[TokenSet] = SingleFlight(linger=_REFRESH_LINGER)
+        self._pat_flight: SingleFlight[TokenSet] = SingleFlight()
+        self._pat: TokenSet | None = None
+        self._signing_key: Any = None
+        if config.client_auth_method == "private_key_jwt" and config.private_key:
+            self._signing_key = serialization.load_pem_private_key(
+                config.private_key.encode(), password=None
+            )
+
+    # -- set-up -------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Fetch discovery metadata and signing keys now, so no request waits for them."""
+        self.validator  # noqa: B018 - building it fetches discovery
+        self.keys.refresh()
+
+    @property
+    def validator(self) -> TokenValidator:
+        """The :class:`TokenValidator` for this realm and client (built on first use)."""
+        validator = self._validator
+        if validator is None:
+            with self._validator_lock:
+                validator = self._validator
+                if validator is None:
+                    issuers = {self.discovery.issuer, *self.config.extra_issuers}
+                    validator = self._validator = TokenValidator(
+                        self.keys,
+                        issuer=issuers,
+                        audience=self.config.expected_audience,
+                        client_id=self.config.client_id,
+                        algorithms=self.config.algorithms,
+                        leeway=self.config.leeway,
+                        cache_size=self.config.token_cache_size,
+                    )
+        return validator
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- token validation -----------------------------------------------------------------
+
+    def validate_access_token(self, token: str) -> Mapping[str, Any]:
+        """Validate an access token (signature, iss, aud, exp, nbf, iat, typ); return its claims.
+
+        Raises:
+            TokenError: a subclass naming why the token is rejected.
+        """
+        return self.validator.validate(token)
+
+    def decode(self, token: str) -> Mapping[str, Any]:
+        """The seed's name for :meth:`validate_access_token`: validates, never just decodes."""
+        return self.validator.validate(token)
+
+    def validate_id_token(
+        self,
+        token: str,
+        *,
+        nonce: str | None = None,
+        access_token: str | None = None,
+        max_age: float | None = None,
+    ) -> Mapping[str, Any]:
+        """Validate an ID token for this client (aud, azp, nonce, at_hash, ...)."""
+        return self.validator.validate(
+            token, kind="id", nonce=nonce, access_token=access_token, max_age=max_age
+        )
+
+    def validate_logout_token(self, token: str) -> Mapping[str, Any]:
+        """Validate a back-channel ``logout_token`` (typ, events, sid/sub, no nonce)."""
+        return self.validator.validate(token, kind="logout")
+
+    def validate(self, token: str, *, kind: TokenKind = "access") -> Mapping[str, Any]:
+        """Validate any kind of token this client accepts."""
+        return self.validator.validate(token, kind=kind)
+
+    # -- browser login --------------------------------------------------------------------
+
+    def login(
+        self,
+        redirect_uri: str | None = None,
+        *,
+        scopes: Iterable[str] | None = None,
+        prompt: str | None = None,
+        login_hint: str | None = None,
+        kc_idp_hint: str | None = None,
+        ui_locales: str | None = None,
+        max_age: float | None = None,
+        extra_params: Mapping[str, str] | None = None,
+        pkce: bool = True,
+        remember: bool = True,
+    ) -> LoginRequest:
+        """Start a login: a fresh single-use state, a nonce and a PKCE S256 challenge.
+
+        Returns a :class:`LoginRequest`; send the browser to its ``url``. ``pkce=False`` is
+        refused for public clients, which have nothing else protecting their code.
+        ``remember=False`` keeps the login out of this client's pending logins: the caller
+        stores it (a web session) and finishes with ``callback(code, state=, login=)``.
+        ``extra_params`` adds authorization parameters, but cannot replace ``state``,
+        ``nonce``, ``redirect_uri`` or the PKCE challenge.
+
+        Raises:
+            LoginError: no redirect URI, or ``pkce=False`` for a public client.
+        """
+        redirect = redirect_uri or self.config.redirect_uri
+        if not redirect:
+            raise LoginError("login needs a redirect_uri (argument or Config.redirect_uri)")
+        if not pkce and self.config.public_client:
+            raise LoginError("public clients must use PKCE")
+        state = secrets.token_urlsafe(32)
+        nonce = secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(64) if pkce else None
+        params: dict[str, str] = {
+            "response_type": "code",
+            "client_id": self.config.client_id,
+            "redirect_uri": redirect,
+            "scope": _scope(scopes if scopes is not None else self.config.scopes),
+            "state": state,
+            "nonce": nonce,
+        }
+        if verifier is not None:
+            params["code_challenge"] = pkce_challenge(verifier)
+            params["code_challenge_method"] = "S256"
+        optional = {
+            "prompt": prompt,
+            "login_hint": login_hint,
+            "kc_idp_hint": kc_idp_hint,
+            "ui_locales": ui_locales,
+            "max_age": None if max_age is None else str(int(max_age)),
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        for key, value in (extra_params or {}).items():
+            if key in _PROTECTED_LOGIN_PARAMS:
+                raise LoginError(f"extra_params cannot set {key}")
+            params[key] = value
+        url = f"{self.discovery.endpoint('authorization_endpoint')}?{urlencode(params)}"
+        login = LoginRequest(url, state, nonce, verifier, redirect, max_age)
+        if remember:
+            self._pending.add(login)
+        return login
+
+    def callback(
+        self,
+        code: str,
+        state: str | None = None,
+        *,
+        login: LoginRequest | None = None,
+        code_verifier: str | None = None,
+        nonce: str | None = None,
+        redirect_uri: str | None = None,
+    ) -> TokenSet:
+        """Finish a login: exchange ``code`` and validate the ID token it brings.
+
+        The recommended form passes the callback's ``state`` and the :class:`LoginRequest`
+        kept in the user's session, ``callback(code, state=state, login=login)``: the state
+        must match the login's and is accepted once; the PKCE verifier, nonce and redirect
+        URI come from the login. ``callback(code, state=state)`` uses the login this client
+        remembers for that state (started in this process). The seed form ``callback(code)``
+        works only when exactly one login started by this client is pending (a script, a
+        single-user dev server); otherwise it raises :class:`LoginError` asking for
+        ``state``. ``code_verifier``, ``nonce`` and ``redirect_uri`` override what the login
+        holds; without a login or state they are the low-level form for callers that
+        checked the state themselves.
+
+        Raises:
+            StateMismatch: the state is unknown, reused or does not match ``login``.
+            LoginError: nothing tells which login the code belongs to.
+            OAuthError: Keycloak refused the code (``invalid_grant``: reused, expired ...).
+            TokenError: the ID token failed validation (``NonceMismatch``, ...).
+        """
+        if login is not None:
+            if state is None:
+                raise LoginError("pass the callback's state= along with the login it belongs to")
+            if not secrets.compare_digest(state.encode(), login.state.encode()):
+                raise StateMismatch("the callback's state is not the one of this login")
+            _, reused = self._pending.claim(state)
+            if reused:
+                raise StateMismatch("this login was already completed (state reused)")
+        elif state is not None:
+            login, reused = self._pending.claim(state)
+            if login is None:
+                raise StateMismatch(
+                    "this state was already used"
+                    if reused
+                    else "unknown or expired state (pass login= when the login was started "
+                    "by another process)"
+                )
+        elif code_verifier is None and nonce is None:
+            login = self._pending.claim_only()
+            if login is None:
+                raise LoginError(
+                    "callback(code) cannot tell which login this code belongs to "
+                    f"({len(self._pending)} pending); pass state= (and the LoginRequest) "
+                    "from the callback request"
+                )
+        if login is not None:
+            code_verifier = code_verifier if code_verifier is not None else login.code_verifier
+            nonce = nonce if nonce is not None else login.nonce
+            redirect_uri = redirect_uri or login.redirect_uri
+        redirect = redirect_uri or self.config.redirect_uri
+        if not redirect:
+            raise LoginError("callback needs the redirect_uri the login used")
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
+        if code_verifier is not None:
+            data["code_verifier"] = code_verifier
+        body = self._token_request(data)
+        return self._token_set(
+            body,
+            nonce=nonce,
+            max_age=login.max_age if login else None,
+            require_id_token=True,
+        )
+
+    # -- other grants ---------------------------------------------------------------------
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        """New tokens for a refresh token (also an offline one).
+
+        Concurrent refreshes of the same token share one request and its :class:`TokenSet`;
+        for a few seconds afterwards the same token keeps getting that result, so a request
+        racing another one of the same session does not spend the token twice.
+
+        Raises:
+            OAuthError: ``invalid_grant`` when the token expired, was revoked or its session
+                ended.
+        """
+        return self._refreshes.run(
+            refresh_token,
+            lambda: self._token_set(
+                self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+            ),
+        )
+
+    def client_credentials(self, scopes: Iterable[str] | None = None) -> TokenSet:
+        """Tokens for the client itself (its service account)."""
+        data = {"grant_type": "client_credentials"}
+        if scopes is not None:
+            data["scope"] = _scope(scopes)
+        return self._token_set(self._token_request(data))
+
+    def password_grant(
+        self, username: str, password: str, *, scopes: Iterable[str] | None = None
+    ) -> TokenSet:
+        """Legacy: the resource owner password grant. Prefer a browser login or the device flow.
+
+        Kept for tests and migration of old scripts; it bypasses Keycloak's login page
+        (no MFA, no identity brokering) and is removed from OAuth 2.1.
+
+        Raises:
+            OAuthError: ``invalid_grant`` for a wrong password or a disabled user,
+                ``unauthorized_client`` when the client has direct grants switched off.
+        """
+        data = {
+            "grant_type": "password",
+            "username": username,
+            "password": password,
+            "scope": _scope(scopes if scopes is not None else self.config.scopes),
+        }
+        return self._token_set(self._token_request(data))
+
+    def exchange_token(
+        self,
+        subject_token: str,
+        *,
+        audience: str | None = None,
+        requested_token_type: str | None = None,
+        scopes: Iterable[str] | None = None,
+    ) -> TokenSet:
+        """Keycloak's standard token exchange (RFC 8693) of a token issued to another client."""
+        data = {
+            "grant_type": _TOKEN_EXCHANGE,
+            "subject_token": subject_token,
+            "subject_token_type": _ACCESS_TOKEN_TYPE,
+        }
+        if audience is not None:
+            data["audience"] = audience
+        if requested_token_type is not None:
+            data["requested_token_type"] = requested_token_type
+        if scopes is not None:
+            data["scope"] = _scope(scopes)
+        return self._token_set(self._token_request(data))
+
+    # -- device flow ------------------------------------------------------------------------
+
+    def start_device_authorization(
+        self, scopes: Iterable[str] | None = None
+    ) -> DeviceAuthorization:
+        """Start the device flow: show ``user_code`` and ``verification_uri`` to the user."""
+        data = {"scope": _scope(scopes if scopes is not None else self.config.scopes)}
+        url = self.discovery.endpoint("device_authorization_endpoint")
+        body = self._post_authenticated(url, data)
+        now = time.time()
+        if not isinstance(body, dict) or not all(
+            isinstance(body.get(k), str) for k in ("device_code", "user_code", "verification_uri")
+        ):
+            raise KeycloakError("the device authorization endpoint answered without a code")
+        return DeviceAuthorization(
+            device_code=body["device_code"],
+            user_code=body["user_code"],
+            verification_uri=body["verification_uri"],
+            verification_uri_complete=body.get("verification_uri_complete"),
+            expires_at=now + float(body.get("expires_in", 600)),
+            # RFC 8628 section 3.2: 5 seconds when the server names no interval.
+            interval=float(body.get("interval", 5)),
+        )
+
+    def poll_device_authorization(
+        self,
+        device: DeviceAuthorization,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> TokenSet:
+        """Poll until the user approves; honours ``interval`` and ``slow_down``.
+
+        The first poll goes out at once; after ``authorization_pending`` it waits
+        ``interval`` seconds, and after ``slow_down`` it adds 5 seconds to the interval for
+        every later poll (RFC 8628 section 3.5). ``sleep`` does the waiting (the async
+        client passes a cancellable one).
+
+        Raises:
+            DeviceFlowError: the user denied (``access_denied``) or the code expired
+                (``expired_token``, also raised locally once ``expires_at`` has passed).
+            OAuthError: any other refusal (``invalid_client``, ``invalid_grant``, ...).
+        """
+        interval = device.interval
+        while True:
+            if time.time() >= device.expires_at:
+                raise DeviceFlowError(400, "expired_token", "the device code expired")
+            try:
+                body = self._token_request(
+                    {"grant_type": _DEVICE_CODE, "device_code": device.device_code}
+                )
+            except OAuthError as exc:
+                if exc.error == "authorization_pending":
+                    sleep(interval)
+                    continue
+                if exc.error == "slow_down":
+                    interval += 5  # RFC 8628 section 3.5
+                    sleep(interval)
+                    continue
+                if exc.error in ("access_denied", "expired_token"):
+                    raise DeviceFlowError(
+                        exc.status, exc.error, exc.error_description, url=exc.url
+                    ) from exc
+                raise
+            return self._token_set(body)
+
+    # -- userinfo, introspection, revocation, logout ----------------------------------------
+
+    def fetch_userinfo(self, access_token: str) -> dict[str, Any]:
+        """The userinfo endpoint's claims for ``access_token``, as a new plain dict.
+
+        Keycloak answers JSON, or a signed JWT when the client's *user info signed response
+        algorithm* is set; the JWT is verified (signature, iss, aud) before its claims are
+        returned. A plain dict, as the seed returned, so it can go straight into a session
+        or ``jsonify``.
+
+        Raises:
+            OAuthError: Keycloak refused the token (``invalid_token``: expired, revoked,
+                session ended, ...).
+            TokenError: the signed answer failed validation.
+        """
+        url = self.discovery.endpoint("userinfo_endpoint")
+        # A refused token answers 401 with the error in WWW-Authenticate (RFC 6750 section 3);
+        # the HTTP layer reads it from there into the OAuthError.
+        response = self.http.request(
+            "GET", url, headers={"Authorization": f"Bearer {access_token}"}, oauth=True
+        )
+        content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+        if content_type == "application/jwt":
+            return dict(self.validator.validate(response.text.strip(), kind="userinfo"))
+        return _json_object(response, "userinfo")
+
+    def introspect(self, token: str, *, token_type_hint: str | None = None) -> dict[str, Any]:
+        """RFC 7662 introspection (also for RPTs); ``active`` says whether the token is live.
+
+        Needs a confidential client. An expired, revoked or foreign token is not an error:
+        the answer is ``{"active": False}``.
+        """
+        data = {"token": token}
+        if token_type_hint is not None:
+            data["token_type_hint"] = token_type_hint
+        url = self.discovery.endpoint("introspection_endpoint")
+        body = self._post_authenticated(url, data)
+        if not isinstance(body, dict):
+            raise KeycloakError("the introspection answer is not a JSON object")
+        return body
+
+    def revoke(self, token: str, *, token_type_hint: str | None = None) -> None:
+        """RFC 7009 revocation of an access or refresh token."""
+        data = {"token": token}
+        if token_type_hint is not None:
+            data["token_type_hint"] = token_type_hint
+        url = self.discovery.endpoint("revocation_endpoint")
+        self._refreshes.forget(token)
+        self._post_authenticated(url, data)
+
+    def logout_url(
+        self,
+        *,
+        id_token_hint: str | None = None,
+        post_logout_redirect_uri: str | None = None,
+        state: str | None = None,
+    ) -> str:
+        """The RP-initiated logout URL (Keycloak's end-session endpoint)."""
+        params = {"client_id": self.config.client_id}
+        optional = {
+            "id_token_hint": id_token_hint,
+            "post_logout_redirect_uri": post_logout_redirect_uri,
+            "state": state,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        return f"{self.discovery.endpoint('end_session_endpoint')}?{urlencode(params)}"
+
+    def logout(self, refresh_token: str) -> None:
+        """End the user's Keycloak session from the server side, with its refresh token."""
+        url = self.discovery.endpoint("end_session_endpoint")
+        self._refreshes.forget(refresh_token)
+        self._post_authenticated(url, {"refresh_token": refresh_token}, expected=(200, 204))
+
+    # -- UMA basics (the seed's calls) ------------------------------------------------------
+
+    def pat(self) -> TokenSet:
+        """A Protection API token: the resource server's own token, cached until near expiry."""
+        pat = self._pat
+        if pat is not None and not pat.expires_within(_PAT_MARGIN):
+            return pat
+
+        def fetch() -> TokenSet:
+            current = self._pat
+            if current is not None and not current.expires_within(_PAT_MARGIN):
+                return current
+            self._pat = self.client_credentials()
+            return self._pat
+
+        return self._pat_flight.run("pat", fetch)
+
+    def find_ticket(
+        self, resources: list[Mapping[str, Any]], pat_access_token: str | None = None
+    ) -> dict[str, Any]:
+        """Create a permission ticket for ``resources`` (the seed's ``find_ticket``).
+
+        ``resources`` is a list of ``{"resource_id": ..., "resource_scopes": [...]}``.
+        Returns Keycloak's answer, ``{"ticket": "..."}``.
+        """
+        token = pat_access_token or self.pat().access_token
+        url = self.discovery.endpoint("permission_endpoint", uma=True)
+        response = self.http.request(
+            "POST",
+            url,
+            json=[dict(r) for r in resources],
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            expected=(200, 201),
+        )
+        body = _json_object(response, "permission")
+        if not isinstance(body.get("ticket"), str):
+            raise KeycloakError("the permission endpoint answered without a ticket")
+        return body
+
+    # -- roles ------------------------------------------------------------------------------
+
+    def has_role(self, claims: Mapping[str, Any], spec: str) -> bool:
+        """Whether ``claims`` grant a role: ``realm:admin``, ``api:editor``, or this client's."""
+        return has_role(claims, spec, client_id=self.config.client_id)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _token_set(
+        self,
+        body: Any,
+        *,
+        nonce: str | None = None,
+        max_age: float | None = None,
+        require_id_token: bool = False,
+    ) -> TokenSet:
+        received_at = time.time()
+        if not isinstance(body, dict):
+            raise KeycloakError("the token endpoint's answer is not a JSON object")
+        id_token = body.get("id_token")
+        id_claims = None
+        if isinstance(id_token, str):
+            id_claims = self.validate_id_token(
+                id_token,
+                nonce=nonce,
+                access_token=body.get("access_token"),
+                max_age=max_age,
+            )
+        elif require_id_token and "openid" in str(body.get("scope", "")).split():
+            raise LoginError("the token endpoint returned no ID token for an openid login")
+        return TokenSet.from_response(body, received_at=received_at, id_claims=id_claims)
+
+    def _token_request(self, data: dict[str, str]) -> Any:
+        return self._post_authenticated(self.discovery.endpoint("token_endpoint"), data)
+
+    def _post_authenticated(
+        self, url: str, data: dict[str, str], *, expected: tuple[int, ...] = (200,)
+    ) -> Any:
+        form = dict(data)
+        auth = None
+        method = self.config.client_auth_method
+        client_id = self.config.client_id
+        if method == "client_secret_basic" and self.config.client_secret is not None:
+            # RFC 6749 2.3.1: form-encode both parts before Basic encoding.
+            auth = (quote(client_id, safe=""), quote(self.config.client_secret, safe=""))
+        elif method == "client_secret_post":
+            form["client_id"] = client_id
+            form["client_secret"] = self.config.client_secret or ""
+        elif method == "private_key_jwt":
+            form["client_id"] = client_id
+            form["client_assertion_type"] = _ASSERTION_TYPE
+            form["client_assertion"] = self._client_assertion()
+        else:
+            form["client_id"] = client_id
+        return self.http.post_form(url, form, auth=auth, expected=expected)
+
+    def _client_assertion(self) -> str:
+        """A short-lived JWT signed with the client's key (RFC 7523 ``private_key_jwt``)."""
+        now = int(time.time())
+        header = {"alg": self.config.private_key_algorithm, "typ": "JWT"}
+        if self.config.private_key_id:
+            header["kid"] = self.config.private_key_id
+        claims = {
+            "iss": self.config.client_id,
+            "sub": self.config.client_id,
+            "aud": self.discovery.issuer,
+            "jti": str(uuid.uuid4()),
+            "iat": now,
+            "exp": now + 60,
+        }
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        )
+        algorithm = jwa.JWASignature.from_json(self.config.private_key_algorithm)
+        signature = algorithm.sign(self._signing_key, signing_input.encode("ascii"))
+        return f"{signing_input}.{_b64url(signature)}"
+
+
+def _json_object(response: requests.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise KeycloakError(f"the {what} answer is not JSON") from exc
+    if not isinstance(body, dict):
+        raise KeycloakError(f"the {what} answer is not a JSON object")
+    return body
+
+
+def _scope(scopes: Iterable[str]) -> str:
+    return " ".join(dict.fromkeys(scopes))

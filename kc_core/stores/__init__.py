@@ -1,0 +1,86 @@
+"""Server-side token stores: where a browser session's tokens live.
+
+The browser's session holds only an opaque key; the tokens are kept here. A store must be
+safe to share between threads. Implement :class:`TokenStore` to add your own (return it
+from the ``kc_token_store`` hook or pass it to the engine).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..oidc import TokenSet
+
+__all__ = ["SessionRecord", "TokenStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """What the store keeps for one logged-in browser session.
+
+    ``sid`` is Keycloak's session id (from the ID token), ``sub`` the user: a back-channel
+    logout names one of them and ends every record that carries it.
+    """
+
+    tokens: TokenSet
+    sub: str
+    sid: str | None = None
+
+    def to_json(self) -> str:
+        """Serialise (tokens as Keycloak sent them, plus the instants computed at receipt)."""
+        return json.dumps(
+            {
+                "raw": dict(self.tokens.raw),
+                "expires_at": self.tokens.expires_at,
+                "refresh_expires_at": self.tokens.refresh_expires_at,
+                "id_claims": None if self.tokens.id_claims is None else dict(self.tokens.id_claims),
+                "sub": self.sub,
+                "sid": self.sid,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> SessionRecord:
+        """The inverse of :meth:`to_json`."""
+        data: dict[str, Any] = json.loads(text)
+        base = TokenSet.from_response(data["raw"], id_claims=data.get("id_claims"))
+        tokens = TokenSet(
+            access_token=base.access_token,
+            token_type=base.token_type,
+            expires_at=float(data["expires_at"]),
+            refresh_token=base.refresh_token,
+            refresh_expires_at=data.get("refresh_expires_at"),
+            id_token=base.id_token,
+            scopes=base.scopes,
+            session_state=base.session_state,
+            id_claims=base.id_claims,
+            raw=base.raw,
+        )
+        return cls(tokens=tokens, sub=str(data["sub"]), sid=data.get("sid"))
+
+
+class TokenStore(Protocol):
+    """Where the engine keeps each browser session's tokens, by opaque key."""
+
+    def get(self, key: str) -> SessionRecord | None:
+        """The record for ``key``, or ``None`` if it never existed, expired or was ended."""
+        ...
+
+    def set(self, key: str, record: SessionRecord, ttl: float | None) -> None:
+        """Keep ``record`` under ``key`` for ``ttl`` seconds (``None``: until deleted)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget ``key`` (no error if absent)."""
+        ...
+
+    def delete_matching(self, *, sid: str | None = None, sub: str | None = None) -> int:
+        """End every record of Keycloak session ``sid`` (or, without sid, of user ``sub``).
+
+        Returns how many records were removed. Called by the back-channel logout endpoint:
+        with a shared store, this ends the session in every app process.
+        """
+        ...

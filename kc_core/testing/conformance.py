@@ -1,0 +1,431 @@
+"""The adapter conformance kit: one pytest suite every kc adapter must pass.
+
+It drives the adapter's app over real HTTP, through Keycloak's real login page, so it does
+not care which framework is behind the URL. Subclass :class:`AdapterConformance` in your
+adapter's tests and say how to serve an app built around a given engine::
+
+    from kc_core.testing.conformance import AdapterConformance, serve_wsgi
+
+    class TestBottleAdapter(AdapterConformance):
+        def serve(self, engine):
+            return serve_wsgi(make_app(engine))
+
+The app must offer these routes (besides the engine's own under ``/kc``):
+
+========== ============================================================================
+``/``       public page, 200
+``/public`` public page, 200
+``/private`` any logged-in user (``Requirement()``); the body contains the username
+``/admin``   realm role ``admin`` (``Requirement(roles=("realm:admin",))``)
+========== ============================================================================
+
+The kit needs the ``keycloak`` and ``keycloak_admin`` fixtures of :mod:`kc_core.testing.plugin`
+(registered automatically) and marks its tests ``integration``. Users: ``alice`` is an admin,
+``bob`` is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socketserver
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+import requests
+
+from kc_core import Config
+from kc_core.engine import Engine, EngineSettings
+from kc_core.oidc import TokenSet
+from kc_core.plugins import Plugins, hookimpl
+from kc_core.testing.admin import KeycloakAdmin
+from kc_core.testing.browser import BrowserSession, login_with_form
+from kc_core.testing.server import KeycloakRealm
+
+__all__ = [
+    "AdapterConformance",
+    "EngineEvents",
+    "backchannel_logout_to",
+    "serve_wsgi",
+    "wait_for",
+]
+
+_CLIENT_ID = "kc-web"
+_CLIENT_SECRET = "kc-web-secret"
+_TIMEOUT = 15.0
+_LOCK_FILE = os.path.join(tempfile.gettempdir(), "kc-test-backchannel-url.lock")
+
+
+# -- helpers an adapter's own tests may use too ----------------------------------------------
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+        pass
+
+
+@contextlib.contextmanager
+def serve_wsgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve a WSGI app on a free port in a thread (one thread per request); yield its URL."""
+    server = make_server(
+        host, 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, name="kc-test-wsgi", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(_TIMEOUT)
+
+
+def wait_for(condition: Callable[[], bool], *, timeout: float = _TIMEOUT, what: str = "") -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def backchannel_logout_to(admin: KeycloakAdmin, realm: str, url: str) -> Iterator[None]:
+    """Point kc-web's back-channel logout URL at ``url``, and restore it afterwards.
+
+    Holds a machine-wide file lock meanwhile, so test runs sharing one Keycloak never
+    point the URL at each other's apps.
+    """
+    with open(_LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = admin.client(realm, _CLIENT_ID)
+            previous = dict(client.get("attributes") or {}).get("backchannel.logout.url", "")
+            admin.set_client_attributes(realm, _CLIENT_ID, {"backchannel.logout.url": url})
+            try:
+                yield
+            finally:
+                admin.set_client_attributes(
+                    realm, _CLIENT_ID, {"backchannel.logout.url": previous}
+                )
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@dataclass
+class EngineEvents:
+    """A kc plugin recording the engine's events (logins, refreshes, logouts)."""
+
+    logins: list[TokenSet] = field(default_factory=list)
+    refreshes: list[TokenSet] = field(default_factory=list)
+    logouts: list[Any] = field(default_factory=list)
+    last_tokens_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @hookimpl
+    def kc_after_login(self, request: Any, tokens: TokenSet, identity: Any) -> None:
+        with self._lock:
+            self.logins.append(tokens)
+            self.last_tokens_at = time.time()
+
+    @hookimpl
+    def kc_after_refresh(self, request: Any, tokens: TokenSet) -> None:
+        with self._lock:
+            self.refreshes.append(tokens)
+            self.last_tokens_at = time.time()
+
+    @hookimpl
+    def kc_after_logout(self, request: Any, identity: Any) -> None:
+        with self._lock:
+            self.logouts.append(identity)
+
+    @property
+    def sid(self) -> str:
+        """Keycloak's session id of the last login."""
+        claims = self.logins[-1].id_claims or {}
+        return str(claims["sid"])
+
+
+# -- the suite ------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+class AdapterConformance:
+    """The conformance suite; subclass it (name the subclass ``Test...``) and define ``serve``."""
+
+    def serve(self, engine: Engine) -> AbstractContextManager[str]:
+        """Serve the adapter's app built around ``engine``; the context yields its base URL."""
+        raise NotImplementedError("define serve(engine) in your conformance test class")
+
+    def make_plugins(self) -> Plugins:
+        """The plugin manager of the engine: by default every installed adapter (entry points).
+
+        Keep the default: it checks that your adapter's entry point works.
+        """
+        return Plugins()
+
+    # -- fixtures ---------------------------------------------------------------------------
+
+    @pytest.fixture
+    def kc_events(self) -> EngineEvents:
+        return EngineEvents()
+
+    @pytest.fixture
+    def kc_make_engine(
+        self, keycloak: KeycloakRealm, kc_events: EngineEvents
+    ) -> Callable[..., Engine]:
+        def make(**settings: Any) -> Engine:
+            plugins = self.make_plugins()
+            plugins.register(kc_events, name="kc-conformance-events")
+            config = Config(
+                server_url=keycloak.base_url,
+                realm=keycloak.realm,
+                client_id=_CLIENT_ID,
+                client_secret=_CLIENT_SECRET,
+            )
+            return Engine(config, plugins=plugins, settings=EngineSettings(**settings))
+
+        return make
+
+    @pytest.fixture
+    def kc_engine(self, kc_make_engine: Callable[..., Engine]) -> Engine:
+        return kc_make_engine()
+
+    @pytest.fixture
+    def app_url(self, kc_engine: Engine) -> Iterator[str]:
+        with self.serve(kc_engine) as url:
+            yield url.rstrip("/")
+
+    @pytest.fixture
+    def browser(self) -> Iterator[requests.Session]:
+        session = BrowserSession()
+        yield session
+        session.close()
+
+    # -- login round trip ---------------------------------------------------------------------
+
+    def test_login_round_trip_lands_on_the_page_first_asked_for(
+        self, app_url: str, browser: requests.Session, kc_events: EngineEvents
+    ) -> None:
+        first = browser.get(f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT)
+        assert first.status_code in (302, 303)
+        assert urlsplit(urljoin(first.url, first.headers["Location"])).path == "/kc/login"
+        result = login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
+        assert result.response.status_code == 200
+        assert result.url == f"{app_url}/private"
+        assert "alice" in result.response.text
+        assert len(kc_events.logins) == 1
+
+    def test_session_keeps_the_user_and_never_holds_tokens_in_cookies(
+        self, app_url: str, browser: requests.Session, kc_events: EngineEvents
+    ) -> None:
+        login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
+        for _ in range(3):
+            again = browser.get(f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT)
+            assert again.status_code == 200
+            assert "alice" in again.text
+        tokens = kc_events.logins[-1]
+        secrets = [t for t in (tokens.access_token, tokens.refresh_token, tokens.id_token) if t]
+        for cookie in browser.cookies:
+            assert not any(secret in (cookie.value or "") for secret in secrets), cookie.name
+
+    def test_session_cookie_changes_at_login(self, app_url: str, browser: requests.Session) -> None:
+        start = browser.get(f"{app_url}/kc/login?next=/private", allow_redirects=False)
+        assert start.status_code == 302
+        host = urlsplit(app_url).hostname
+        before = {(c.name, c.value) for c in browser.cookies if c.domain.lstrip(".") == host}
+        login_with_form(start.headers["Location"], "alice", "alice-password", session=browser)
+        after = {(c.name, c.value) for c in browser.cookies if c.domain.lstrip(".") == host}
+        assert before, "the app keeps the pending login in a session cookie"
+        assert not before & after, "a cookie value from before login survived it (fixation)"
+
+    def test_login_refuses_an_open_redirect(self, app_url: str, browser: requests.Session) -> None:
+        for target in ("https://evil.example/x", "//evil.example/x", "/\\evil.example"):
+            browser.cookies.clear()
+            result = login_with_form(
+                f"{app_url}/kc/login?next={requests.utils.quote(target, safe='')}",
+                "alice",
+                "alice-password",
+                session=browser,
+            )
+            assert result.url == f"{app_url}/", target
+
+    def test_two_tabs_logging_in_at_once_both_land(
+        self, app_url: str, browser: requests.Session
+    ) -> None:
+        tab_a = browser.get(f"{app_url}/kc/login?next=/public", allow_redirects=False)
+        tab_b = browser.get(f"{app_url}/kc/login?next=/private", allow_redirects=False)
+        callback = f"{app_url}/kc/callback"
+        done_a = login_with_form(
+            tab_a.headers["Location"], "alice", "alice-password", session=browser, stop_at=callback
+        )
+        done_b = login_with_form(
+            tab_b.headers["Location"], "alice", "alice-password", session=browser, stop_at=callback
+        )
+        landed_b = browser.get(done_b.url, allow_redirects=False)
+        landed_a = browser.get(done_a.url, allow_redirects=False)
+        assert landed_b.headers["Location"].endswith("/private")
+        assert landed_a.headers["Location"].endswith("/public")
+
+    def test_callback_with_missing_wrong_or_reused_state_is_a_400(
+        self, app_url: str, browser: requests.Session
+    ) -> None:
+        start = browser.get(f"{app_url}/kc/login?next=/private", allow_redirects=False)
+        done = login_with_form(
+            start.headers["Location"],
+            "alice",
+            "alice-password",
+            session=browser,
+            stop_at=f"{app_url}/kc/callback",
+        )
+        code = done.code
+        assert code is not None
+        missing = browser.get(f"{app_url}/kc/callback?code={code}", allow_redirects=False)
+        wrong = browser.get(f"{app_url}/kc/callback?code={code}&state=forged")
+        assert (missing.status_code, wrong.status_code) == (400, 400)
+        first = browser.get(done.url, allow_redirects=False)
+        assert first.status_code == 302
+        reused = browser.get(done.url, allow_redirects=False)
+        assert reused.status_code == 400
+
+    # -- bearer tokens ------------------------------------------------------------------------
+
+    def test_bearer_requests_get_401_403_200(self, app_url: str, kc_engine: Engine) -> None:
+        alice = kc_engine.client.password_grant("alice", "alice-password").access_token
+        bob = kc_engine.client.password_grant("bob", "bob-password").access_token
+
+        def get(path: str, token: str | None, **headers: str) -> requests.Response:
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            return requests.get(f"{app_url}{path}", headers=headers, allow_redirects=False)
+
+        missing = get("/private", None, Accept="application/json")
+        assert missing.status_code == 401
+        assert missing.headers["WWW-Authenticate"] == 'Bearer realm="kc-test"'
+        bad = get("/private", "not-a-token")
+        assert bad.status_code == 401
+        challenge = bad.headers["WWW-Authenticate"]
+        assert challenge.startswith('Bearer realm="kc-test", error="invalid_token", ')
+        assert 'error_description="' in challenge
+        assert bad.headers["Content-Type"].startswith("application/json")
+        assert get("/private", alice).status_code == 200
+        forbidden = get("/admin", bob)
+        assert forbidden.status_code == 403
+        assert forbidden.json()["error"] == "forbidden"
+        assert get("/admin", alice).status_code == 200
+
+    def test_browsers_are_redirected_and_api_clients_get_json(self, app_url: str) -> None:
+        browser = requests.get(
+            f"{app_url}/private", headers={"Accept": "text/html"}, allow_redirects=False
+        )
+        assert browser.status_code == 302
+        xhr = requests.get(
+            f"{app_url}/private", headers={"X-Requested-With": "XMLHttpRequest"}
+        )
+        assert xhr.status_code == 401
+        assert xhr.json()["error"] == "unauthorized"
+
+    def test_browser_without_the_role_gets_403(
+        self, app_url: str, browser: requests.Session
+    ) -> None:
+        login_with_form(f"{app_url}/private", "bob", "bob-password", session=browser)
+        assert browser.get(f"{app_url}/admin", allow_redirects=False).status_code == 403
+
+    # -- refresh --------------------------------------------------------------------------------
+
+    def test_silent_refresh_happens_once_for_concurrent_requests(
+        self,
+        kc_make_engine: Callable[..., Engine],
+        kc_events: EngineEvents,
+        browser: requests.Session,
+    ) -> None:
+        # Tokens live 300 s: with a 299.5 s margin they need a refresh half a second after
+        # they were issued, and fresh ones do not for the next half second.
+        engine = kc_make_engine(refresh_margin=299.5)
+        with self.serve(engine) as url:
+            login_with_form(f"{url}/private", "alice", "alice-password", session=browser)
+            before = len(kc_events.refreshes)
+            issued = kc_events.last_tokens_at
+            wait_for(lambda: time.time() > issued + 0.6, what="the token to enter the margin")
+            with ThreadPoolExecutor(6) as pool:
+                answers = list(
+                    pool.map(
+                        lambda _: browser.get(f"{url}/private", allow_redirects=False), range(6)
+                    )
+                )
+        assert [a.status_code for a in answers] == [200] * 6
+        assert len(kc_events.refreshes) - before == 1
+
+    # -- logout -----------------------------------------------------------------------------------
+
+    def test_logout_must_be_a_post(self, app_url: str, browser: requests.Session) -> None:
+        login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
+        assert browser.get(f"{app_url}/kc/logout", allow_redirects=False).status_code == 405
+        assert browser.get(f"{app_url}/private", allow_redirects=False).status_code == 200
+
+    def test_logout_ends_the_keycloak_session_too(
+        self,
+        app_url: str,
+        browser: requests.Session,
+        keycloak: KeycloakRealm,
+        keycloak_admin: KeycloakAdmin,
+        kc_events: EngineEvents,
+    ) -> None:
+        login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
+        sid = kc_events.sid
+        assert _has_session(keycloak_admin, keycloak.realm, "alice", sid)
+        out = browser.post(f"{app_url}/kc/logout", allow_redirects=False)
+        assert out.status_code == 302
+        end_session = out.headers["Location"]
+        assert end_session.startswith(f"{keycloak.issuer}/protocol/openid-connect/logout")
+        assert "id_token_hint" in parse_qs(urlsplit(end_session).query)
+        final = browser.get(end_session)
+        assert final.url.rstrip("/") == app_url
+        assert not _has_session(keycloak_admin, keycloak.realm, "alice", sid)
+        assert browser.get(f"{app_url}/private", allow_redirects=False).status_code == 302
+
+    def test_backchannel_logout_ends_the_app_session(
+        self,
+        app_url: str,
+        browser: requests.Session,
+        keycloak: KeycloakRealm,
+        keycloak_admin: KeycloakAdmin,
+        kc_events: EngineEvents,
+    ) -> None:
+        with backchannel_logout_to(keycloak_admin, keycloak.realm, f"{app_url}/kc/backchannel-logout"):
+            login_with_form(f"{app_url}/private", "carol", "carol-password", session=browser)
+            assert browser.get(f"{app_url}/private", allow_redirects=False).status_code == 200
+            keycloak_admin.delete_session(keycloak.realm, kc_events.sid)
+            wait_for(
+                lambda: browser.get(f"{app_url}/private", allow_redirects=False).status_code
+                == 302,
+                what="the back-channel logout to end the app's session",
+            )
+
+    def test_backchannel_logout_refuses_a_forged_token(self, app_url: str) -> None:
+        forged = requests.post(
+            f"{app_url}/kc/backchannel-logout", data={"logout_token": "e30.e30.e30"}
+        )
+        assert forged.status_code == 400
+        assert forged.json()["error"] == "invalid_request"
+        missing = requests.post(f"{app_url}/kc/backchannel-logout", data={})
+        assert missing.status_code == 400
+
+
+def _has_session(admin: KeycloakAdmin, realm: str, username: str, sid: str) -> bool:
+    sessions: list[Mapping[str, Any]] = admin.user_sessions(realm, username)
+    return any(s.get("id") == sid for s in sessions)

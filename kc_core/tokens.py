@@ -1,0 +1,450 @@
+"""JWT validation: signature over the exact bytes received, then every claim check.
+
+The hot path avoids object (de)serialization of the whole JWS: the token is split once,
+the header and claims are decoded with the standard library, and the signature is checked
+with josepy's JWA over ``cryptography``, using a key object loaded once per key set.
+A token that passed is remembered (keyed by its exact string, until its ``exp``), so a
+token seen again costs one dictionary lookup and one clock read.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
+
+from cryptography.exceptions import InvalidSignature
+from josepy import jwa
+
+from .config import DEFAULT_ALGORITHMS
+from .errors import (
+    AtHashMismatch,
+    BadSignature,
+    DisallowedAlgorithm,
+    MalformedToken,
+    MissingClaim,
+    NonceMismatch,
+    TokenExpired,
+    TokenIssuedInFuture,
+    TokenNotYetValid,
+    WrongAudience,
+    WrongAuthorizedParty,
+    WrongIssuer,
+    WrongTokenType,
+)
+from .jwks import KeySource, StaticKeySet
+
+__all__ = ["BACKCHANNEL_LOGOUT_EVENT", "TokenKind", "TokenValidator"]
+
+TokenKind = Literal["access", "id", "logout", "userinfo"]
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+_PART = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _verify_eddsa(key: Any, message: bytes, signature: bytes) -> bool:
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+class _Algorithm(NamedTuple):
+    kty: str
+    curves: frozenset[str] | None
+    verify: Callable[[Any, bytes, bytes], bool]
+    hash_name: str
+
+
+def _jwa(alg: jwa.JWASignature) -> Callable[[Any, bytes, bytes], bool]:
+    verify: Callable[[Any, bytes, bytes], bool] = alg.verify
+    return verify
+
+
+_ALGORITHMS: dict[str, _Algorithm] = {
+    "RS256": _Algorithm("RSA", None, _jwa(jwa.RS256), "sha256"),
+    "RS384": _Algorithm("RSA", None, _jwa(jwa.RS384), "sha384"),
+    "RS512": _Algorithm("RSA", None, _jwa(jwa.RS512), "sha512"),
+    "PS256": _Algorithm("RSA", None, _jwa(jwa.PS256), "sha256"),
+    "PS384": _Algorithm("RSA", None, _jwa(jwa.PS384), "sha384"),
+    "PS512": _Algorithm("RSA", None, _jwa(jwa.PS512), "sha512"),
+    "ES256": _Algorithm("EC", frozenset({"P-256"}), _jwa(jwa.ES256), "sha256"),
+    "ES384": _Algorithm("EC", frozenset({"P-384"}), _jwa(jwa.ES384), "sha384"),
+    "ES512": _Algorithm("EC", frozenset({"P-521"}), _jwa(jwa.ES512), "sha512"),
+    "EdDSA": _Algorithm("OKP", frozenset({"Ed25519", "Ed448"}), _verify_eddsa, "sha512"),
+}
+assert set(_ALGORITHMS) == set(DEFAULT_ALGORITHMS)
+
+_HEADER_CACHE_SIZE = 64
+_ACCESS_HEADER_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
+_ID_HEADER_TYPES = frozenset({"jwt"})  # an at+jwt access token must never pass as an ID token
+_LOGOUT_HEADER_TYPES = frozenset({"jwt", "logout+jwt", "application/logout+jwt"})
+_HEADER_TYPES = {"id": _ID_HEADER_TYPES, "logout": _LOGOUT_HEADER_TYPES}
+# Keycloak's own ``typ`` claim: Bearer (access), ID, Logout; refresh tokens say Refresh/Offline.
+_CLAIM_TYPES: dict[str, str] = {
+    "access": "bearer",
+    "id": "id",
+    "logout": "logout",
+    "userinfo": "userinfo",
+}
+
+
+# "+", "/" and padding "=" are not base64url (RFC 7515): map them to an invalid byte.
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/!!!")
+
+
+def _decode_part(part: str) -> bytes:
+    try:
+        if sys.version_info >= (3, 11):
+            data = part.encode("ascii").translate(_URLSAFE_TO_STANDARD) + b"=="[: -len(part) % 4]
+            return binascii.a2b_base64(data, strict_mode=True)
+        if _PART.fullmatch(part) is None or len(part) % 4 == 1:
+            raise ValueError("not base64url")
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedToken("the token is not base64url-encoded") from exc
+
+
+# The decoder's scanner, called directly: json.loads adds a Python-level layer per call.
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def _decode_json(part: str, what: str) -> dict[str, Any]:
+    try:
+        text = _decode_part(part).decode("utf-8")
+        if text[:1] == "{":
+            value, end = _scan_json(text, 0)
+            if end != len(text):
+                value = json.loads(text)  # trailing whitespace, or garbage: let json judge
+        else:
+            value = json.loads(text)
+    except (ValueError, StopIteration) as exc:  # UnicodeDecodeError, JSONDecodeError
+        raise MalformedToken(f"the token's {what} is not JSON") from exc
+    if not isinstance(value, dict):
+        raise MalformedToken(f"the token's {what} is not a JSON object")
+    return value
+
+
+def _numeric(claims: Mapping[str, Any], name: str, *, required: bool) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise MissingClaim(f"the token has no {name!r} claim")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MissingClaim(f"the token's {name!r} claim is not a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    # NaN never compares as expired and Infinity never expires: neither is a NumericDate.
+    if not math.isfinite(number):
+        raise MissingClaim(f"the token's {name!r} claim is not a finite number")
+    return number
+
+
+def _audiences(claims: Mapping[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return [aud]
+    if isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+        return aud
+    if aud is None:
+        return []
+    raise MissingClaim("the token's 'aud' claim is neither a string nor a list of strings")
+
+
+class TokenValidator:
+    """Validates JWTs issued by one Keycloak realm.
+
+    Args:
+        jwks: a JWKS dict (static keys) or a key source such as
+            :class:`~kc_core.jwks.RemoteKeySet` (keys fetched from Keycloak, refetched when a
+            ``kid`` is unknown).
+        issuer: the accepted ``iss``, or several (a realm reached under an internal and a
+            public host name).
+        audience: the ``aud`` access tokens must contain; ``None`` skips that check.
+        client_id: this client's id, which ID and logout tokens must name in ``aud``
+            (and in ``azp`` when present); defaults to ``audience``.
+        authorized_parties: when given, an access token's ``azp`` must be one of them.
+        algorithms: the allow-list; only asymmetric algorithms exist here, so ``none`` and
+            HMAC are never accepted.
+        leeway: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
+        cache_size: how many validated access tokens are remembered (0 turns it off).
+
+    Every rejection raises a :class:`~kc_core.TokenError` subclass naming the reason.
+
+    Example::
+
+        validator = TokenValidator(jwks, issuer="https://sso.example.com/realms/shop",
+                                   audience="orders-api")
+        claims = validator.validate(request_token)
+    """
+
+    def __init__(
+        self,
+        jwks: Mapping[str, Any] | KeySource,
+        *,
+        issuer: str | Iterable[str],
+        audience: str | None = None,
+        client_id: str | None = None,
+        authorized_parties: Iterable[str] | None = None,
+        algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
+        leeway: float = 10.0,
+        cache_size: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys: KeySource = StaticKeySet(jwks) if isinstance(jwks, Mapping) else jwks
+        self._issuers = frozenset([issuer] if isinstance(issuer, str) else issuer)
+        if not self._issuers:
+            raise ValueError("at least one issuer is required")
+        self._audience = audience
+        self._client_id = client_id or audience
+        self._authorized_parties = (
+            None if authorized_parties is None else frozenset(authorized_parties)
+        )
+        self._algorithms = frozenset(algorithms)
+        unknown = self._algorithms - set(_ALGORITHMS)
+        if unknown:
+            raise ValueError(
+                f"unsupported algorithms {sorted(unknown)}; allowed: {sorted(_ALGORITHMS)}"
+            )
+        self._leeway = leeway
+        self._cache_size = cache_size
+        self._clock = clock
+        self._cache: dict[str, tuple[Mapping[str, Any], float]] = {}
+        self._cache_lock = threading.Lock()
+        self._headers: dict[str, tuple[dict[str, Any], str | None, _Algorithm]] = {}
+
+    @property
+    def issuers(self) -> frozenset[str]:
+        """The accepted issuers."""
+        return self._issuers
+
+    def validate(
+        self,
+        token: str,
+        *,
+        kind: TokenKind = "access",
+        nonce: str | None = None,
+        access_token: str | None = None,
+        max_age: float | None = None,
+    ) -> Mapping[str, Any]:
+        """Check ``token`` and return its claims (a read-only mapping).
+
+        Args:
+            kind: ``"access"`` (the default), ``"id"``, ``"logout"`` (a back-channel
+                ``logout_token``) or ``"userinfo"`` (a signed userinfo answer); each has its
+                own ``typ`` and claim rules.
+            nonce: for ID tokens, the nonce sent with the login; must match exactly.
+            access_token: for ID tokens, the access token received with it; its ``at_hash``
+                is checked when present.
+            max_age: for ID tokens, the ``max_age`` sent with the login; ``auth_time`` must
+                be recent enough.
+
+        Raises:
+            TokenError: a subclass naming why the token is rejected.
+        """
+        if not isinstance(token, str):
+            raise MalformedToken("the token is not a string")
+        if kind == "access":
+            hit = self._cache.get(token)
+            if hit is not None:
+                if self._clock() <= hit[1]:
+                    return hit[0]
+                with self._cache_lock:  # _remember iterates the dict under this lock
+                    self._cache.pop(token, None)
+                raise TokenExpired("the token has expired")
+        header, claims = self._verify_signature(token)
+        expires = self._check_claims(header, claims, kind, nonce, access_token, max_age)
+        result: Mapping[str, Any] = MappingProxyType(claims)
+        if kind == "access" and self._cache_size > 0:
+            self._remember(token, result, expires)
+        return result
+
+    def cached(self, token: str) -> Mapping[str, Any] | None:
+        """The claims of an access token validated before and not expired, else ``None``.
+
+        Never verifies and never touches the network: async callers use it to stay on the
+        event loop when they can, and hand first-seen tokens to a worker thread.
+        """
+        hit = self._cache.get(token)
+        if hit is not None and self._clock() <= hit[1]:
+            return hit[0]
+        return None
+
+    def validate_access_token(self, token: str) -> Mapping[str, Any]:
+        """Same as ``validate(token)``: check an access token and return its claims."""
+        return self.validate(token)
+
+    def _remember(self, token: str, claims: Mapping[str, Any], expires: float) -> None:
+        with self._cache_lock:
+            while len(self._cache) >= self._cache_size:
+                # Oldest first: dicts keep insertion order.
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[token] = (claims, expires + self._leeway)
+
+    def _verify_signature(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        if not isinstance(token, str) or token.count(".") != 2 or not token.isascii():
+            raise MalformedToken("the token is not a compact JWS (three dot-separated parts)")
+        signing_input, _, signature_part = token.rpartition(".")
+        header_part, _, claims_part = signing_input.partition(".")
+        # A realm signs every token with the same few headers: parse each one once.
+        parsed = self._headers.get(header_part)
+        header, kid, algorithm = parsed or self._parse_header(header_part)
+        key = self._keys.get(kid)
+        if key.kty != algorithm.kty or (
+            algorithm.curves is not None and key.crv not in algorithm.curves
+        ):
+            raise DisallowedAlgorithm(
+                f"alg {header['alg']!r} does not fit the {key.kty} key {kid!r}"
+            )
+        if key.alg is not None and key.alg != header["alg"]:
+            raise DisallowedAlgorithm(
+                f"key {kid!r} is for {key.alg}, the token says {header['alg']}"
+            )
+        signature = _decode_part(signature_part)
+        if not algorithm.verify(key.key, signing_input.encode("ascii"), signature):
+            raise BadSignature("the token's signature does not verify")
+        if parsed is None and len(self._headers) < _HEADER_CACHE_SIZE:
+            # Only headers of genuinely signed tokens are kept, so forgeries cannot fill it.
+            self._headers[header_part] = (header, kid, algorithm)
+        return header, _decode_json(claims_part, "claims")
+
+    def _parse_header(self, header_part: str) -> tuple[dict[str, Any], str | None, _Algorithm]:
+        header = _decode_json(header_part, "header")
+        alg = header.get("alg")
+        if not isinstance(alg, str):
+            raise MalformedToken("the token's header has no 'alg'")
+        if alg not in self._algorithms:
+            reason = (
+                "unsigned tokens are never accepted"
+                if alg.lower() == "none"
+                else ("not on the allow-list")
+            )
+            raise DisallowedAlgorithm(f"alg {alg!r} is refused: {reason}")
+        if "crit" in header:
+            raise MalformedToken("the token's header has critical extensions kc does not know")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise MalformedToken("the token's 'kid' is not a string")
+        return header, kid, _ALGORITHMS[alg]
+
+    def _check_claims(
+        self,
+        header: Mapping[str, Any],
+        claims: dict[str, Any],
+        kind: TokenKind,
+        nonce: str | None,
+        access_token: str | None,
+        max_age: float | None,
+    ) -> float:
+        now = self._clock()
+        leeway = self._leeway
+        strict = kind in ("id", "logout")
+        # A signed userinfo answer is fresh by construction and need not carry exp.
+        exp = _numeric(claims, "exp", required=kind != "userinfo")
+        if exp is None:
+            exp = now
+        elif now > exp + leeway:
+            raise TokenExpired("the token has expired")
+        nbf = _numeric(claims, "nbf", required=False)
+        if nbf is not None and nbf > now + leeway:
+            raise TokenNotYetValid("the token is not valid yet (nbf)")
+        iat = _numeric(claims, "iat", required=strict)
+        if iat is not None and iat > now + leeway:
+            raise TokenIssuedInFuture("the token was issued in the future (iat)")
+        iss = claims.get("iss")
+        if not isinstance(iss, str) or iss not in self._issuers:
+            raise WrongIssuer(f"issuer {claims.get('iss')!r} is not accepted")
+        self._check_type(header, claims, kind)
+        audiences = _audiences(claims)
+        azp = claims.get("azp")
+        if kind == "access":
+            if self._audience is not None and self._audience not in audiences:
+                raise WrongAudience(f"the token is not meant for {self._audience!r}")
+            if self._authorized_parties is not None and (
+                not isinstance(azp, str) or azp not in self._authorized_parties
+            ):
+                raise WrongAuthorizedParty(f"azp {azp!r} is not an accepted client")
+            return exp
+        client_id = self._client_id
+        if client_id is None:
+            raise ValueError("validating ID or logout tokens needs the validator's client_id")
+        if client_id not in audiences:
+            raise WrongAudience(f"the token is not meant for {client_id!r}")
+        if azp is not None and azp != client_id:
+            raise WrongAuthorizedParty(f"azp {azp!r} is not {client_id!r}")
+        if kind == "id":
+            if len(audiences) > 1 and azp is None:
+                raise WrongAuthorizedParty("an ID token with several audiences must carry azp")
+            self._check_id_token(header, claims, nonce, access_token, max_age, now)
+        elif kind == "logout":
+            _check_logout_token(claims)
+        return exp
+
+    def _check_type(self, header: Mapping[str, Any], claims: Mapping[str, Any], kind: str) -> None:
+        header_type = header.get("typ")
+        allowed = _HEADER_TYPES.get(kind, _ACCESS_HEADER_TYPES)
+        if header_type is not None and (
+            not isinstance(header_type, str) or header_type.lower() not in allowed
+        ):
+            raise WrongTokenType(f"header typ {header_type!r} is not a {kind} token")
+        claim_type = claims.get("typ")
+        if claim_type is not None and (
+            not isinstance(claim_type, str) or claim_type.lower() != _CLAIM_TYPES[kind]
+        ):
+            raise WrongTokenType(f"typ {claim_type!r} is not a {kind} token")
+
+    def _check_id_token(
+        self,
+        header: Mapping[str, Any],
+        claims: Mapping[str, Any],
+        nonce: str | None,
+        access_token: str | None,
+        max_age: float | None,
+        now: float,
+    ) -> None:
+        if not isinstance(claims.get("sub"), str):
+            raise MissingClaim("the ID token has no 'sub'")
+        if nonce is not None:
+            received = claims.get("nonce")
+            if not isinstance(received, str) or not hmac.compare_digest(
+                received.encode(), nonce.encode()
+            ):
+                raise NonceMismatch("the ID token's nonce is not the one sent at login")
+        at_hash = claims.get("at_hash")
+        if access_token is not None and at_hash is not None:
+            hash_name = _ALGORITHMS[header["alg"]].hash_name
+            digest = hashlib.new(hash_name, access_token.encode()).digest()
+            expected = base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
+            if not isinstance(at_hash, str) or not hmac.compare_digest(at_hash, expected):
+                raise AtHashMismatch("the ID token's at_hash does not match the access token")
+        if max_age is not None:
+            auth_time = _numeric(claims, "auth_time", required=True)
+            assert auth_time is not None
+            if now > auth_time + max_age + self._leeway:
+                raise TokenExpired("the authentication is older than max_age")
+
+
+def _check_logout_token(claims: Mapping[str, Any]) -> None:
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
+        raise MissingClaim("the logout token has no back-channel logout event")
+    if not isinstance(claims.get("sid"), str) and not isinstance(claims.get("sub"), str):
+        raise MissingClaim("the logout token names neither 'sid' nor 'sub'")
+    if "nonce" in claims:
+        raise WrongTokenType("a logout token must not carry a nonce")
+    if not isinstance(claims.get("jti"), str):
+        raise MissingClaim("the logout token has no 'jti'")

@@ -1,0 +1,1 @@
+"""Small app scripts the integration tests run as separate processes."""

@@ -1,0 +1,411 @@
+"""Protection API, permission tickets, user policies and RPTs against the real Keycloak.
+
+Every test creates what it needs under a unique name and deletes it afterwards. User-owned
+resources (alice's albums) are created through the admin API: Keycloak 26.6+ makes the
+resource server the owner of anything created with a PAT (see ``OwnerIgnored``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from kc_core import Client, Config
+from kc_core.errors import KeycloakResponseError
+from kc_core.testing.admin import KeycloakAdmin
+from kc_core.testing.server import KeycloakRealm
+from kc_core.uma import (
+    CLAIM_TOKEN_FORMAT_ID_TOKEN,
+    AccessDenied,
+    AuthzClient,
+    OwnerIgnored,
+    PermissionRequest,
+    Resource,
+    UmaPolicy,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _payload(jwt: str) -> dict[str, Any]:
+    part = jwt.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
+
+
+@pytest.fixture(scope="module")
+def client(keycloak: KeycloakRealm) -> Iterator[Client]:
+    # User tokens of kc-authz name kc-api/account in aud, not kc-authz (no audience mapper).
+    config = Config(
+        server_url=keycloak.base_url,
+        realm=keycloak.realm,
+        client_id="kc-authz",
+        client_secret=keycloak.client("kc-authz").secret,
+        verify_token_audience=False,
+    )
+    client = Client(config)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def authz(client: Client) -> AuthzClient:
+    return AuthzClient(client)
+
+
+@pytest.fixture(scope="module")
+def user_token(client: Client, keycloak: KeycloakRealm) -> Callable[[str], str]:
+    def token(username: str) -> str:
+        return client.password_grant(username, keycloak.user(username).password).access_token
+
+    return token
+
+
+@pytest.fixture(scope="module")
+def user_id(client: Client, user_token: Callable[[str], str]) -> Callable[[str], str]:
+    def sub(username: str) -> str:
+        return str(client.validator.validate(user_token(username))["sub"])
+
+    return sub
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def alice_album(
+    keycloak_admin: KeycloakAdmin, keycloak: KeycloakRealm, authz: AuthzClient, unique: str
+) -> Iterator[Resource]:
+    """An owner-managed album of alice's (no type, so only she and her shares reach it)."""
+    internal_id = keycloak_admin.client(keycloak.realm, "kc-authz")["id"]
+    response = keycloak_admin.post(
+        f"{keycloak_admin.realm_path(keycloak.realm)}/clients/{internal_id}"
+        "/authz/resource-server/resource",
+        json={
+            "name": f"alice-album-{unique}",
+            "uris": [f"/albums/{unique}"],
+            "scopes": [{"name": "album:view"}, {"name": "album:delete"}],
+            "ownerManagedAccess": True,
+            "owner": "alice",
+        },
+    )
+    album = Resource.from_json(response.json())
+    assert album.id is not None
+    yield album
+    authz.resources.delete(album.id)
+
+
+@pytest.fixture
+def server_resources(authz: AuthzClient, unique: str) -> Iterator[list[Resource]]:
+    """A list to put resources owned by the resource server in; deleted after the test."""
+    created: list[Resource] = []
+    yield created
+    for resource in created:
+        assert resource.id is not None
+        authz.resources.delete(resource.id)
+
+
+# -- PAT --------------------------------------------------------------------------------------
+
+
+def test_pat_is_cached_and_carries_uma_protection(authz: AuthzClient, client: Client) -> None:
+    first = authz.pat()
+    assert authz.pat() == first
+    claims = client.validator.validate(first)
+    assert "uma_protection" in claims["resource_access"]["kc-authz"]["roles"]
+
+
+# -- resource sets ----------------------------------------------------------------------------
+
+
+def test_resource_create_read_update_delete(authz: AuthzClient, unique: str) -> None:
+    created = authz.resources.create(
+        Resource(
+            name=f"doc-{unique}",
+            type=f"urn:kc-test:{unique}",
+            uris=(f"/docs/{unique}",),
+            scopes=("album:view",),
+            attributes={"color": ["red"]},
+            display_name="A document",
+            icon_uri="https://icons.example.test/doc.png",
+        )
+    )
+    assert created.id is not None
+    try:
+        read = authz.resources.get(created.id)
+        assert read.name == f"doc-{unique}"
+        assert read.type == f"urn:kc-test:{unique}"
+        assert read.uris == (f"/docs/{unique}",)
+        assert read.scopes == ("album:view",)
+        assert read.attributes == {"color": ("red",)}
+        assert read.display_name == "A document"
+        assert read.icon_uri == "https://icons.example.test/doc.png"
+
+        authz.resources.update(
+            Resource(
+                id=created.id,
+                name=f"doc-{unique}",
+                uris=(f"/docs/{unique}", f"/files/{unique}"),
+                scopes=("album:view", "album:delete"),
+            )
+        )
+        updated = authz.resources.get(created.id)
+        assert set(updated.uris) == {f"/docs/{unique}", f"/files/{unique}"}
+        assert set(updated.scopes) == {"album:view", "album:delete"}
+    finally:
+        authz.resources.delete(created.id)
+    with pytest.raises(KeycloakResponseError) as raised:
+        authz.resources.get(created.id)
+    assert raised.value.status == 404
+
+
+def test_resource_queries_filter_and_page(
+    authz: AuthzClient, unique: str, server_resources: list[Resource], alice_album: Resource
+) -> None:
+    for index in range(3):
+        server_resources.append(
+            authz.resources.create(
+                Resource(
+                    name=f"q-{unique}-{index}",
+                    type=f"urn:kc-test:{unique}:{index % 2}",
+                    uris=(f"/q/{unique}/{index}/*",),
+                    scopes=("album:delete",) if index == 2 else ("album:view",),
+                )
+            )
+        )
+    ids = [r.id for r in server_resources]
+
+    assert set(authz.resources.ids(name=f"q-{unique}")) == set(ids)  # partial
+    assert authz.resources.ids(name=f"q-{unique}-1", exact_name=True) == (ids[1],)
+    assert authz.resources.ids(name=f"q-{unique}", exact_name=True) == ()
+    assert authz.resources.ids(uri=f"/q/{unique}/0/*") == (ids[0],)
+    assert [r.id for r in authz.resources.matching(f"/q/{unique}/1/photos/7")] == [ids[1]]
+    assert set(authz.resources.ids(type=f"urn:kc-test:{unique}:0")) == {ids[0], ids[2]}
+    by_scope = set(authz.resources.ids(scope="album:delete", name=f"q-{unique}"))
+    assert by_scope == {ids[2]}
+    assert authz.resources.ids(owner="alice") == (alice_album.id,)
+
+    page_one = authz.resources.ids(name=f"q-{unique}", first=0, max=2)
+    page_two = authz.resources.ids(name=f"q-{unique}", first=2, max=2)
+    assert len(page_one) == 2
+    assert len(page_two) == 1
+    assert set(page_one + page_two) == set(ids)
+
+    deep = authz.resources.find(name=f"q-{unique}-2", exact_name=True)
+    assert [(r.id, r.scopes) for r in deep] == [(ids[2], ("album:delete",))]
+    found = authz.resources.find_by_name(f"q-{unique}-0")
+    assert found is not None
+    assert found.id == ids[0]
+    assert authz.resources.find_by_name(f"q-{unique}-none") is None
+
+
+def test_resource_owner_is_honoured_or_refused(authz: AuthzClient, unique: str) -> None:
+    wanted = Resource(name=f"owned-{unique}", owner="alice", owner_managed_access=True)
+    try:
+        created = authz.resources.create(wanted)
+    except OwnerIgnored:
+        # Keycloak 26.6+: the PAT's resource server owns it; kc removed it again.
+        assert authz.resources.ids(name=wanted.name, exact_name=True) == ()
+    else:
+        assert created.id is not None
+        authz.resources.delete(created.id)
+        assert "alice" in (created.owner_name, created.owner)
+
+
+# -- permission tickets -------------------------------------------------------------------------
+
+
+def test_ticket_create_find_approve_delete(
+    authz: AuthzClient,
+    alice_album: Resource,
+    user_token: Callable[[str], str],
+    user_id: Callable[[str], str],
+) -> None:
+    assert alice_album.id is not None
+    bob = user_token("bob")
+    view = [PermissionRequest(alice_album.id, ("album:view",))]
+    ticket = authz.tickets.create(
+        resource_name=alice_album.name, requester="bob", scope="album:view"
+    )
+    assert ticket.id is not None
+    assert ticket.resource == alice_album.id
+    assert not ticket.granted
+    assert not authz.decide(bob, permissions=view)
+
+    found = authz.tickets.find(
+        resource_id=alice_album.id, requester=user_id("bob"), return_names=True
+    )
+    assert [(t.id, t.requester_name, t.owner_name, t.scope_name) for t in found] == [
+        (ticket.id, "bob", "alice", "album:view")
+    ]
+    assert (
+        authz.tickets.find(owner=user_id("alice"), granted=True, resource_id=alice_album.id) == ()
+    )
+
+    authz.tickets.approve(found[0])
+    assert authz.tickets.find(resource_id=alice_album.id, granted=True)[0].id == ticket.id
+    assert authz.decide(bob, permissions=view)
+
+    authz.tickets.delete(ticket.id)
+    assert authz.tickets.find(resource_id=alice_album.id) == ()
+    assert not authz.decide(bob, permissions=view)
+
+
+def test_permission_endpoint_issues_a_ticket_with_claims(
+    authz: AuthzClient, client: Client, alice_album: Resource
+) -> None:
+    assert alice_album.id is not None
+    ticket = authz.permission_ticket(
+        [PermissionRequest(alice_album.id, ("album:view",), {"tenant": "acme"})]
+    )
+    payload = _payload(ticket)
+    assert payload["permissions"] == [{"rsid": alice_album.id, "scopes": ["album:view"]}]
+    assert payload["claims"] == {"tenant": ["acme"]}
+    # The seed's call keeps working through Client.
+    seed = client.find_ticket([{"resource_id": alice_album.id, "resource_scopes": ["album:view"]}])
+    assert isinstance(seed["ticket"], str)
+
+
+# -- user-managed permission policies ----------------------------------------------------------
+
+
+def test_user_policy_create_find_update_delete(
+    authz: AuthzClient, alice_album: Resource, user_token: Callable[[str], str], unique: str
+) -> None:
+    assert alice_album.id is not None
+    alice, carol = user_token("alice"), user_token("carol")
+    delete = [PermissionRequest(alice_album.id, ("album:delete",))]
+    view = [PermissionRequest(alice_album.id, ("album:view",))]
+    assert not authz.decide(carol, permissions=delete)
+
+    policy = authz.policies.create(
+        alice_album.id,
+        UmaPolicy(name=f"share-{unique}", scopes=("album:delete",), users=("carol",)),
+        token=alice,
+    )
+    assert policy.id is not None
+    try:
+        assert authz.decide(carol, permissions=delete)
+        found = authz.policies.find(token=alice, resource_id=alice_album.id, name=policy.name)
+        assert [(p.id, p.scopes, p.users) for p in found] == [
+            (policy.id, ("album:delete",), ("carol",))
+        ]
+        authz.policies.update(
+            UmaPolicy(id=policy.id, name=policy.name, scopes=("album:view",), users=("carol",)),
+            token=alice,
+        )
+        assert authz.decide(carol, permissions=view)
+        assert not authz.decide(carol, permissions=delete)
+    finally:
+        authz.policies.delete(policy.id, token=alice)
+    assert authz.policies.find(token=alice, name=policy.name) == ()
+    assert not authz.decide(carol, permissions=view)
+
+
+# -- RPTs -----------------------------------------------------------------------------------------
+
+
+def test_rpt_for_a_permission_list(
+    authz: AuthzClient, client: Client, user_token: Callable[[str], str]
+) -> None:
+    rpt = authz.rpt(user_token("alice"), permissions=["Admin Resource#admin:access"])
+    claims = client.validator.validate(rpt.access_token)
+    assert claims["aud"] == "kc-authz"
+    permissions = claims["authorization"]["permissions"]
+    assert [(p["rsname"], p["scopes"]) for p in permissions] == [
+        ("Admin Resource", ["admin:access"])
+    ]
+
+
+def test_rpt_upgrade_keeps_earlier_permissions(
+    authz: AuthzClient, client: Client, user_token: Callable[[str], str]
+) -> None:
+    alice = user_token("alice")
+    first = authz.rpt(alice, permissions=["Admin Resource"])
+    upgraded = authz.rpt(alice, permissions=["Public Resource"], rpt=first.access_token)
+    names = {
+        p["rsname"]
+        for p in client.validator.validate(upgraded.access_token)["authorization"]["permissions"]
+    }
+    assert names == {"Admin Resource", "Public Resource"}
+
+
+def test_rpt_refused_raises_access_denied(
+    authz: AuthzClient, user_token: Callable[[str], str]
+) -> None:
+    with pytest.raises(AccessDenied) as raised:
+        authz.rpt(user_token("bob"), permissions=["Admin Resource"])
+    assert raised.value.status == 403
+    assert not raised.value.request_submitted
+
+
+def test_decision_and_permissions_response_modes(
+    authz: AuthzClient, user_token: Callable[[str], str]
+) -> None:
+    bob = user_token("bob")
+    assert authz.decide(bob, permissions=["Album Resource#album:view"])
+    assert not authz.decide(bob, permissions=["Album Resource#album:delete"])
+    granted = authz.grant(bob, permissions=["Album Resource#album:view,album:delete"])
+    assert [(p.resource_name, p.scopes) for p in granted] == [
+        ("Album Resource", frozenset({"album:view"}))
+    ]
+    with pytest.raises(AccessDenied):
+        authz.grant(user_token("carol"), permissions=["Album Resource"])
+
+
+def test_pushed_claims_reach_the_rpt(
+    authz: AuthzClient, client: Client, user_token: Callable[[str], str]
+) -> None:
+    rpt = authz.rpt(
+        user_token("alice"), permissions=["Public Resource"], claims={"tenant": ["acme"]}
+    )
+    permission = client.validator.validate(rpt.access_token)["authorization"]["permissions"][0]
+    assert permission["claims"] == {"tenant": ["acme"]}
+
+
+def test_id_token_can_be_pushed_as_claim_token(
+    authz: AuthzClient, client: Client, keycloak: KeycloakRealm
+) -> None:
+    tokens = client.password_grant("alice", keycloak.user("alice").password)
+    assert tokens.id_token is not None
+    rpt = authz.rpt(
+        tokens.access_token,
+        permissions=["Public Resource"],
+        claim_token=tokens.id_token,
+        claim_token_format=CLAIM_TOKEN_FORMAT_ID_TOKEN,
+    )
+    assert client.validator.validate(rpt.access_token)["authorization"]["permissions"]
+    # The https spelling (as some documents write it) is translated, not refused.
+    https_format = CLAIM_TOKEN_FORMAT_ID_TOKEN.replace("http://", "https://")
+    authz.rpt(
+        tokens.access_token,
+        permissions=["Public Resource"],
+        claim_token=tokens.id_token,
+        claim_token_format=https_format,
+    )
+
+
+def test_client_gets_an_rpt_for_its_own_service_account(authz: AuthzClient, client: Client) -> None:
+    rpt = authz.rpt(permissions=["Public Resource"])
+    claims = client.validator.validate(rpt.access_token)
+    assert claims["azp"] == "kc-authz"
+    assert claims["authorization"]["permissions"][0]["rsname"] == "Public Resource"
+
+
+def test_rpt_introspection_lists_permissions(
+    authz: AuthzClient, user_token: Callable[[str], str]
+) -> None:
+    alice = user_token("alice")
+    rpt = authz.rpt(alice, permissions=["Admin Resource#admin:access"])
+    introspection = authz.introspect_rpt(rpt.access_token)
+    assert introspection.active
+    assert [(p.resource_name, p.scopes) for p in introspection.permissions] == [
+        ("Admin Resource", frozenset({"admin:access"}))
+    ]
+    assert not authz.introspect_rpt("not-a-token").active
