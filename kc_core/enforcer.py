@@ -632,6 +632,7 @@ class PolicyEnforcer:
                 ``claim-information-point``.
 
         Raises:
+            TokenError: ``claims`` was omitted and the token does not validate.
             KeycloakUnreachable: Keycloak had to be asked and did not answer.
             ConfigError: the matched path names a resource that does not exist.
         """

@@ -599,7 +599,7 @@ class Client:
         """Start the device flow: show ``user_code`` and ``verification_uri`` to the user."""
         data = {"scope": _scope(scopes if scopes is not None else self.config.scopes)}
         url = self.discovery.endpoint("device_authorization_endpoint")
-        body = self._post_authenticated(url, data)
+        body = self.post_authenticated(url, data)
         now = time.time()
         if not isinstance(body, dict) or not all(
             isinstance(body.get(k), str) for k in ("device_code", "user_code", "verification_uri")
@@ -692,7 +692,7 @@ class Client:
         if token_type_hint is not None:
             data["token_type_hint"] = token_type_hint
         url = self.discovery.endpoint("introspection_endpoint")
-        body = self._post_authenticated(url, data)
+        body = self.post_authenticated(url, data)
         if not isinstance(body, dict):
             raise KeycloakError("the introspection answer is not a JSON object")
         return body
@@ -704,7 +704,7 @@ class Client:
             data["token_type_hint"] = token_type_hint
         url = self.discovery.endpoint("revocation_endpoint")
         self._refreshes.forget(token)
-        self._post_authenticated(url, data)
+        self.post_authenticated(url, data)
 
     def logout_url(
         self,
@@ -727,7 +727,7 @@ class Client:
         """End the user's Keycloak session from the server side, with its refresh token."""
         url = self.discovery.endpoint("end_session_endpoint")
         self._refreshes.forget(refresh_token)
-        self._post_authenticated(url, {"refresh_token": refresh_token}, expected=(200, 204))
+        self.post_authenticated(url, {"refresh_token": refresh_token}, expected=(200, 204))
 
     # -- UMA basics (the seed's calls) ------------------------------------------------------
 
@@ -801,12 +801,21 @@ class Client:
         return TokenSet.from_response(body, received_at=received_at, id_claims=id_claims)
 
     def _token_request(self, data: dict[str, str]) -> Any:
-        return self._post_authenticated(self.discovery.endpoint("token_endpoint"), data)
+        return self.post_authenticated(self.discovery.endpoint("token_endpoint"), data)
 
-    def _post_authenticated(
-        self, url: str, data: dict[str, str], *, expected: tuple[int, ...] = (200,)
+    def post_authenticated(
+        self,
+        url: str,
+        data: Mapping[str, str] | Iterable[tuple[str, str]],
+        *,
+        expected: tuple[int, ...] = (200,),
     ) -> Any:
-        form = dict(data)
+        """POST a form to a Keycloak endpoint, authenticated as this client.
+
+        Uses the configured ``client_auth_method``. ``data`` may be a list of pairs when a
+        field repeats (UMA ``permission``). Returns the JSON answer (``None`` when empty).
+        """
+        form = list(data.items()) if isinstance(data, Mapping) else list(data)
         auth = None
         method = self.config.client_auth_method
         client_id = self.config.client_id
@@ -814,14 +823,15 @@ class Client:
             # RFC 6749 2.3.1: form-encode both parts before Basic encoding.
             auth = (quote(client_id, safe=""), quote(self.config.client_secret, safe=""))
         elif method == "client_secret_post":
-            form["client_id"] = client_id
-            form["client_secret"] = self.config.client_secret or ""
+            form += [("client_id", client_id), ("client_secret", self.config.client_secret or "")]
         elif method == "private_key_jwt":
-            form["client_id"] = client_id
-            form["client_assertion_type"] = _ASSERTION_TYPE
-            form["client_assertion"] = self._client_assertion()
+            form += [
+                ("client_id", client_id),
+                ("client_assertion_type", _ASSERTION_TYPE),
+                ("client_assertion", self._client_assertion()),
+            ]
         else:
-            form["client_id"] = client_id
+            form.append(("client_id", client_id))
         return self.http.post_form(url, form, auth=auth, expected=expected)
 
     def _client_assertion(self) -> str:

@@ -919,23 +919,10 @@ class AuthzClient:
                 )
             # No bearer: the resource server authenticates as a client (its own configured
             # method). The repeated ``permission`` fields need the list form.
-            return self._client_authenticated(url, form)
+            return self.client.post_authenticated(url, form)
         except OAuthError as exc:
             if exc.status == 403:
                 raise AccessDenied(
                     exc.status, exc.error, exc.error_description, url=exc.url
                 ) from exc
             raise
-
-    def _client_authenticated(self, url: str, form: list[tuple[str, str]]) -> Any:
-        config = self.client.config
-        if config.client_auth_method == "client_secret_basic" and config.client_secret:
-            auth = (quote(config.client_id, safe=""), quote(config.client_secret, safe=""))
-            return self.client.http.post_form(url, form, auth=auth)
-        # Other methods (post, private_key_jwt) are built by the client itself.
-        single = dict(form)
-        if sum(1 for k, _ in form if k == "permission") > 1:
-            raise KeycloakError(
-                "several permissions without a bearer token need client_secret_basic"
-            )
-        return self.client._post_authenticated(url, single)

@@ -602,7 +602,7 @@ def test_concurrent_refreshes_send_one_request(web: Client, keycloak: KeycloakRe
 
     def counting_request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         if url == token_endpoint:
-            sent.append(kwargs["data"]["grant_type"])
+            sent.append(dict(kwargs["data"])["grant_type"])
             # Keep the one request in flight until all ten callers wait for it.
             wait_for(lambda: web._refreshes.waiting(tokens.refresh_token) == 9, what="callers")
         return original(method, url, *args, **kwargs)
