@@ -55,6 +55,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _LOGINS_KEY = "kc.logins"
+_MEMO_SIZE = 4096  # identities and verdicts remembered per validated token
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 # A finished refresh keeps answering its session's later requests this long (see SingleFlight).
@@ -153,7 +154,7 @@ class EngineSettings:
         return f"{self.prefix}/backchannel-logout"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every request, keep it cheap
 class Guard:
     """The outcome of :meth:`Engine.protect` and :meth:`Engine.authenticate`.
 
@@ -278,6 +279,15 @@ class Engine:
         self._single = next(iter(self._tenants.values())) if len(self._tenants) == 1 else None
         self._refreshes: SingleFlight[SessionRecord | None] = SingleFlight(linger=_REFRESH_LINGER)
         self._identities: dict[int, tuple[Mapping[str, Any], Any]] = {}
+        exempt = self.settings.exempt_paths
+        self._exempt_prefixes = (
+            f"{self.settings.prefix}/",
+            *(p for p in exempt if p.endswith("/")),
+        )
+        self._exempt_exact = frozenset(p for p in exempt if not p.endswith("/"))
+        self._verdicts: dict[
+            tuple[int, int], tuple[Mapping[str, Any], Requirement, str | None]
+        ] = {}
         self._logout_lock = threading.Lock()
         self._seen_logout_tokens: dict[str, float] = {}
 
@@ -320,12 +330,7 @@ class Engine:
 
         An exempt path matches exactly, or by prefix when it ends with ``/``.
         """
-        if path.startswith(self.settings.prefix + "/"):
-            return True
-        return any(
-            path == p or (p.endswith("/") and path.startswith(p))
-            for p in self.settings.exempt_paths
-        )
+        return path.startswith(self._exempt_prefixes) or path in self._exempt_exact
 
     def _answers_locally(self, request: Any) -> bool:
         """Whether :meth:`protect` can answer ``request`` with no I/O at all."""
@@ -443,31 +448,39 @@ class Engine:
         api: bool,
         headers: Sequence[tuple[str, str]] = (),
     ) -> Any | None:
-        if requirement.roles:
-            client_id = tenant.client.config.client_id
-            granted = [has_role(claims, spec, client_id=client_id) for spec in requirement.roles]
-            if not (any(granted) if requirement.any_role else all(granted)):
-                reason = "the token lacks a required role"
+        if requirement.roles or requirement.scopes:
+            # Claims of a cached token are the same object each time: judge them once.
+            key = (id(claims), id(requirement))
+            hit = self._verdicts.get(key)
+            if hit is not None and hit[0] is claims and hit[1] is requirement:
+                reason = hit[2]
+            else:
+                reason = _requirement_failure(claims, requirement, tenant.client.config.client_id)
+                if len(self._verdicts) >= _MEMO_SIZE:
+                    self._verdicts.clear()
+                self._verdicts[key] = (claims, requirement, reason)
+            if reason is not None:
                 return self._forbidden(request, adapter, reason, api, headers)
-        if requirement.scopes and not has_scope(claims, requirement.scopes):
-            reason = "the token lacks a required scope"
-            return self._forbidden(request, adapter, reason, api, headers)
         if self.enforcer is not None:
-            decision = self.enforcer.decide(
+            decision = self.enforcer.enforce(
                 adapter.method(request),
                 adapter.path(request),
                 token,
                 claims,
-                adapter.query(request),
-                _HeaderView(adapter, request),
+                params=adapter.query(request),
+                headers=_HeaderView(adapter, request),
             )
             if not decision.allowed:
+                if decision.redirect_to is not None:
+                    return adapter.redirect(request, decision.redirect_to, list(headers))
                 return adapter.response(
                     request,
                     decision.status,
-                    json.dumps({"error": "access_denied"}).encode(),
+                    json.dumps(
+                        {"error": "access_denied", "error_description": decision.reason}
+                    ).encode(),
                     _JSON,
-                    [*decision.headers, *headers],
+                    [*decision.headers.items(), *headers],
                 )
         return None
 
@@ -477,7 +490,7 @@ class Engine:
         if hit is not None and hit[0] is claims:
             return hit[1]
         identity = self.plugins.build_identity(claims, request)
-        if len(self._identities) >= 4096:
+        if len(self._identities) >= _MEMO_SIZE:
             self._identities.clear()
         self._identities[id(claims)] = (claims, identity)
         return identity
@@ -976,6 +989,19 @@ class _HeaderView(Mapping[str, str]):
 
     def __len__(self) -> int:
         return 0
+
+
+def _requirement_failure(
+    claims: Mapping[str, Any], requirement: Requirement, client_id: str
+) -> str | None:
+    """Why ``claims`` do not meet ``requirement`` (roles, scopes), or ``None`` if they do."""
+    if requirement.roles:
+        granted = [has_role(claims, spec, client_id=client_id) for spec in requirement.roles]
+        if not (any(granted) if requirement.any_role else all(granted)):
+            return "the token lacks a required role"
+    if requirement.scopes and not has_scope(claims, requirement.scopes):
+        return "the token lacks a required scope"
+    return None
 
 
 def _bearer_token(authorization: str) -> str | None:

@@ -2,7 +2,8 @@
 
 The fixtures come from :mod:`kc_core.testing.plugin`, normally registered by the ``pytest11``
 entry point of the installed kc-core; registered here too when kc-core is not installed.
-Every test under ``tests/integration/`` is marked ``integration`` (``-m "not integration"``
+Every test under ``tests/integration/``, and every test using a Keycloak fixture, is marked
+``integration`` (``-m "not integration"``
 runs the fast unit tests only).
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 _INTEGRATION_DIR = Path(__file__).parent / "integration"
+_SERVER_FIXTURES = frozenset({"keycloak", "keycloak_server", "keycloak_admin", "form_login"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,5 +27,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if _INTEGRATION_DIR in item.path.parents:
+        uses_server = not _SERVER_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        if uses_server or _INTEGRATION_DIR in item.path.parents:
             item.add_marker(pytest.mark.integration)

@@ -7,30 +7,36 @@
 - :class:`KeycloakAdmin` changes the server through the admin REST API.
 
 The pytest fixtures live in :mod:`kc_core.testing.plugin` (registered automatically).
-Nothing here imports pytest.
+Nothing here imports pytest, and the names below are loaded on first use.
 """
 
-from kc_core.testing.admin import KeycloakAdmin, KeycloakAdminError
-from kc_core.testing.browser import (
-    BrowserSession,
-    FormLoginError,
-    FormLoginResult,
-    KeycloakPage,
-    RealmLogin,
-    login_with_form,
-    submit_device_code,
-)
-from kc_core.testing.server import (
-    DEFAULT_KEYCLOAK_VERSION,
-    DEFAULT_REALM_FILE,
-    KC_JWT_KEY_ID,
-    KC_JWT_PRIVATE_KEY,
-    KeycloakRealm,
-    KeycloakServer,
-    KeycloakStartError,
-    RealmClient,
-    RealmUser,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kc_core.testing.admin import KeycloakAdmin, KeycloakAdminError
+    from kc_core.testing.browser import (
+        BrowserSession,
+        FormLoginError,
+        FormLoginResult,
+        KeycloakPage,
+        RealmLogin,
+        login_with_form,
+        submit_device_code,
+    )
+    from kc_core.testing.server import (
+        DEFAULT_KEYCLOAK_VERSION,
+        DEFAULT_REALM_FILE,
+        KC_JWT_KEY_ID,
+        KC_JWT_PRIVATE_KEY,
+        KeycloakRealm,
+        KeycloakServer,
+        KeycloakStartError,
+        RealmClient,
+        RealmUser,
+    )
 
 __all__ = [
     "DEFAULT_KEYCLOAK_VERSION",
@@ -52,3 +58,27 @@ __all__ = [
     "login_with_form",
     "submit_device_code",
 ]
+
+# Lazy so that ``python -m kc_core.testing.server`` does not import its own module twice.
+_MODULE_OF = {
+    "KeycloakAdmin": "admin",
+    "KeycloakAdminError": "admin",
+    "BrowserSession": "browser",
+    "FormLoginError": "browser",
+    "FormLoginResult": "browser",
+    "KeycloakPage": "browser",
+    "RealmLogin": "browser",
+    "login_with_form": "browser",
+    "submit_device_code": "browser",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f"{__name__}.{_MODULE_OF.get(name, 'server')}")
+    return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -33,12 +33,12 @@ import socketserver
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
@@ -74,7 +74,7 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 
@@ -119,9 +119,7 @@ def backchannel_logout_to(admin: KeycloakAdmin, realm: str, url: str) -> Iterato
             try:
                 yield
             finally:
-                admin.set_client_attributes(
-                    realm, _CLIENT_ID, {"backchannel.logout.url": previous}
-                )
+                admin.set_client_attributes(realm, _CLIENT_ID, {"backchannel.logout.url": previous})
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -244,7 +242,9 @@ class AdapterConformance:
             assert not any(secret in (cookie.value or "") for secret in secrets), cookie.name
 
     def test_session_cookie_changes_at_login(self, app_url: str, browser: requests.Session) -> None:
-        start = browser.get(f"{app_url}/kc/login?next=/private", allow_redirects=False)
+        start = browser.get(
+            f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
+        )
         assert start.status_code == 302
         host = urlsplit(app_url).hostname
         before = {(c.name, c.value) for c in browser.cookies if c.domain.lstrip(".") == host}
@@ -257,7 +257,7 @@ class AdapterConformance:
         for target in ("https://evil.example/x", "//evil.example/x", "/\\evil.example"):
             browser.cookies.clear()
             result = login_with_form(
-                f"{app_url}/kc/login?next={requests.utils.quote(target, safe='')}",
+                f"{app_url}/kc/login?next={quote(target, safe='')}",
                 "alice",
                 "alice-password",
                 session=browser,
@@ -267,8 +267,12 @@ class AdapterConformance:
     def test_two_tabs_logging_in_at_once_both_land(
         self, app_url: str, browser: requests.Session
     ) -> None:
-        tab_a = browser.get(f"{app_url}/kc/login?next=/public", allow_redirects=False)
-        tab_b = browser.get(f"{app_url}/kc/login?next=/private", allow_redirects=False)
+        tab_a = browser.get(
+            f"{app_url}/kc/login?next=/public", allow_redirects=False, timeout=_TIMEOUT
+        )
+        tab_b = browser.get(
+            f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
+        )
         callback = f"{app_url}/kc/callback"
         done_a = login_with_form(
             tab_a.headers["Location"], "alice", "alice-password", session=browser, stop_at=callback
@@ -276,15 +280,17 @@ class AdapterConformance:
         done_b = login_with_form(
             tab_b.headers["Location"], "alice", "alice-password", session=browser, stop_at=callback
         )
-        landed_b = browser.get(done_b.url, allow_redirects=False)
-        landed_a = browser.get(done_a.url, allow_redirects=False)
+        landed_b = browser.get(done_b.url, allow_redirects=False, timeout=_TIMEOUT)
+        landed_a = browser.get(done_a.url, allow_redirects=False, timeout=_TIMEOUT)
         assert landed_b.headers["Location"].endswith("/private")
         assert landed_a.headers["Location"].endswith("/public")
 
     def test_callback_with_missing_wrong_or_reused_state_is_a_400(
         self, app_url: str, browser: requests.Session
     ) -> None:
-        start = browser.get(f"{app_url}/kc/login?next=/private", allow_redirects=False)
+        start = browser.get(
+            f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
+        )
         done = login_with_form(
             start.headers["Location"],
             "alice",
@@ -294,12 +300,14 @@ class AdapterConformance:
         )
         code = done.code
         assert code is not None
-        missing = browser.get(f"{app_url}/kc/callback?code={code}", allow_redirects=False)
+        missing = browser.get(
+            f"{app_url}/kc/callback?code={code}", allow_redirects=False, timeout=_TIMEOUT
+        )
         wrong = browser.get(f"{app_url}/kc/callback?code={code}&state=forged")
         assert (missing.status_code, wrong.status_code) == (400, 400)
-        first = browser.get(done.url, allow_redirects=False)
+        first = browser.get(done.url, allow_redirects=False, timeout=_TIMEOUT)
         assert first.status_code == 302
-        reused = browser.get(done.url, allow_redirects=False)
+        reused = browser.get(done.url, allow_redirects=False, timeout=_TIMEOUT)
         assert reused.status_code == 400
 
     # -- bearer tokens ------------------------------------------------------------------------
@@ -311,7 +319,9 @@ class AdapterConformance:
         def get(path: str, token: str | None, **headers: str) -> requests.Response:
             if token is not None:
                 headers["Authorization"] = f"Bearer {token}"
-            return requests.get(f"{app_url}{path}", headers=headers, allow_redirects=False)
+            return requests.get(
+                f"{app_url}{path}", headers=headers, allow_redirects=False, timeout=_TIMEOUT
+            )
 
         missing = get("/private", None, Accept="application/json")
         assert missing.status_code == 401
@@ -330,11 +340,14 @@ class AdapterConformance:
 
     def test_browsers_are_redirected_and_api_clients_get_json(self, app_url: str) -> None:
         browser = requests.get(
-            f"{app_url}/private", headers={"Accept": "text/html"}, allow_redirects=False
+            f"{app_url}/private",
+            headers={"Accept": "text/html"},
+            allow_redirects=False,
+            timeout=_TIMEOUT,
         )
         assert browser.status_code == 302
         xhr = requests.get(
-            f"{app_url}/private", headers={"X-Requested-With": "XMLHttpRequest"}
+            f"{app_url}/private", headers={"X-Requested-With": "XMLHttpRequest"}, timeout=_TIMEOUT
         )
         assert xhr.status_code == 401
         assert xhr.json()["error"] == "unauthorized"
@@ -343,7 +356,10 @@ class AdapterConformance:
         self, app_url: str, browser: requests.Session
     ) -> None:
         login_with_form(f"{app_url}/private", "bob", "bob-password", session=browser)
-        assert browser.get(f"{app_url}/admin", allow_redirects=False).status_code == 403
+        assert (
+            browser.get(f"{app_url}/admin", allow_redirects=False, timeout=_TIMEOUT).status_code
+            == 403
+        )
 
     # -- refresh --------------------------------------------------------------------------------
 
@@ -364,7 +380,10 @@ class AdapterConformance:
             with ThreadPoolExecutor(6) as pool:
                 answers = list(
                     pool.map(
-                        lambda _: browser.get(f"{url}/private", allow_redirects=False), range(6)
+                        lambda _: browser.get(
+                            f"{url}/private", allow_redirects=False, timeout=_TIMEOUT
+                        ),
+                        range(6),
                     )
                 )
         assert [a.status_code for a in answers] == [200] * 6
@@ -374,8 +393,14 @@ class AdapterConformance:
 
     def test_logout_must_be_a_post(self, app_url: str, browser: requests.Session) -> None:
         login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
-        assert browser.get(f"{app_url}/kc/logout", allow_redirects=False).status_code == 405
-        assert browser.get(f"{app_url}/private", allow_redirects=False).status_code == 200
+        assert (
+            browser.get(f"{app_url}/kc/logout", allow_redirects=False, timeout=_TIMEOUT).status_code
+            == 405
+        )
+        assert (
+            browser.get(f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT).status_code
+            == 200
+        )
 
     def test_logout_ends_the_keycloak_session_too(
         self,
@@ -388,7 +413,7 @@ class AdapterConformance:
         login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
         sid = kc_events.sid
         assert _has_session(keycloak_admin, keycloak.realm, "alice", sid)
-        out = browser.post(f"{app_url}/kc/logout", allow_redirects=False)
+        out = browser.post(f"{app_url}/kc/logout", allow_redirects=False, timeout=_TIMEOUT)
         assert out.status_code == 302
         end_session = out.headers["Location"]
         assert end_session.startswith(f"{keycloak.issuer}/protocol/openid-connect/logout")
@@ -396,7 +421,10 @@ class AdapterConformance:
         final = browser.get(end_session)
         assert final.url.rstrip("/") == app_url
         assert not _has_session(keycloak_admin, keycloak.realm, "alice", sid)
-        assert browser.get(f"{app_url}/private", allow_redirects=False).status_code == 302
+        assert (
+            browser.get(f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT).status_code
+            == 302
+        )
 
     def test_backchannel_logout_ends_the_app_session(
         self,
@@ -406,26 +434,38 @@ class AdapterConformance:
         keycloak_admin: KeycloakAdmin,
         kc_events: EngineEvents,
     ) -> None:
-        with backchannel_logout_to(keycloak_admin, keycloak.realm, f"{app_url}/kc/backchannel-logout"):
+        with backchannel_logout_to(
+            keycloak_admin, keycloak.realm, f"{app_url}/kc/backchannel-logout"
+        ):
             login_with_form(f"{app_url}/private", "carol", "carol-password", session=browser)
-            assert browser.get(f"{app_url}/private", allow_redirects=False).status_code == 200
+            assert (
+                browser.get(
+                    f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT
+                ).status_code
+                == 200
+            )
             keycloak_admin.delete_session(keycloak.realm, kc_events.sid)
             wait_for(
-                lambda: browser.get(f"{app_url}/private", allow_redirects=False).status_code
-                == 302,
+                lambda: (
+                    browser.get(
+                        f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT
+                    ).status_code
+                    == 302
+                ),
                 what="the back-channel logout to end the app's session",
             )
 
     def test_backchannel_logout_refuses_a_forged_token(self, app_url: str) -> None:
         forged = requests.post(
-            f"{app_url}/kc/backchannel-logout", data={"logout_token": "e30.e30.e30"}
+            f"{app_url}/kc/backchannel-logout",
+            data={"logout_token": "e30.e30.e30"},
+            timeout=_TIMEOUT,
         )
         assert forged.status_code == 400
         assert forged.json()["error"] == "invalid_request"
-        missing = requests.post(f"{app_url}/kc/backchannel-logout", data={})
+        missing = requests.post(f"{app_url}/kc/backchannel-logout", data={}, timeout=_TIMEOUT)
         assert missing.status_code == 400
 
 
 def _has_session(admin: KeycloakAdmin, realm: str, username: str, sid: str) -> bool:
-    sessions: list[Mapping[str, Any]] = admin.user_sessions(realm, username)
-    return any(s.get("id") == sid for s in sessions)
+    return any(s.get("id") == sid for s in admin.user_sessions(realm, username))

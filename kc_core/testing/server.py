@@ -66,6 +66,7 @@ _BUILD_OPTIONS = ("--db=dev-mem", "--health-enabled=true")
 _POLL_INTERVAL = 0.25
 _HTTP_TIMEOUT = 5.0
 _STOP_TIMEOUT = 30.0
+_START_ATTEMPTS = 3
 
 
 class KeycloakStartError(RuntimeError):
@@ -83,6 +84,8 @@ class RealmClient:
     secret: str | None
     public: bool
     description: str = ""
+    authenticator: str = "client-secret"
+    """Keycloak's ``clientAuthenticatorType``: ``client-secret``, ``client-jwt``, or ``none``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +220,9 @@ def load_realm(
             secret=client.get("secret"),
             public=bool(client.get("publicClient", False)),
             description=client.get("description", ""),
+            authenticator="none"
+            if client.get("publicClient")
+            else client.get("clientAuthenticatorType", "client-secret"),
         )
     users: dict[str, RealmUser] = {}
     for user in representation.get("users", []):
@@ -398,6 +404,19 @@ class KeycloakServer:
 
     def _launch(self) -> None:
         distribution = _ensure_distribution(self.version, cache_dir(self.version))
+        fixed_ports = (
+            self._requested_port is not None or self._requested_management_port is not None
+        )
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                self._launch_once(distribution)
+                return
+            except KeycloakStartError as exc:
+                # Another process may take a free port before Keycloak binds it: pick new ones.
+                if fixed_ports or attempt == _START_ATTEMPTS or "already in use" not in str(exc):
+                    raise
+
+    def _launch_once(self, distribution: Path) -> None:
         self.port = self._requested_port or _free_port()
         self.management_port = self._requested_management_port or _free_port(exclude=self.port)
         self._log_dir.mkdir(parents=True, exist_ok=True)
@@ -530,29 +549,36 @@ def _ensure_distribution(version: str, cache: Path) -> Path:
 def _fetch_with_maven(version: str, cache: Path) -> None:
     if shutil.which("mvn") is None:
         raise KeycloakStartError(
-            "Maven (mvn) is needed to fetch Keycloak; run scripts/install-deps"
+            "Maven (mvn) is needed to fetch Keycloak; run scripts/install-system-deps.sh"
         )
     artifact = f"org.keycloak:keycloak-quarkus-dist:{version}:zip"
-    result = subprocess.run(
-        [
-            "mvn",
-            "-B",
-            "-q",
-            "dependency:copy",
-            f"-Dartifact={artifact}",
-            f"-DoutputDirectory={cache}",
-        ],
-        cwd=cache,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise KeycloakStartError(
-            f"mvn could not fetch {artifact} (exit {result.returncode}):\n"
-            f"{(result.stdout + result.stderr)[-4000:]}"
+    staging = Path(tempfile.mkdtemp(prefix="fetch-", dir=cache))
+    try:
+        result = subprocess.run(
+            [
+                "mvn",
+                "-B",
+                "-q",
+                "dependency:copy",
+                f"-Dartifact={artifact}",
+                f"-DoutputDirectory={staging}",
+            ],
+            cwd=staging,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
         )
+        if result.returncode != 0:
+            raise KeycloakStartError(
+                f"mvn could not fetch {artifact} (exit {result.returncode}):\n"
+                f"{(result.stdout + result.stderr)[-4000:]}"
+            )
+        # Renamed only when complete, so an interrupted fetch never leaves a broken archive.
+        name = f"keycloak-quarkus-dist-{version}.zip"
+        (staging / name).rename(cache / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _unzip(archive: Path, target: Path) -> None:
@@ -624,11 +650,20 @@ def _describe(server: KeycloakServer) -> str:
         lines.append(f"    {user.username:<8} {user.password}{state}")
     lines.append("  clients:")
     for client in realm.clients.values():
-        secret = "public" if client.public else (client.secret or "(no secret)")
-        lines.append(f"    {client.client_id:<12} {secret}")
+        if client.public:
+            credential = "public"
+        elif client.authenticator == "client-jwt":
+            credential = f"private_key_jwt, key {KC_JWT_PRIVATE_KEY}"
+        else:
+            credential = client.secret or "(no secret)"
+        lines.append(f"    {client.client_id:<12} {credential}")
     if server.log_path is not None:
         lines.append(f"  log:           {server.log_path}")
     return "\n".join(lines)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -640,6 +675,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--realm", type=Path, default=None, help="realm JSON file to import")
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default: a free one)")
     args = parser.parse_args(argv)
+    # Stop cleanly on Ctrl-C and on SIGTERM, even when started with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     server = KeycloakServer(realm_file=args.realm, port=args.port)
     try:
         server.start()

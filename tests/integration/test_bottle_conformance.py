@@ -9,7 +9,9 @@ import pytest
 from kc_core.engine import Engine
 from kc_core.testing.conformance import AdapterConformance, serve_wsgi
 
-kc_bottle_demo = pytest.importorskip("kc_bottle.demo", reason="pip install ./examples/bottle_adapter")
+kc_bottle_demo = pytest.importorskip(
+    "kc_bottle.demo", reason="pip install ./examples/bottle_adapter"
+)
 
 
 class TestBottleAdapter(AdapterConformance):

@@ -181,6 +181,29 @@ def test_public_client_requires_pkce(form_login: RealmLogin) -> None:
     assert claims(tokens["access_token"])["azp"] == "kc-public"
 
 
+def test_confidential_client_accepts_optional_pkce(form_login: RealmLogin) -> None:
+    result = form_login("bob", pkce=True)
+
+    tokens = form_login.exchange_code(result)
+
+    assert claims(tokens["access_token"])["preferred_username"] == "bob"
+
+
+def test_kc_web_can_get_offline_tokens(keycloak: KeycloakRealm) -> None:
+    response = token_request(
+        keycloak,
+        grant_type="password",
+        client_id="kc-web",
+        client_secret="kc-web-secret",
+        username="bob",
+        password="bob-password",
+        scope="openid offline_access",
+    )
+
+    assert response.status_code == 200, response.text
+    assert claims(response.json()["refresh_token"])["typ"] == "Offline"
+
+
 class _CallbackApp(BaseHTTPRequestHandler):
     """A tiny app: /callback answers with the query it got."""
 

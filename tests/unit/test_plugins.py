@@ -125,7 +125,7 @@ def test_entry_points_load_the_installed_example_adapter() -> None:
 def test_an_empty_manager_has_no_adapter() -> None:
     plugins = Plugins(load_entry_points=False)
     assert plugins.adapter_names() == []
-    with pytest.raises(AdapterNotFound, match="no kc adapter handles .*ToyRequest"):
+    with pytest.raises(AdapterNotFound, match=r"no kc adapter handles .*ToyRequest"):
         plugins.adapter_for(ToyRequest())
 
 

@@ -17,6 +17,7 @@ import requests
 from kc_core.testing.admin import KeycloakAdmin
 
 APP_SCRIPT = Path(__file__).with_name("kc_app.py")
+BOTTLE_APP_SCRIPT = Path(__file__).with_name("bottle_app.py")
 _START_TIMEOUT = 20.0
 
 
@@ -40,7 +41,15 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
 class AppProcess:
     """One ``kc_app.py`` process; :meth:`restart` brings it back on the same port."""
 
-    def __init__(self, args: Sequence[str], *, port: int | None = None, log_dir: Path) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        port: int | None = None,
+        log_dir: Path,
+        script: Path = APP_SCRIPT,
+    ) -> None:
+        self.script = script
         self.port = port or free_port()
         self.args = list(args)
         self.log_path = log_dir / f"app-{self.port}.log"
@@ -53,7 +62,7 @@ class AppProcess:
     def start(self) -> AppProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(APP_SCRIPT), "--port", str(self.port), *self.args],
+                [sys.executable, str(self.script), "--port", str(self.port), *self.args],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )  # fmt: skip
         wait_for(self._healthy, _START_TIMEOUT, f"app on port {self.port} ({self.log_path})")

@@ -1,30 +1,30 @@
-"""Fixtures for kc-flask tests: a fake Keycloak for unit tests, and app servers on free ports.
+"""Fixtures for kc-flask tests: apps on the real Keycloak, logins through its real form.
 
-:class:`FakeKeycloak` answers discovery, JWKS, the token endpoint (authorization code and
-refresh grants) and end-session, signing tokens with a key generated here with
-``cryptography``, so kc's own code never produces its inputs. Integration tests use the
-real Keycloak from kc-core's pytest plugin instead.
+Apps built by ``make_app`` talk to the suite's Keycloak (the ``keycloak`` fixture of
+:mod:`kc_core.testing.plugin`, so every test using them is marked ``integration``). A login
+goes as a browser's would: the app's ``/kc/login`` redirects to Keycloak, Keycloak's real
+login form is filled in by :func:`~kc_core.testing.browser.login_with_form`, and the code and
+state it sends back reach the app's callback through Flask's test client. Bearer tokens come
+from Keycloak's token endpoint (``access_token``). ``offline_app`` points at a closed port
+instead, for behaviour that must not need Keycloak at all.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import secrets
+import importlib.util
+import io
 import socket
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+import requests
 from flask import Flask, g
+from flask.testing import FlaskClient
 from kc_flask import (
     Keycloak,
     bearer_required,
@@ -34,232 +34,33 @@ from kc_flask import (
     roles_required,
 )
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.test import TestResponse
 
-REALM = "shop"
-CLIENT_ID = "web"
-CLIENT_SECRET = "web-secret"
-KID = "fake-rsa"
+from kc_core import Client, Config
+from kc_core.testing.browser import BrowserSession, FormLoginResult, login_with_form
+from kc_core.testing.server import KeycloakRealm
 
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _int_b64(value: int) -> str:
-    return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+CLIENT_ID = "kc-web"
+SECRET_KEY = "test-secret-key-0123456789"
 
 
-@dataclass
-class FakeKeycloak:
-    """A tiny OpenID provider on a free local port, just enough for kc's engine."""
-
-    key: rsa.RSAPrivateKey
-    port: int = 0
-    #: authorization code -> (nonce, user claims) for the token endpoint to answer.
-    codes: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
-    refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
-    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
-    access_lifetime: int = 300
-    #: realm roles of each user the fake knows; others get none.
-    user_roles: dict[str, tuple[str, ...]] = field(
-        default_factory=lambda: {"alice": ("user", "admin"), "bob": ("user",)}
-    )
-
-    @property
-    def server_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def issuer(self) -> str:
-        return f"{self.server_url}/realms/{REALM}"
-
-    def jwks(self) -> dict[str, Any]:
-        numbers = self.key.public_key().public_numbers()
-        jwk = {"kty": "RSA", "kid": KID, "use": "sig", "alg": "RS256",
-               "n": _int_b64(numbers.n), "e": _int_b64(numbers.e)}  # fmt: skip
-        return {"keys": [jwk]}
-
-    def sign(self, claims: Mapping[str, Any], typ: str = "JWT") -> str:
-        header = {"alg": "RS256", "typ": typ, "kid": KID}
-        signing_input = (
-            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
-        )
-        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64url(signature)}"
-
-    def access_token(
-        self,
-        username: str = "alice",
-        *,
-        realm_roles: tuple[str, ...] | None = None,
-        client_roles: Mapping[str, tuple[str, ...]] | None = None,
-        lifetime: float | None = None,
-        **extra: Any,
-    ) -> str:
-        """A signed access token for ``username`` meant for the web client."""
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "aud": [CLIENT_ID],
-            "azp": CLIENT_ID,
-            "sub": f"sub-{username}",
-            "typ": "Bearer",
-            "iat": now,
-            "exp": now + int(self.access_lifetime if lifetime is None else lifetime),
-            "jti": str(uuid.uuid4()),
-            "sid": f"sid-{username}",
-            "preferred_username": username,
-            "name": username.title(),
-            "email": f"{username}@example.test",
-            "scope": "openid profile email",
-            "realm_access": {
-                "roles": list(
-                    self.user_roles.get(username, ()) if realm_roles is None else realm_roles
-                )
-            },
-            "resource_access": {k: {"roles": list(v)} for k, v in (client_roles or {}).items()},
-        }
-        claims.update(extra)
-        return self.sign(claims)
-
-    def logout_token(self, username: str = "alice", **extra: Any) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 60,
-            "jti": str(uuid.uuid4()), "sub": f"sub-{username}", "sid": f"sid-{username}",
-            "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
-            "typ": "Logout",
-        }  # fmt: skip
-        claims.update(extra)
-        return self.sign(claims, typ="logout+jwt")
-
-    def issue_code(self, authorization_url: str, username: str = "alice") -> tuple[str, str]:
-        """Act as the login page: a code for the login at ``authorization_url``, and its state."""
-        params = dict(parse_qsl(urlsplit(authorization_url).query))
-        code = secrets.token_urlsafe(16)
-        self.codes[code] = (params["nonce"], {"username": username})
-        return code, params["state"]
-
-    def token_answer(self, nonce: str | None, username: str) -> dict[str, Any]:
-        now = int(time.time())
-        access = self.access_token(username)
-        refresh = secrets.token_urlsafe(24)
-        self.refresh_tokens[refresh] = {"username": username, "nonce": nonce}
-        id_claims = {
-            "iss": self.issuer, "aud": CLIENT_ID, "azp": CLIENT_ID, "sub": f"sub-{username}",
-            "typ": "ID", "iat": now, "exp": now + 300, "sid": f"sid-{username}",
-            "preferred_username": username, "name": username.title(),
-            "email": f"{username}@example.test",
-        }  # fmt: skip
-        if nonce is not None:
-            id_claims["nonce"] = nonce
-        return {
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": self.access_lifetime,
-            "refresh_token": refresh,
-            "refresh_expires_in": 1800,
-            "id_token": self.sign(id_claims),
-            "scope": "openid profile email",
-        }
-
-    def metadata(self) -> dict[str, Any]:
-        base = f"{self.issuer}/protocol/openid-connect"
-        return {
-            "issuer": self.issuer,
-            "authorization_endpoint": f"{base}/auth",
-            "token_endpoint": f"{base}/token",
-            "jwks_uri": f"{base}/certs",
-            "userinfo_endpoint": f"{base}/userinfo",
-            "end_session_endpoint": f"{base}/logout",
-            "introspection_endpoint": f"{base}/token/introspect",
-            "revocation_endpoint": f"{base}/revoke",
-            "id_token_signing_alg_values_supported": ["RS256"],
-        }
-
-
-def _handler(fake: FakeKeycloak) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
-        def _json(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            path = urlsplit(self.path).path
-            fake.requests.append(("GET", path, {}))
-            if path.endswith("/.well-known/openid-configuration"):
-                self._json(200, fake.metadata())
-            elif path.endswith("/certs"):
-                self._json(200, fake.jwks())
-            else:
-                self._json(404, {"error": "not_found"})
-
-        def do_POST(self) -> None:
-            path = urlsplit(self.path).path
-            length = int(self.headers.get("Content-Length", "0"))
-            form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-            fake.requests.append(("POST", path, form))
-            if path.endswith("/token"):
-                grant = form.get("grant_type")
-                if grant == "authorization_code" and form.get("code") in fake.codes:
-                    nonce, user = fake.codes.pop(form["code"])
-                    self._json(200, fake.token_answer(nonce, user["username"]))
-                elif grant == "refresh_token" and form.get("refresh_token") in fake.refresh_tokens:
-                    entry = fake.refresh_tokens.pop(form["refresh_token"])
-                    self._json(200, fake.token_answer(None, entry["username"]))
-                else:
-                    self._json(400, {"error": "invalid_grant", "error_description": "bad code"})
-            elif path.endswith("/logout"):
-                self.send_response(204)
-                self.end_headers()
-            else:
-                self._json(404, {"error": "not_found"})
-
-    return Handler
-
-
-@pytest.fixture(scope="session")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture
-def fake_keycloak(rsa_key: rsa.RSAPrivateKey) -> Iterator[FakeKeycloak]:
-    """A fresh fake provider per test (its codes and refresh tokens are per test)."""
-    fake = FakeKeycloak(rsa_key)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    fake.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
-
-
-def flask_config(fake: FakeKeycloak, **extra: Any) -> dict[str, Any]:
-    """``app.config`` keys pointing an app at ``fake``."""
+def flask_config(keycloak: KeycloakRealm, **extra: Any) -> dict[str, Any]:
+    """``app.config`` keys pointing an app at the test realm as kc-web."""
     return {
-        "SECRET_KEY": "test-secret-key-0123456789",
-        "KEYCLOAK_SERVER_URL": fake.server_url,
-        "KEYCLOAK_REALM": REALM,
+        "SECRET_KEY": SECRET_KEY,
+        "KEYCLOAK_SERVER_URL": keycloak.base_url,
+        "KEYCLOAK_REALM": keycloak.realm,
         "KEYCLOAK_CLIENT_ID": CLIENT_ID,
-        "KEYCLOAK_CLIENT_SECRET": CLIENT_SECRET,
+        "KEYCLOAK_CLIENT_SECRET": keycloak.client(CLIENT_ID).secret,
         **extra,
     }
 
 
-def build_app(config: Mapping[str, Any]) -> Flask:
-    """A small app with one view per kind of protection."""
+def build_app(config: Mapping[str, Any], **extension: Any) -> Flask:
+    """A small app with one view per kind of protection; ``extension`` goes to ``Keycloak``."""
     app = Flask(__name__)
     app.config.update(config)
-    Keycloak(app)
+    Keycloak(app, **extension)
 
     @app.get("/")
     def home() -> Any:
@@ -276,7 +77,7 @@ def build_app(config: Mapping[str, Any]) -> Flask:
         return {"admin": current_user.username}
 
     @app.get("/api/data")
-    @bearer_required(roles=["api:reader"])
+    @bearer_required(roles=["kc-api:reader"])
     def api_data() -> Any:
         return {"data": [1, 2, 3], "reader": current_user.username}
 
@@ -288,12 +89,23 @@ def build_app(config: Mapping[str, Any]) -> Flask:
     return app
 
 
-@pytest.fixture
-def make_app(fake_keycloak: FakeKeycloak) -> Callable[..., Flask]:
-    """Build the test app against the fake provider; keyword arguments are app.config keys."""
+def _split(arguments: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``KEYCLOAK_*``-style upper-case keys for app.config; the rest for ``Keycloak(...)``."""
+    config = {k: v for k, v in arguments.items() if k.isupper()}
+    return config, {k: v for k, v in arguments.items() if k not in config}
 
-    def make(**config: Any) -> Flask:
-        return build_app(flask_config(fake_keycloak, **config))
+
+@pytest.fixture
+def make_app(keycloak: KeycloakRealm) -> Callable[..., Flask]:
+    """Build the test app against the real Keycloak.
+
+    Upper-case keyword arguments are app.config keys, lower-case ones go to ``Keycloak``
+    (``make_app(KEYCLOAK_REFRESH_MARGIN=400, plugins=plugins)``).
+    """
+
+    def make(**arguments: Any) -> Flask:
+        config, extension = _split(arguments)
+        return build_app(flask_config(keycloak, **config), **extension)
 
     return make
 
@@ -305,6 +117,115 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+@pytest.fixture
+def offline_config(closed_port: int) -> dict[str, Any]:
+    """``app.config`` keys naming a Keycloak that is not there: any call to it fails fast."""
+    return {
+        "SECRET_KEY": SECRET_KEY,
+        "KEYCLOAK_SERVER_URL": f"http://127.0.0.1:{closed_port}",
+        "KEYCLOAK_REALM": "kc-test",
+        "KEYCLOAK_CLIENT_ID": CLIENT_ID,
+        "KEYCLOAK_CLIENT_SECRET": "kc-web-secret",
+        "KEYCLOAK_CONNECT_TIMEOUT": 0.5,
+        "KEYCLOAK_RETRIES": 0,
+    }
+
+
+@pytest.fixture
+def offline_app(offline_config: dict[str, Any]) -> Callable[..., Flask]:
+    """Build the test app with no Keycloak reachable, for what must never need one."""
+
+    def make(**arguments: Any) -> Flask:
+        config, extension = _split(arguments)
+        return build_app({**offline_config, **config}, **extension)
+
+    return make
+
+
+# -- tokens and logins from the real Keycloak ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def web_client(keycloak: KeycloakRealm) -> Iterator[Client]:
+    """A kc client of kc-web, to get tokens from Keycloak's token endpoint."""
+    config = Config(
+        server_url=keycloak.base_url,
+        realm=keycloak.realm,
+        client_id=CLIENT_ID,
+        client_secret=keycloak.client(CLIENT_ID).secret,
+    )
+    with Client(config) as client:
+        yield client
+
+
+@pytest.fixture
+def access_token(keycloak: KeycloakRealm, web_client: Client) -> Callable[..., str]:
+    """``access_token("bob")``: a kc-web access token Keycloak issues to the user."""
+
+    def grant(username: str, *, scopes: tuple[str, ...] | None = None) -> str:
+        password = keycloak.user(username).password
+        return web_client.password_grant(username, password, scopes=scopes).access_token
+
+    return grant
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    """A finished login: the app's page it landed on, and the browser Keycloak knows."""
+
+    page: TestResponse
+    #: holds Keycloak's SSO cookies (follow the end-session redirect with it).
+    browser: requests.Session
+
+
+@pytest.fixture
+def sign_in(keycloak: KeycloakRealm) -> Iterator[Callable[..., FormLoginResult]]:
+    """Fill in Keycloak's login form for an authorization URL the app sent the browser to.
+
+    Stops at Keycloak's redirect to the app's ``redirect_uri`` (never requested: the test
+    client takes it from there) and returns its ``code`` and ``state``.
+    """
+    browsers: list[BrowserSession] = []
+
+    def sign_in(
+        authorization_url: str, user: str = "alice", *, browser: BrowserSession | None = None
+    ) -> FormLoginResult:
+        assert authorization_url.startswith(f"{keycloak.auth_url}?"), authorization_url
+        redirect_uri = dict(parse_qsl(urlsplit(authorization_url).query))["redirect_uri"]
+        if browser is None:
+            browser = BrowserSession()
+            browsers.append(browser)
+        password = keycloak.user(user).password
+        return login_with_form(
+            authorization_url, user, password, session=browser, stop_at=redirect_uri
+        )
+
+    yield sign_in
+    for browser in browsers:
+        browser.close()
+
+
+@pytest.fixture
+def log_in(sign_in: Callable[..., FormLoginResult]) -> Callable[..., LoggedIn]:
+    """Walk the whole login round trip for ``path`` with the test client and Keycloak."""
+
+    def log_in(client: FlaskClient, path: str = "/private", user: str = "alice") -> LoggedIn:
+        response = client.get(path)
+        assert response.status_code == 302
+        if response.location.startswith("/"):  # the app's login route first
+            response = client.get(response.location)
+        result = sign_in(response.location, user)
+        assert result.code, result.params
+        back = client.get(urlsplit(result.url).path, query_string=dict(result.params))
+        assert back.status_code == 302, back.get_data(as_text=True)
+        return LoggedIn(client.get(back.location), result.session)
+
+    return log_in
+
+
+# -- apps over real HTTP (Keycloak's back-channel calls, the example app) -----------------------
 
 
 @dataclass
@@ -326,7 +247,7 @@ def serve() -> Iterator[Callable[[Any], LiveApp]]:
 
     def start(app: Flask | Any) -> LiveApp:
         server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
         return LiveApp(app, server)
 
@@ -334,3 +255,59 @@ def serve() -> Iterator[Callable[[Any], LiveApp]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class BackchannelCalls:
+    """What Keycloak posted to an app's back-channel logout route, and the app's answers."""
+
+    tokens: list[str] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+
+
+def recording_backchannel(app: Any, path: str, calls: BackchannelCalls) -> Any:
+    """``app`` (WSGI) noting each ``logout_token`` POSTed to ``path`` and the status answered."""
+
+    def wsgi(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") != path or environ.get("REQUEST_METHOD") != "POST":
+            return app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)  # the app reads the form again
+        calls.tokens.append(dict(parse_qsl(body.decode())).get("logout_token", ""))
+
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            calls.statuses.append(int(status.split()[0]))
+            return start_response(status, headers, *exc_info)
+
+        return app(environ, start)
+
+    return wsgi
+
+
+@pytest.fixture
+def serve_for_backchannel(
+    serve: Callable[[Any], LiveApp],
+) -> Callable[[Flask], tuple[LiveApp, BackchannelCalls]]:
+    """Serve ``app`` over HTTP so Keycloak can reach its ``/kc/backchannel-logout``."""
+
+    def start(app: Flask) -> tuple[LiveApp, BackchannelCalls]:
+        calls = BackchannelCalls()
+        live = serve(recording_backchannel(app, "/kc/backchannel-logout", calls))
+        return live, calls
+
+    return start
+
+
+EXAMPLE_APP = Path(__file__).resolve().parents[3] / "examples" / "flask" / "app.py"
+
+
+@pytest.fixture(scope="session")
+def example_create_app() -> Callable[..., Flask]:
+    """``create_app`` of the example in ``examples/flask`` (loaded from its file)."""
+    spec = importlib.util.spec_from_file_location("kc_flask_example_app", EXAMPLE_APP)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    create_app: Callable[..., Flask] = module.create_app
+    return create_app

@@ -1,0 +1,223 @@
+"""View decorators and ``current_user``: who is behind a request, and what they may do.
+
+A protected view finds the user on ``g.kc_identity`` (and the access token on
+``g.kc_token``); :data:`current_user` reads it anywhere, including templates, and is an
+anonymous user on public pages of visitors who are not logged in.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar, cast, overload
+
+from flask import after_this_request, current_app, g, has_request_context, request
+from flask.wrappers import Response
+from werkzeug.local import LocalProxy
+
+from kc_core.engine import Guard, Requirement
+
+from .extension import EXTENSION_KEY, engine_of
+
+__all__ = [
+    "ENVIRON_IDENTITY",
+    "ENVIRON_TOKEN",
+    "AnonymousUser",
+    "bearer_required",
+    "current_access_token",
+    "current_user",
+    "login_required",
+    "protect",
+    "roles_required",
+]
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+#: Where :class:`~kc_flask.AuthenticationMiddleware` leaves the identity and token.
+ENVIRON_IDENTITY = "kc.identity"
+ENVIRON_TOKEN = "kc.token"
+_UNSET = object()
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymousUser:
+    """The :data:`current_user` of a visitor who is not logged in."""
+
+    sub: str = ""
+    username: str | None = None
+    email: str | None = None
+    name: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    is_authenticated = False
+
+    @property
+    def realm_roles(self) -> frozenset[str]:
+        """No roles."""
+        return frozenset()
+
+    def client_roles(self, client_id: str) -> frozenset[str]:
+        """No roles."""
+        return frozenset()
+
+
+_ANONYMOUS = AnonymousUser()
+
+
+def protect(requirement: Requirement) -> Callable[[View], View]:
+    """Protect a view with any :class:`~kc_core.engine.Requirement`.
+
+    The decorators below are shorthands for it. A refused request gets the engine's answer:
+    a login redirect for browsers, 401/403 JSON for APIs, 503 when Keycloak is unreachable.
+    """
+
+    def decorate(view: View) -> View:
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            def protected_async(*args: Any, **kwargs: Any) -> Any:
+                refused = _admit(requirement)
+                if refused is not None:
+                    return refused
+                return current_app.ensure_sync(view)(*args, **kwargs)
+
+            return cast("View", protected_async)
+
+        @functools.wraps(view)
+        def protected(*args: Any, **kwargs: Any) -> Any:
+            refused = _admit(requirement)
+            if refused is not None:
+                return refused
+            return view(*args, **kwargs)
+
+        return cast("View", protected)
+
+    return decorate
+
+
+def _admit(requirement: Requirement) -> Any:
+    """The refusal response, or ``None`` after putting the identity on ``g``."""
+    guard = engine_of().protect(
+        request._get_current_object(),  # type: ignore[attr-defined]
+        requirement,
+    )
+    if guard.response is not None:
+        return guard.response
+    context_globals = g._get_current_object()
+    context_globals.kc_identity = guard.identity
+    context_globals.kc_token = guard.token
+    if guard.headers:
+        _send_with_response(guard)
+    return None
+
+
+def _send_with_response(guard: Guard) -> None:
+    """Add the guard's headers (refreshed token cookies) to the view's response."""
+    headers = guard.headers
+
+    @after_this_request
+    def add_headers(response: Response) -> Response:
+        for name, value in headers:
+            response.headers.add(name, value)
+        return response
+
+
+@overload
+def login_required(view: View) -> View: ...
+@overload
+def login_required(view: None = None, *, scopes: Iterable[str] = ()) -> Callable[[View], View]: ...
+def login_required(
+    view: View | None = None, *, scopes: Iterable[str] = ()
+) -> View | Callable[[View], View]:
+    """Require a logged-in user (session cookie or bearer token).
+
+    Browsers are sent to Keycloak's login page and come back to the page they asked for;
+    API clients get 401. Use bare (``@login_required``) or with ``scopes=``.
+    """
+    decorate = protect(Requirement(scopes=tuple(scopes)))
+    return decorate if view is None else decorate(view)
+
+
+def roles_required(
+    *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
+) -> Callable[[View], View]:
+    """Require a logged-in user holding every role (or one of them, with ``any_role``).
+
+    A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client, e.g.
+    ``@roles_required("realm:admin")``. A user without it gets 403.
+    """
+    if not roles:
+        raise ValueError("roles_required needs at least one role")
+    return protect(Requirement(roles=roles, any_role=any_role, scopes=tuple(scopes)))
+
+
+@overload
+def bearer_required(view: View) -> View: ...
+@overload
+def bearer_required(
+    view: None = None,
+    *,
+    roles: Iterable[str] = (),
+    any_role: bool = False,
+    scopes: Iterable[str] = (),
+) -> Callable[[View], View]: ...
+def bearer_required(
+    view: View | None = None,
+    *,
+    roles: Iterable[str] = (),
+    any_role: bool = False,
+    scopes: Iterable[str] = (),
+) -> View | Callable[[View], View]:
+    """Protect a JSON API: a valid ``Authorization: Bearer`` token is required.
+
+    Answers are JSON with a ``WWW-Authenticate`` challenge: 401 without a valid token, 403
+    without the roles or scopes. Sessions (cookies) are not accepted here. Example::
+
+        @app.get("/api/orders")
+        @bearer_required(roles=["kc-api:reader"])
+        def orders(): ...
+    """
+    decorate = protect(
+        Requirement(
+            roles=tuple(roles), any_role=any_role, scopes=tuple(scopes), api=True,
+            bearer_only=True,
+        )
+    )  # fmt: skip
+    return decorate if view is None else decorate(view)
+
+
+def _load_current_user() -> Any:
+    if not has_request_context():
+        return _ANONYMOUS
+    identity = g.get("kc_identity", _UNSET)
+    if identity is _UNSET:
+        identity = request.environ.get(ENVIRON_IDENTITY)
+        token = request.environ.get(ENVIRON_TOKEN)
+        if identity is None and EXTENSION_KEY in current_app.extensions:
+            # A public page: look the visitor up once, without requiring a login.
+            guard = engine_of().authenticate(request._get_current_object())  # type: ignore[attr-defined]
+            identity, token = guard.identity, guard.token
+            if guard.headers:
+                _send_with_response(guard)
+        g.kc_identity = identity
+        g.kc_token = token
+    return _ANONYMOUS if identity is None else identity
+
+
+def current_access_token() -> str | None:
+    """The access token of the current request's user, or ``None`` for a visitor.
+
+    Use it to call another API on the user's behalf (``Authorization: Bearer ...``).
+    """
+    _load_current_user()
+    token = g.get("kc_token") if has_request_context() else None
+    return token if isinstance(token, str) else None
+
+
+current_user: Any = LocalProxy(_load_current_user)
+"""The user behind the current request: the identity (``kc_core.engine.Identity`` unless a
+``kc_build_identity`` hook says otherwise) or an :class:`AnonymousUser`. Test
+``current_user.is_authenticated``."""

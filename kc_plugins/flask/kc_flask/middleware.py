@@ -1,0 +1,191 @@
+"""The seed library's WSGI middleware, on the same engine as the extension.
+
+Every page needs a login: a visitor is sent to Keycloak, comes back to the callback URL and
+lands on ``redirect_uri``; ``logout_uri`` ends the session here and in Keycloak, then shows
+the app's own page at that path. Example (the seed's, with Flask's ``wsgi_app``)::
+
+    app.wsgi_app = AuthenticationMiddleware(
+        app.wsgi_app,
+        app.config,
+        app.session_interface,
+        callback_url="http://localhost:5000/kc/callback",
+        redirect_uri="/howdy",
+        logout_uri="/logout",
+    )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
+
+from flask import Flask
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.wrappers import Response
+
+from kc_core import Client, Config, ConfigError
+from kc_core.engine import Engine, EngineSettings
+from kc_core.plugins import Plugins
+from kc_core.stores import TokenStore
+from kc_core.stores.cookie import CookieTokenStore
+
+from .config import client_config, engine_settings
+from .decorators import ENVIRON_IDENTITY, ENVIRON_TOKEN
+from .extension import with_flask_adapter
+from .plugin import SessionBoundRequest
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["AuthenticationMiddleware"]
+
+_CALLBACK_SUFFIX = "/callback"
+
+
+class AuthenticationMiddleware:
+    """Require a Keycloak login for every request to ``app`` (a WSGI app).
+
+    Args:
+        app: the wrapped WSGI app, usually ``flask_app.wsgi_app``.
+        config: the app's config (``KEYCLOAK_*`` keys, else ``keycloak.json``) with its
+            ``SECRET_KEY`` and session cookie settings.
+        session_interface: the app's session interface (``flask_app.session_interface``).
+        callback_url: where Keycloak sends the browser back; its path must end with
+            ``/callback`` (``/kc/callback``) and its directory also serves ``/login``,
+            ``/logout`` and ``/backchannel-logout``.
+        redirect_uri: where the user lands after logging in.
+        logout_uri: a path that logs the user out (by GET or POST), then reaches the app.
+        exempt_paths: paths served without a login (a trailing ``/`` exempts a subtree).
+        client: a :class:`~kc_core.Config` or :class:`~kc_core.Client` instead of ``config``'s.
+        store, plugins: as for :class:`~kc_core.engine.Engine`.
+
+    The identity and access token of a logged-in request are put in the WSGI environ
+    (``kc.identity``, ``kc.token``); ``kc_flask.current_user`` reads them.
+
+    Raises:
+        ConfigError: a setting is missing, or the callback path does not end in ``/callback``.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        config: Mapping[str, Any],
+        session_interface: SessionInterface,
+        callback_url: str = "/kc/callback",
+        redirect_uri: str = "/",
+        logout_uri: str | None = None,
+        *,
+        exempt_paths: Iterable[str] = (),
+        client: Config | Client | None = None,
+        store: TokenStore | CookieTokenStore | None = None,
+        plugins: Plugins | None = None,
+    ) -> None:
+        self.app = app
+        self.session_interface = session_interface
+        self.logout_uri = logout_uri
+        owner = getattr(app, "__self__", None)  # flask_app.wsgi_app is a bound method
+        self._session_app: Any = owner if isinstance(owner, Flask) else _ConfigAsApp(config)
+        if not config.get("SECRET_KEY"):
+            raise ConfigError("the session needs app.config['SECRET_KEY']", key="SECRET_KEY")
+        callback_path = urlsplit(callback_url).path
+        if not callback_path.endswith(_CALLBACK_SUFFIX) or callback_path == _CALLBACK_SUFFIX:
+            raise ConfigError(
+                f"callback_url's path must look like /PREFIX/callback, got {callback_path!r}",
+                key="callback_url",
+            )
+        settings = engine_settings(
+            config,
+            prefix=callback_path[: -len(_CALLBACK_SUFFIX)],
+            after_login_url=redirect_uri,
+            after_logout_url=logout_uri or "/",
+            # The seed's logout was a link: a GET.
+            allow_get_logout=True,
+            exempt_paths=tuple(exempt_paths),
+        )
+        root_path = owner.root_path if isinstance(owner, Flask) else None
+        self.engine: Engine = Engine(
+            client or client_config(config, root_path=root_path),
+            plugins=with_flask_adapter(plugins or Plugins()),
+            store=store,
+            settings=settings,
+        )
+
+    @property
+    def settings(self) -> EngineSettings:
+        """The engine's routes and behaviour."""
+        return self.engine.settings
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = SessionBoundRequest(environ)
+        session = self._open_session(request)
+        request.bind_session(session, self.session_interface)
+        engine = self.engine
+        response = engine.route(request)
+        if response is None:
+            path = request.path
+            if path == self.logout_uri:
+                if not self._logged_in(session):
+                    return self.app(environ, start_response)
+                response = engine.logout(request)
+            elif engine.is_exempt(path):
+                return self.app(environ, start_response)
+            else:
+                guard = engine.protect(request)
+                if guard.allowed:
+                    environ[ENVIRON_IDENTITY] = guard.identity
+                    environ[ENVIRON_TOKEN] = guard.token
+                    return self.app(environ, _adding(guard.headers, start_response))
+                response = guard.response
+                if response.status_code == 302:
+                    # Straight to Keycloak, and back to redirect_uri (the seed's behaviour).
+                    response = engine.login(self._without_query(environ, session))
+        self.session_interface.save_session(self._session_app, session, response)
+        return cast("Response", response)(environ, start_response)
+
+    def _open_session(self, request: SessionBoundRequest) -> SessionMixin:
+        session = self.session_interface.open_session(self._session_app, request)
+        if session is None:
+            session = self.session_interface.make_null_session(self._session_app)
+        return session
+
+    def _logged_in(self, session: SessionMixin) -> bool:
+        return isinstance(session.get(self.engine.settings.session_key), dict)
+
+    def _without_query(self, environ: WSGIEnvironment, session: SessionMixin) -> Any:
+        # The page's own query must not choose where the user lands after login.
+        request = SessionBoundRequest({**environ, "QUERY_STRING": ""})
+        request.bind_session(session, self.session_interface)
+        return request
+
+
+def _adding(headers: Sequence[tuple[str, str]], start_response: StartResponse) -> StartResponse:
+    """``start_response`` that also sends ``headers`` (refreshed token cookies)."""
+    if not headers:
+        return start_response
+
+    def start(status: str, response_headers: list[tuple[str, str]], *args: Any) -> Any:
+        return start_response(status, [*response_headers, *headers], *args)
+
+    return cast("StartResponse", start)
+
+
+class _ConfigAsApp:
+    """What Flask's session interfaces read from an app, taken from its config alone.
+
+    Used when the wrapped WSGI callable is not a Flask app's own ``wsgi_app`` (for example
+    another middleware): the session cookie is still read and written as Flask does.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+
+    @property
+    def secret_key(self) -> Any:
+        return self.config.get("SECRET_KEY")
+
+    @property
+    def permanent_session_lifetime(self) -> timedelta:
+        lifetime = self.config.get("PERMANENT_SESSION_LIFETIME", timedelta(days=31))
+        return lifetime if isinstance(lifetime, timedelta) else timedelta(seconds=lifetime)
