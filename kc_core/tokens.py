@@ -19,6 +19,7 @@ import re
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
@@ -223,7 +224,8 @@ class TokenValidator:
         self._leeway = leeway
         self._cache_size = cache_size
         self._clock = clock
-        self._cache: dict[str, tuple[Mapping[str, Any], float]] = {}
+        # Ordered: evicting the oldest entry is O(1) (a plain dict scans its tombstones).
+        self._cache: OrderedDict[str, tuple[Mapping[str, Any], float]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._headers: dict[str, tuple[dict[str, Any], str | None, _Algorithm]] = {}
 
@@ -291,8 +293,7 @@ class TokenValidator:
     def _remember(self, token: str, claims: Mapping[str, Any], expires: float) -> None:
         with self._cache_lock:
             while len(self._cache) >= self._cache_size:
-                # Oldest first: dicts keep insertion order.
-                self._cache.pop(next(iter(self._cache)))
+                self._cache.popitem(last=False)
             self._cache[token] = (claims, expires + self._leeway)
 
     def _verify_signature(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
