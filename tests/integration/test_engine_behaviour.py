@@ -20,7 +20,7 @@ import dataclasses
 import json
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -29,11 +29,12 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 import requests
+from toy_adapter import ToyAdapter, ToyRequest, ToyResponse
 
 from kc_core import Config
 from kc_core.engine import AsyncEngine, Engine, EngineSettings, Identity, Requirement
 from kc_core.oidc import Client, TokenSet
-from kc_core.plugins import Plugins, hookimpl
+from kc_core.plugins import Plugins
 from kc_core.stores import SessionRecord
 from kc_core.stores.cookie import CookieTokenStore
 from kc_core.stores.memory import MemoryTokenStore
@@ -50,92 +51,6 @@ SECRET = "a-test-secret-of-enough-length"
 # and nothing listens on the discard port (the browser stops before the callback).
 APP = "http://127.0.0.1:9"
 CALLBACK = f"{APP}/kc/callback"
-
-
-# -- the toy adapter (as in tests/unit/test_plugins.py) -------------------------------------------
-
-
-@dataclass
-class ToyRequest:
-    url: str = f"{APP}/private"
-    method: str = "GET"
-    headers: dict[str, str] = field(default_factory=dict)
-    cookies: dict[str, str] = field(default_factory=dict)
-    form: dict[str, str] = field(default_factory=dict)
-    session: dict[str, Any] = field(default_factory=dict)
-    rotations: int = 0
-
-
-@dataclass(frozen=True)
-class ToyResponse:
-    status: int
-    body: bytes = b""
-    content_type: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-
-class ToyAdapter:
-    """An adapter for :class:`ToyRequest`: every adapter hook, no web framework."""
-
-    @hookimpl
-    def kc_request_types(self) -> Sequence[type]:
-        return (ToyRequest,)
-
-    @hookimpl
-    def kc_request_method(self, request: ToyRequest) -> str:
-        return request.method
-
-    @hookimpl
-    def kc_request_url(self, request: ToyRequest) -> str:
-        return request.url
-
-    @hookimpl
-    def kc_request_path(self, request: ToyRequest) -> str:
-        return urlsplit(request.url).path
-
-    @hookimpl
-    def kc_request_query(self, request: ToyRequest) -> Mapping[str, str]:
-        return dict(parse_qsl(urlsplit(request.url).query))
-
-    @hookimpl
-    def kc_request_header(self, request: ToyRequest, name: str) -> str | None:
-        return next((v for k, v in request.headers.items() if k.lower() == name.lower()), None)
-
-    @hookimpl
-    def kc_request_cookies(self, request: ToyRequest) -> Mapping[str, str]:
-        return request.cookies
-
-    @hookimpl
-    def kc_request_form(self, request: ToyRequest) -> Mapping[str, str]:
-        return request.form
-
-    @hookimpl
-    def kc_session(self, request: ToyRequest) -> MutableMapping[str, Any]:
-        return request.session
-
-    @hookimpl
-    def kc_session_rotate(self, request: ToyRequest) -> None:
-        request.rotations += 1
-
-    @hookimpl
-    def kc_redirect(
-        self, request: ToyRequest, location: str, headers: Sequence[tuple[str, str]]
-    ) -> ToyResponse:
-        return ToyResponse(302, headers=(("Location", location), *headers))
-
-    @hookimpl
-    def kc_response(
-        self,
-        request: ToyRequest,
-        status: int,
-        body: bytes,
-        content_type: str,
-        headers: Sequence[tuple[str, str]],
-    ) -> ToyResponse:
-        return ToyResponse(status, body, content_type, tuple(headers))
 
 
 # -- fixtures and helpers -------------------------------------------------------------------------

@@ -19,12 +19,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from toy_adapter import ToyAdapter, ToyRequest
 
 from kc_core import Config
 from kc_core.engine import AsyncEngine, Engine, EngineSettings, safe_return_url
 from kc_core.plugins import Plugins
-
-from .test_plugins import ToyAdapter, ToyRequest
 
 # Nothing listens on the discard port: a test that reached Keycloak would get a 503, not pass.
 NO_KEYCLOAK = "http://127.0.0.1:9"

@@ -1,112 +1,13 @@
-"""The plugin manager: entry points, owning-adapter dispatch, check(), the typed facade.
-
-Also home of the toy adapter the other unit tests drive the engine with: a plain request
-class and a plugin object implementing every adapter hook, no web framework involved.
-"""
+"""The plugin manager: entry points, owning-adapter dispatch, check(), the typed facade."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from toy_adapter import ToyAdapter, ToyRequest, ToyResponse
 
 from kc_core.plugins import AdapterNotFound, PluginError, Plugins, hookimpl
-
-# -- the toy adapter --------------------------------------------------------------------------
-
-
-@dataclass
-class ToyRequest:
-    url: str = "http://app.test/private"
-    method: str = "GET"
-    headers: dict[str, str] = field(default_factory=dict)
-    cookies: dict[str, str] = field(default_factory=dict)
-    form: dict[str, str] = field(default_factory=dict)
-    session: dict[str, Any] = field(default_factory=dict)
-    rotations: int = 0
-
-
-@dataclass(frozen=True)
-class ToyResponse:
-    status: int
-    body: bytes = b""
-    content_type: str = ""
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-
-class ToyAdapter:
-    """An adapter for :class:`ToyRequest`, built as the docs tell adapter authors."""
-
-    def __init__(self, *types: type) -> None:
-        self.types = types or (ToyRequest,)
-        self.calls: list[str] = []
-
-    @hookimpl
-    def kc_request_types(self) -> Sequence[type]:
-        return self.types
-
-    @hookimpl
-    def kc_request_method(self, request: ToyRequest) -> str:
-        return request.method
-
-    @hookimpl
-    def kc_request_url(self, request: ToyRequest) -> str:
-        return request.url
-
-    @hookimpl
-    def kc_request_path(self, request: ToyRequest) -> str:
-        self.calls.append("path")
-        return urlsplit(request.url).path
-
-    @hookimpl
-    def kc_request_query(self, request: ToyRequest) -> Mapping[str, str]:
-        return dict(parse_qsl(urlsplit(request.url).query))
-
-    @hookimpl
-    def kc_request_header(self, request: ToyRequest, name: str) -> str | None:
-        return next((v for k, v in request.headers.items() if k.lower() == name.lower()), None)
-
-    @hookimpl
-    def kc_request_cookies(self, request: ToyRequest) -> Mapping[str, str]:
-        return request.cookies
-
-    @hookimpl
-    def kc_request_form(self, request: ToyRequest) -> Mapping[str, str]:
-        return request.form
-
-    @hookimpl
-    def kc_session(self, request: ToyRequest) -> MutableMapping[str, Any]:
-        return request.session
-
-    @hookimpl
-    def kc_session_rotate(self, request: ToyRequest) -> None:
-        request.rotations += 1
-
-    @hookimpl
-    def kc_redirect(
-        self, request: ToyRequest, location: str, headers: Sequence[tuple[str, str]]
-    ) -> ToyResponse:
-        return ToyResponse(302, headers=(("Location", location), *headers))
-
-    @hookimpl
-    def kc_response(
-        self,
-        request: ToyRequest,
-        status: int,
-        body: bytes,
-        content_type: str,
-        headers: Sequence[tuple[str, str]],
-    ) -> ToyResponse:
-        return ToyResponse(status, body, content_type, tuple(headers))
-
-
-# -- tests ------------------------------------------------------------------------------------
 
 
 class OtherRequest:

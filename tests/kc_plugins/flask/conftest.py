@@ -56,10 +56,10 @@ def flask_config(keycloak: KeycloakRealm, **extra: Any) -> dict[str, Any]:
     }
 
 
-def build_app(config: Mapping[str, Any], **extension: Any) -> Flask:
+def build_app(app_config: Mapping[str, Any], /, **extension: Any) -> Flask:
     """A small app with one view per kind of protection; ``extension`` goes to ``Keycloak``."""
     app = Flask(__name__)
-    app.config.update(config)
+    app.config.update(app_config)
     Keycloak(app, **extension)
 
     @app.get("/")
@@ -173,8 +173,9 @@ def access_token(keycloak: KeycloakRealm, web_client: Client) -> Callable[..., s
 
 @dataclass(frozen=True)
 class LoggedIn:
-    """A finished login: the app's page it landed on, and the browser Keycloak knows."""
+    """A finished login: the app's answer, and the browser Keycloak knows."""
 
+    #: the page the login landed on (or, with ``land=False``, the callback's redirect to it).
     page: TestResponse
     #: holds Keycloak's SSO cookies (follow the end-session redirect with it).
     browser: requests.Session
@@ -209,9 +210,15 @@ def sign_in(keycloak: KeycloakRealm) -> Iterator[Callable[..., FormLoginResult]]
 
 @pytest.fixture
 def log_in(sign_in: Callable[..., FormLoginResult]) -> Callable[..., LoggedIn]:
-    """Walk the whole login round trip for ``path`` with the test client and Keycloak."""
+    """Walk the login round trip for ``path`` with the test client and Keycloak.
 
-    def log_in(client: FlaskClient, path: str = "/private", user: str = "alice") -> LoggedIn:
+    With ``land=False`` the client stops at the callback's redirect: no protected page has
+    been requested with the new session yet.
+    """
+
+    def log_in(
+        client: FlaskClient, path: str = "/private", user: str = "alice", *, land: bool = True
+    ) -> LoggedIn:
         response = client.get(path)
         assert response.status_code == 302
         if response.location.startswith("/"):  # the app's login route first
@@ -220,7 +227,7 @@ def log_in(sign_in: Callable[..., FormLoginResult]) -> Callable[..., LoggedIn]:
         assert result.code, result.params
         back = client.get(urlsplit(result.url).path, query_string=dict(result.params))
         assert back.status_code == 302, back.get_data(as_text=True)
-        return LoggedIn(client.get(back.location), result.session)
+        return LoggedIn(client.get(back.location) if land else back, result.session)
 
     return log_in
 

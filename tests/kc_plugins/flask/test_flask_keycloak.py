@@ -70,7 +70,7 @@ def query_of(url: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(url).query))
 
 
-def has_keycloak_session(admin: KeycloakAdmin, keycloak: KeycloakRealm, sid: str) -> bool:
+def alice_has_keycloak_session(admin: KeycloakAdmin, keycloak: KeycloakRealm, sid: str) -> bool:
     return any(s.get("id") == sid for s in admin.user_sessions(keycloak.realm, "alice"))
 
 
@@ -256,14 +256,17 @@ def test_bearer_api_refuses_malformed_credentials_with_401(
 
 
 def forged_copies(token: str) -> dict[str, str]:
-    """``token`` re-signed with another key under Keycloak's ``kid``, and unsigned."""
+    """``token`` re-signed with another key under Keycloak's ``kid``, and unsigned.
+
+    Keyed by the reason the app must give for refusing each.
+    """
     header, payload, _ = token.split(".")
     other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signature = other_key.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
     unsigned = _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
     return {
-        "another key, same kid": f"{header}.{payload}.{_b64url(signature)}",
-        "alg none": f"{unsigned}.{payload}.",
+        "signature does not verify": f"{header}.{payload}.{_b64url(signature)}",
+        "alg 'none' is refused": f"{unsigned}.{payload}.",
     }
 
 
@@ -273,10 +276,11 @@ def test_bearer_api_refuses_forged_tokens_with_401(
     client = make_app().test_client()
     real = access_token("alice")
     assert client.get("/api/me", headers={"Authorization": f"Bearer {real}"}).status_code == 200
-    for what, token in forged_copies(real).items():
+    for reason, token in forged_copies(real).items():
         response = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
-        assert response.status_code == 401, what
+        assert response.status_code == 401, reason
         assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+        assert reason in as_json(response)["error_description"]
 
 
 def test_bearer_api_refuses_an_expired_token_with_401(
@@ -294,6 +298,7 @@ def test_bearer_api_refuses_an_expired_token_with_401(
     response = client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert as_json(response)["error_description"] == "the token has expired"
 
 
 def test_bearer_api_refuses_a_token_for_another_audience_with_401(
@@ -308,6 +313,7 @@ def test_bearer_api_refuses_a_token_for_another_audience_with_401(
     response = make_app().test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+    assert as_json(response)["error_description"] == "the token is not meant for 'kc-web'"
 
 
 def test_bearer_api_does_not_accept_the_session_cookie(make_app: AppFactory, log_in: LogIn) -> None:
@@ -365,7 +371,7 @@ def test_an_expiring_access_token_is_refreshed_silently(
     refreshing_app: Flask, events: EngineEvents, log_in: LogIn
 ) -> None:
     client = refreshing_app.test_client()
-    log_in(client)
+    log_in(client, land=False)  # no request has used (and refreshed) the new tokens yet
     cookie = session_cookie(client)
     _, _, before = stored_session(refreshing_app, client)
     refreshes = len(events.refreshes)
@@ -386,7 +392,7 @@ def test_a_refused_refresh_ends_the_app_session(
     keycloak_admin: KeycloakAdmin,
 ) -> None:
     client = refreshing_app.test_client()
-    log_in(client)
+    log_in(client, land=False)  # no refresh yet, none lingering to be shared
     store, key, record = stored_session(refreshing_app, client)
     assert record.sid is not None
     keycloak_admin.delete_session(keycloak.realm, record.sid)  # Keycloak ended the session
@@ -412,7 +418,7 @@ def test_logout_ends_the_session_here_and_in_keycloak(
     browser = log_in(client).browser
     sid = stored_session(app, client)[2].sid
     assert sid is not None
-    assert has_keycloak_session(keycloak_admin, keycloak, sid)
+    assert alice_has_keycloak_session(keycloak_admin, keycloak, sid)
     response = client.post("/kc/logout")
     assert response.status_code == 302
     assert response.location.startswith(f"{keycloak.logout_url}?")
@@ -425,7 +431,7 @@ def test_logout_ends_the_session_here_and_in_keycloak(
     ended = browser.get(response.location, allow_redirects=False, timeout=15)
     assert ended.status_code == 302
     assert ended.headers["Location"] == "http://localhost/"
-    assert not has_keycloak_session(keycloak_admin, keycloak, sid)
+    assert not alice_has_keycloak_session(keycloak_admin, keycloak, sid)
 
 
 def test_cross_site_logout_post_is_refused(make_app: AppFactory, log_in: LogIn) -> None:
@@ -461,6 +467,7 @@ def test_backchannel_logout_ends_the_app_session(
         "/kc/backchannel-logout", data={"logout_token": calls.tokens[0]}
     )
     assert replay.status_code == 400
+    assert as_json(replay)["error_description"] == "logout token replayed"
 
 
 @pytest.mark.parametrize("data", [{}, {"logout_token": "forged.token.value"}])
