@@ -8,6 +8,7 @@ the app on http://127.0.0.1:5000. Ctrl-C stops both.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -27,6 +28,8 @@ def _free(port: int) -> bool:
 
 
 def main() -> None:
+    # SIGTERM (a supervisor, `kill`) must stop Keycloak too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server = KeycloakServer(realm_file=HERE / "demo-realm.json", port=8080 if _free(8080) else None)
     with server:
         realm = server.realm_info()

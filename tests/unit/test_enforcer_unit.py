@@ -1,15 +1,21 @@
-"""Policy enforcer without Keycloak: configuration, path matching, claims, decisions, caching."""
+"""Policy enforcer without Keycloak: configuration, path matching, claims, UMA value objects.
+
+Every decision Keycloak takes part in is tested against the real server, in
+``tests/integration/test_enforcer.py`` and ``tests/integration/test_enforcer_modes.py``. Here only
+the decisions the enforcer makes on its own, with no call to Keycloak at all.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
-from types import SimpleNamespace
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
 
+from kc_core import Client
 from kc_core.config import Config
 from kc_core.enforcer import (
     EnforcementMode,
@@ -23,56 +29,14 @@ from kc_core.enforcer import (
     normalize_path,
     resolve_claims,
 )
-from kc_core.errors import ConfigError
+from kc_core.errors import ConfigError, KeycloakUnreachable
 from kc_core.uma import (
-    AccessDenied,
     AuthzClient,
-    Permission,
     PermissionRequest,
     Resource,
     UmaPolicy,
     encode_claims,
 )
-
-ISSUER = "https://sso.example.test/realms/shop"
-
-
-class FakeAuthz(AuthzClient):
-    """Answers like Keycloak from canned permissions, and counts every call."""
-
-    def __init__(self, granted: Mapping[str, Iterable[str]] | None = None) -> None:
-        self.granted = {k: frozenset(v) for k, v in (granted or {}).items()}
-        self.calls: list[tuple[str, Any]] = []
-        self.client = SimpleNamespace(  # type: ignore[assignment]
-            config=SimpleNamespace(realm="shop", client_id="api"),
-            discovery=SimpleNamespace(uma=lambda: {"issuer": ISSUER}),
-        )
-
-    def grant(self, access_token: str | None = None, **kwargs: Any) -> tuple[Permission, ...]:
-        self.calls.append(("grant", kwargs))
-        result = []
-        for request in kwargs["permissions"]:
-            scopes = self.granted.get(request.resource_id)
-            if scopes is None:
-                continue
-            wanted = set(request.scopes) or set(scopes)
-            result.append(Permission(request.resource_id, request.resource_id, scopes & wanted))
-        if not result:
-            raise AccessDenied(403, "access_denied", "not_authorized")
-        return tuple(result)
-
-    def permission_ticket(self, requests: Iterable[PermissionRequest]) -> str:
-        self.calls.append(("ticket", list(requests)))
-        return "ticket-1"
-
-
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
 
 ALBUMS = {
     "path": "/albums/*",
@@ -88,19 +52,6 @@ ALBUMS = {
         {"method": "PUT", "scopes": ["album:delete"], "scopes-enforcement-mode": "DISABLED"},
     ],
 }
-
-
-def make_enforcer(
-    config: Mapping[str, Any],
-    granted: Mapping[str, Iterable[str]] | None = None,
-    clock: Clock | None = None,
-) -> tuple[PolicyEnforcer, FakeAuthz]:
-    authz = FakeAuthz(granted)
-    return PolicyEnforcer(authz, config, clock=clock or Clock()), authz
-
-
-def claims(exp: float = 1_000_300.0, **extra: Any) -> dict[str, Any]:
-    return {"sub": "user-1", "exp": exp, **extra}
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -290,155 +241,108 @@ def test_unknown_claim_expression_is_a_config_error() -> None:
         resolve_claims({"x": "{request.body}"}, RequestContext("GET", "/"))
 
 
-# -- decisions ------------------------------------------------------------------------------
+# -- decisions made without Keycloak -----------------------------------------------------------
+# The enforcer's client points at a closed port: a call to Keycloak would raise
+# KeycloakUnreachable, so a test that passes proves none was made.
 
 
-def test_allows_with_required_scope_and_denies_without() -> None:
-    enforcer, _ = make_enforcer({"paths": [ALBUMS]}, {"albums": {"album:view"}})
-    allowed = enforcer.enforce("GET", "/albums/1", token="t", claims=claims())
-    assert allowed.allowed
-    assert allowed.status == 200
-    assert [p.scopes for p in allowed.permissions] == [frozenset({"album:view"})]
-    denied = enforcer.enforce("DELETE", "/albums/1", token="t", claims=claims())
-    assert not denied
-    assert denied.status == 403
+@pytest.fixture
+def offline_authz(
+    make_config: Callable[..., Config], closed_port_url: str
+) -> Iterator[AuthzClient]:
+    client = Client(make_config(closed_port_url, client_id="api"))
+    yield AuthzClient(client)
+    client.close()
 
 
-def test_scopes_enforcement_any_all_and_disabled() -> None:
-    enforcer, _ = make_enforcer({"paths": [ALBUMS]}, {"albums": {"album:view"}})
-    assert enforcer.enforce("PATCH", "/albums/1", token="t", claims=claims()).allowed  # ANY
-    assert enforcer.enforce("PUT", "/albums/1", token="t", claims=claims()).allowed  # DISABLED
+@pytest.fixture
+def make_enforcer(offline_authz: AuthzClient) -> Callable[[Mapping[str, Any]], PolicyEnforcer]:
+    def make(config: Mapping[str, Any]) -> PolicyEnforcer:
+        return PolicyEnforcer(offline_authz, config)
+
+    return make
 
 
-def test_all_needs_every_scope() -> None:
-    both = {"path": "/docs/*", "id": "docs", "methods": [{"method": "GET", "scopes": ["r", "w"]}]}
-    enforcer, _ = make_enforcer({"paths": [both]}, {"docs": {"r"}})
-    assert enforcer.enforce("GET", "/docs/1", token="t", claims=claims()).status == 403
+def claims(**extra: Any) -> dict[str, Any]:
+    return {"sub": "user-1", "exp": time.time() + 300, **extra}
 
 
-def test_unmatched_path_is_denied_when_enforcing_and_allowed_when_permissive() -> None:
-    enforcing, authz = make_enforcer({"paths": [ALBUMS]})
+def rpt_claims(*scopes: str) -> dict[str, Any]:
+    return claims(authorization={"permissions": [{"rsid": "albums", "scopes": list(scopes)}]})
+
+
+def test_a_decision_keycloak_must_make_fails_when_it_is_unreachable(
+    make_enforcer: Callable[[Mapping[str, Any]], PolicyEnforcer],
+) -> None:
+    # The premise of the tests below: asking Keycloak here cannot go unnoticed.
+    enforcer = make_enforcer({"paths": [ALBUMS]})
+    with pytest.raises(KeycloakUnreachable):
+        enforcer.enforce("GET", "/albums/1", token="t", claims=claims())
+
+
+def test_unmatched_path_is_denied_when_enforcing_and_allowed_when_permissive(
+    make_enforcer: Callable[[Mapping[str, Any]], PolicyEnforcer],
+) -> None:
+    enforcing = make_enforcer({"paths": [ALBUMS]})
     assert enforcing.enforce("GET", "/elsewhere", token="t", claims=claims()).status == 403
-    permissive, _ = make_enforcer({"enforcement-mode": "PERMISSIVE", "paths": [ALBUMS]})
+    permissive = make_enforcer({"enforcement-mode": "PERMISSIVE", "paths": [ALBUMS]})
     assert permissive.enforce("GET", "/elsewhere", token="t", claims=claims()).allowed
-    assert authz.calls == []
 
 
-def test_permissive_path_allows_when_no_permission_exists() -> None:
-    path = {**ALBUMS, "enforcement-mode": "PERMISSIVE"}
-    enforcer, _ = make_enforcer({"paths": [path]}, {})
-    decision = enforcer.enforce("GET", "/albums/1", token="t", claims=claims())
-    assert decision.allowed
-    assert "permissive" in decision.reason
-
-
-def test_disabled_path_and_disabled_enforcer_never_call_keycloak() -> None:
+def test_disabled_path_and_disabled_enforcer_never_call_keycloak(
+    make_enforcer: Callable[[Mapping[str, Any]], PolicyEnforcer],
+) -> None:
     health = {"path": "/health", "enforcement-mode": "DISABLED"}
-    enforcer, authz = make_enforcer({"paths": [ALBUMS, health]})
+    enforcer = make_enforcer({"paths": [ALBUMS, health]})
     assert enforcer.enforce("GET", "/health", token=None).allowed
-    off, _ = make_enforcer({"enforcement-mode": "DISABLED", "paths": [ALBUMS]})
+    assert enforcer.enforce("GET", "/health", token="t", claims=claims()).allowed
+    off = make_enforcer({"enforcement-mode": "DISABLED", "paths": [ALBUMS]})
     assert off.enforce("DELETE", "/albums/1", token=None).allowed
-    assert authz.calls == []
+    assert off.enforce("DELETE", "/albums/1", token="t", claims=claims()).allowed
 
 
-def test_path_traversal_cannot_reach_a_protected_path() -> None:
+def test_path_traversal_cannot_reach_a_protected_path(
+    make_enforcer: Callable[[Mapping[str, Any]], PolicyEnforcer],
+) -> None:
+    # Matched as written, the path would fall under the disabled /public/* and be allowed.
     public = {"path": "/public/*", "enforcement-mode": "DISABLED"}
     admin = {"path": "/admin/*", "id": "admin"}
-    enforcer, _ = make_enforcer({"paths": [public, admin]}, {})
-    assert enforcer.enforce("GET", "/public/../admin/x", token="t", claims=claims()).status == 403
+    enforcer = make_enforcer({"paths": [public, admin]})
+    decision = enforcer.enforce("GET", "/public/../admin/x")
+    assert decision.status == 401
+    assert decision.path is not None
+    assert decision.path.path == "/admin/*"
 
 
-def test_missing_token_gets_a_bearer_challenge() -> None:
-    enforcer, _ = make_enforcer({"paths": [ALBUMS]})
+def test_missing_token_gets_a_bearer_challenge(
+    make_enforcer: Callable[[Mapping[str, Any]], PolicyEnforcer],
+) -> None:
+    enforcer = make_enforcer({"paths": [ALBUMS]})
     decision = enforcer.enforce("GET", "/albums/1")
     assert decision.status == 401
     assert decision.headers["WWW-Authenticate"] == 'Bearer realm="shop"'
 
 
-def test_user_managed_access_answers_with_a_uma_ticket() -> None:
-    enforcer, authz = make_enforcer({"user-managed-access": {}, "paths": [ALBUMS]})
-    decision = enforcer.enforce("GET", "/albums/1", token="t", claims=claims())
-    assert decision.status == 401
-    assert decision.ticket == "ticket-1"
-    assert decision.headers["WWW-Authenticate"] == (
-        f'UMA realm="shop", as_uri="{ISSUER}", ticket="ticket-1"'
-    )
-    assert authz.calls == [("ticket", [PermissionRequest("albums", ("album:view",))])]
-
-
-def test_an_rpt_is_honoured_without_calling_keycloak() -> None:
-    enforcer, authz = make_enforcer({"user-managed-access": {}, "paths": [ALBUMS]})
-    rpt = claims(authorization={"permissions": [{"rsid": "albums", "scopes": ["album:view"]}]})
-    decision = enforcer.enforce("GET", "/albums/1", token="rpt", claims=rpt)
+def test_an_rpt_is_honoured_without_calling_keycloak(
+    make_enforcer: Callable[[Mapping[str, Any]], PolicyEnforcer],
+) -> None:
+    enforcer = make_enforcer({"user-managed-access": {}, "paths": [ALBUMS]})
+    decision = enforcer.enforce("GET", "/albums/1", token="rpt", claims=rpt_claims("album:view"))
     assert decision.allowed
     assert decision.reason == "the RPT grants it"
-    assert authz.calls == []
 
 
-def test_denial_redirects_when_on_deny_redirect_to_is_set() -> None:
-    enforcer, _ = make_enforcer({"on-deny-redirect-to": "/denied", "paths": [ALBUMS]}, {})
-    decision = enforcer.enforce("GET", "/albums/1", token="t", claims=claims())
-    assert decision.status == 302
-    assert decision.redirect_to == "/denied"
-    assert decision.headers == {"Location": "/denied"}
-
-
-def test_pushed_claims_reach_keycloak_and_key_the_cache() -> None:
-    path = {**ALBUMS, "claim-information-point": {"claims": {"a": "{request.parameter['a']}"}}}
-    enforcer, authz = make_enforcer({"paths": [path]}, {"albums": {"album:view"}})
-    enforcer.enforce("GET", "/albums/1", token="t", claims=claims(), params={"a": "1"})
-    enforcer.enforce("GET", "/albums/1", token="t", claims=claims(), params={"a": "1"})
-    enforcer.enforce("GET", "/albums/1", token="t", claims=claims(), params={"a": "2"})
-    assert [call[1]["claims"] for call in authz.calls] == [{"a": ("1",)}, {"a": ("2",)}]
-
-
-# -- caching ----------------------------------------------------------------------------------
-
-
-def test_cached_decision_makes_no_call_to_keycloak() -> None:
-    enforcer, authz = make_enforcer({"paths": [ALBUMS]}, {"albums": {"album:view"}})
-    first = enforcer.enforce("GET", "/albums/1", token="t", claims=claims())
-    for _ in range(5):
-        assert enforcer.enforce("GET", "/albums/1", token="t", claims=claims()) is first
-    # Another path of the same resource and scopes reuses the resource-level decision.
-    assert enforcer.enforce("GET", "/albums/2", token="t", claims=claims()).allowed
-    assert len(authz.calls) == 1
-
-
-def test_cached_decision_expires_with_the_token() -> None:
-    clock = Clock()
-    enforcer, authz = make_enforcer({"paths": [ALBUMS]}, {"albums": {"album:view"}}, clock)
-    token_claims = claims(exp=clock.now + 5)
-    enforcer.enforce("GET", "/albums/1", token="t", claims=token_claims)
-    clock.now += 4
-    enforcer.enforce("GET", "/albums/1", token="t", claims=token_claims)
-    assert len(authz.calls) == 1
-    clock.now += 2  # past exp, although the decision lifespan (60 s) is not over
-    enforcer.enforce("GET", "/albums/1", token="t", claims=token_claims)
-    assert len(authz.calls) == 2
-
-
-def test_decision_cache_is_bounded() -> None:
-    config = {"paths": [ALBUMS], "decision-cache": {"max-entries": 2}}
-    enforcer, authz = make_enforcer(config, {"albums": {"album:view"}})
-    for token in ("t1", "t2", "t3", "t1"):
-        enforcer.enforce("GET", "/albums/1", token=token, claims=claims())
-    assert len(authz.calls) == 4  # t1 was evicted by t3
-
-
-def test_paths_sharing_a_resource_keep_their_own_decisions() -> None:
-    reports = {"path": "/reports/*", "id": "albums", "enforcement-mode": "PERMISSIVE"}
-    albums = {"path": "/albums/*", "id": "albums"}
-    enforcer, _ = make_enforcer({"paths": [reports, albums]}, {})
-    assert enforcer.enforce("GET", "/reports/1", token="t", claims=claims()).allowed
-    assert enforcer.enforce("GET", "/albums/1", token="t", claims=claims()).status == 403
-
-
-def test_tickets_are_not_cached() -> None:
-    enforcer, authz = make_enforcer({"user-managed-access": {}, "paths": [ALBUMS]})
-    enforcer.enforce("GET", "/albums/1", token="t", claims=claims())
-    enforcer.enforce("GET", "/albums/1", token="t", claims=claims())
-    assert len(authz.calls) == 2
+def test_an_rpt_is_checked_with_the_scopes_enforcement_mode(
+    make_enforcer: Callable[[Mapping[str, Any]], PolicyEnforcer],
+) -> None:
+    enforcer = make_enforcer({"user-managed-access": {}, "paths": [ALBUMS]})
+    view_only = rpt_claims("album:view")
+    # PATCH needs ANY of view/delete, PUT's scopes are not enforced: the RPT suffices.
+    assert enforcer.enforce("PATCH", "/albums/1", token="rpt", claims=view_only).allowed
+    assert enforcer.enforce("PUT", "/albums/1", token="rpt", claims=view_only).allowed
+    # DELETE needs album:delete (ALL): the RPT does not suffice, so a ticket is requested.
+    with pytest.raises(KeycloakUnreachable):
+        enforcer.enforce("DELETE", "/albums/1", token="rpt", claims=view_only)
 
 
 # -- UMA value objects ----------------------------------------------------------------------
