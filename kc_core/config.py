@@ -224,7 +224,8 @@ class Config:
 # -- readers ------------------------------------------------------------------------------
 
 
-def _parse_bool(value: str) -> bool:
+def parse_bool(value: str) -> bool:
+    """A boolean written as text (``1/0``, ``true/false``, ``yes/no``, ``on/off``)."""
     lowered = value.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
@@ -233,7 +234,8 @@ def _parse_bool(value: str) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
-def _parse_tuple(value: str) -> tuple[str, ...]:
+def parse_words(value: str) -> tuple[str, ...]:
+    """Space- or comma-separated words."""
     return tuple(value.replace(",", " ").split())
 
 
@@ -242,11 +244,11 @@ def _parse_optional_int(value: str) -> int | None:
 
 
 _PARSERS: dict[type | str, Callable[[str], Any]] = {
-    "bool": _parse_bool,
+    "bool": parse_bool,
     "float": float,
     "int": int,
     "int | None": _parse_optional_int,
-    "tuple[str, ...]": _parse_tuple,
+    "tuple[str, ...]": parse_words,
 }
 
 

@@ -14,6 +14,7 @@ a worker thread so ASGI apps never block their event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import secrets
@@ -24,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from .config import Config
+from .config import Config, parse_bool, parse_words
 from .errors import (
+    ConfigError,
     KeycloakError,
     LoginError,
     OAuthError,
@@ -132,6 +134,38 @@ class EngineSettings:
     login_ttl: float = 600.0
     exempt_paths: tuple[str, ...] = ()
     scopes: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
+            raise ConfigError(
+                f"prefix must start with '/' and not end with one, got {self.prefix!r}",
+                key="prefix",
+            )
+
+    @classmethod
+    def from_mapping(
+        cls, values: Mapping[str, Any], *, key_prefix: str = "KEYCLOAK_", **overrides: Any
+    ) -> EngineSettings:
+        """Settings from ``{key_prefix}{FIELD}`` keys of a framework's settings mapping.
+
+        ``KEYCLOAK_PREFIX``, ``KEYCLOAK_LOGOUT_MODE``, ``KEYCLOAK_REFRESH_MARGIN`` ...; values
+        may be Python values or strings (environment files), which are parsed by the field's
+        type. ``KEYCLOAK_SCOPES`` is left to the client's :class:`~kc_core.Config`.
+
+        Raises:
+            ConfigError: a value cannot be read as its setting's type.
+        """
+        defaults = cls()
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            key = f"{key_prefix}{f.name.upper()}"
+            if f.name == "scopes" or key not in values:
+                continue
+            try:
+                changes[f.name] = _setting_value(values[key], getattr(defaults, f.name))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{key} is not valid: {exc}", key=f.name) from exc
+        return cls(**(changes | overrides))
 
     @property
     def login_path(self) -> str:
@@ -340,10 +374,21 @@ class Engine:
         adapter = self.plugins.adapter_for(request)
         if self.is_exempt(adapter.path(request)):
             return True
+        return self._bearer_is_cached(request, adapter, tenant)
+
+    def _bearer_is_cached(self, request: Any, adapter: Adapter, tenant: _Tenant) -> bool:
+        """Whether ``request`` carries a bearer token validated before (no I/O to judge it)."""
         authorization = adapter.header(request, "authorization")
         token = None if authorization is None else _bearer_token(authorization)
         validator = tenant.ready_validator
         return token is not None and validator is not None and validator.cached(token) is not None
+
+    def _authenticates_locally(self, request: Any) -> bool:
+        """Whether :meth:`authenticate` can answer ``request`` with no I/O at all."""
+        tenant = self._single
+        if tenant is None:
+            return False
+        return self._bearer_is_cached(request, self.plugins.adapter_for(request), tenant)
 
     # -- protection -------------------------------------------------------------------------
 
@@ -991,6 +1036,21 @@ class _HeaderView(Mapping[str, str]):
         return 0
 
 
+def _setting_value(value: Any, default: Any) -> Any:
+    """``value`` as the type of the setting's ``default``; strings are parsed."""
+    if not isinstance(value, str):
+        if isinstance(default, tuple) and isinstance(value, list | tuple | set | frozenset):
+            return tuple(value)
+        return value
+    if isinstance(default, bool):
+        return parse_bool(value)
+    if isinstance(default, int | float):
+        return type(default)(value)
+    if isinstance(default, tuple) or default is None:
+        return parse_words(value)
+    return value
+
+
 def _requirement_failure(
     claims: Mapping[str, Any], requirement: Requirement, client_id: str
 ) -> str | None:
@@ -1036,6 +1096,8 @@ class AsyncEngine:
 
     async def authenticate(self, request: Any) -> Guard:
         """See :meth:`Engine.authenticate`."""
+        if self.engine._authenticates_locally(request):
+            return self.engine.authenticate(request)
         return await asyncio.to_thread(self.engine.authenticate, request)
 
     async def route(self, request: Any) -> Any | None:

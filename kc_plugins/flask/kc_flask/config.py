@@ -23,10 +23,6 @@ PREFIX = "KEYCLOAK_"
 #: ``app.config`` key naming a Keycloak adapter file; relative paths start at the app root.
 SETTINGS_FILE_KEY = "KEYCLOAK_SETTINGS"
 _DEFAULT_SETTINGS_FILE = "keycloak.json"
-# Config and EngineSettings share this name: KEYCLOAK_SCOPES configures the client.
-_CLIENT_FIRST = frozenset({"scopes"})
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
 
 
 def client_config(values: Mapping[str, Any], *, root_path: str | None = None) -> Config:
@@ -67,24 +63,12 @@ def engine_settings(values: Mapping[str, Any], **overrides: Any) -> EngineSettin
     Raises:
         ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
     """
-    defaults = EngineSettings()
-    changes: dict[str, Any] = {}
-    for field in dataclasses.fields(EngineSettings):
-        key = PREFIX + field.name.upper()
-        if field.name in _CLIENT_FIRST or key not in values:
-            continue
-        try:
-            changes[field.name] = _coerce(values[key], getattr(defaults, field.name))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{key} is not valid: {exc}", key=field.name) from exc
-    changes.update(overrides)
-    prefix = changes.get("prefix", defaults.prefix)
-    if not isinstance(prefix, str) or not prefix.startswith("/") or prefix.endswith("/"):
+    try:
+        return EngineSettings.from_mapping(values, key_prefix=PREFIX, **overrides)
+    except ConfigError as exc:
         raise ConfigError(
-            f"{PREFIX}PREFIX must start with '/' and not end with one, got {prefix!r}",
-            key="prefix",
-        )
-    return EngineSettings(**changes)
+            f"{exc} - in Flask, set app.config[{PREFIX + exc.key.upper()!r}]", key=exc.key
+        ) from exc
 
 
 def _settings_file(values: Mapping[str, Any], root_path: str | None) -> Path | None:
@@ -97,21 +81,3 @@ def _settings_file(values: Mapping[str, Any], root_path: str | None) -> Path | N
         if candidate.is_file():
             return candidate
     return None  # kc_core then looks for ./keycloak.json
-
-
-def _coerce(value: Any, default: Any) -> Any:
-    """``value`` as the type of the setting's ``default``; strings are parsed."""
-    if not isinstance(value, str):
-        if isinstance(default, tuple) and isinstance(value, list | tuple | set | frozenset):
-            return tuple(value)
-        return value
-    if isinstance(default, bool):
-        lowered = value.strip().lower()
-        if lowered not in _TRUE | _FALSE:
-            raise ValueError(f"not a boolean: {value!r}")
-        return lowered in _TRUE
-    if isinstance(default, int | float):
-        return type(default)(value)
-    if isinstance(default, tuple) or default is None:
-        return tuple(value.replace(",", " ").split())
-    return value
