@@ -204,6 +204,10 @@ class Guard:
     response: Any = None
     token: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    #: The validated access-token claims behind ``identity`` (for :meth:`Engine.authorize`).
+    claims: Mapping[str, Any] | None = None
+    #: Whether the token came in an ``Authorization: Bearer`` header (not the session).
+    bearer: bool = False
 
     @property
     def allowed(self) -> bool:
@@ -313,6 +317,7 @@ class Engine:
         self._single = next(iter(self._tenants.values())) if len(self._tenants) == 1 else None
         self._refreshes: SingleFlight[SessionRecord | None] = SingleFlight(linger=_REFRESH_LINGER)
         self._identities: dict[int, tuple[Mapping[str, Any], Any]] = {}
+        self._bearer_tokens: dict[str, str] = {}  # Authorization header -> its token
         exempt = self.settings.exempt_paths
         self._exempt_prefixes = (
             f"{self.settings.prefix}/",
@@ -378,17 +383,58 @@ class Engine:
 
     def _bearer_is_cached(self, request: Any, adapter: Adapter, tenant: _Tenant) -> bool:
         """Whether ``request`` carries a bearer token validated before (no I/O to judge it)."""
-        authorization = adapter.header(request, "authorization")
-        token = None if authorization is None else _bearer_token(authorization)
-        validator = tenant.ready_validator
-        return token is not None and validator is not None and validator.cached(token) is not None
+        return self._cached_bearer(request, adapter, tenant) is not None
 
-    def _authenticates_locally(self, request: Any) -> bool:
-        """Whether :meth:`authenticate` can answer ``request`` with no I/O at all."""
+    def _cached_bearer(
+        self, request: Any, adapter: Adapter, tenant: _Tenant
+    ) -> tuple[str, Mapping[str, Any]] | None:
+        """The bearer token of ``request`` and its claims, if validated before (no I/O)."""
+        validator = tenant.ready_validator
+        if validator is None:
+            return None
+        authorization = adapter.header(request, "authorization")
+        if authorization is None:
+            return None
+        # The same token string each time: its (1-2 KB) hash is computed once, not per check.
+        token = self._bearer_tokens.get(authorization)
+        if token is None:
+            token = _bearer_token(authorization)
+            if token is None:
+                return None
+            if len(self._bearer_tokens) >= _MEMO_SIZE:
+                self._bearer_tokens.clear()
+            self._bearer_tokens[authorization] = token
+        claims = validator.cached(token)
+        return None if claims is None else (token, claims)
+
+    def _protect_locally(self, request: Any, requirement: Requirement) -> Guard | None:
+        """:meth:`protect`'s answer when it needs no I/O (an exempt path, a bearer token
+        validated before), else ``None``: one pass, for async callers on their loop."""
         tenant = self._single
         if tenant is None:
-            return False
-        return self._bearer_is_cached(request, self.plugins.adapter_for(request), tenant)
+            return None
+        adapter = self.plugins.adapter_for(request)
+        if self.is_exempt(adapter.path(request)):
+            return Guard()
+        found = self._cached_bearer(request, adapter, tenant)
+        if found is None:
+            return None
+        return self._admit_bearer(request, adapter, tenant, found[0], found[1], requirement)
+
+    def _authenticate_locally(self, request: Any) -> Guard | None:
+        """:meth:`authenticate`'s answer for a bearer token validated before, else ``None``."""
+        tenant = self._single
+        if tenant is None:
+            return None
+        found = self._cached_bearer(request, self.plugins.adapter_for(request), tenant)
+        if found is None:
+            return None
+        return Guard(
+            identity=self._identity(found[1], request),
+            token=found[0],
+            claims=found[1],
+            bearer=True,
+        )
 
     # -- protection -------------------------------------------------------------------------
 
@@ -429,7 +475,9 @@ class Engine:
                 return Guard()
             except KeycloakError as exc:
                 return Guard(response=self._unavailable(request, adapter, exc))
-            return Guard(identity=self._identity(claims, request), token=token)
+            return Guard(
+                identity=self._identity(claims, request), token=token, claims=claims, bearer=True
+            )
         headers: list[tuple[str, str]] = []
         try:
             found = self._session_identity(request, adapter, tenant, headers)
@@ -437,7 +485,39 @@ class Engine:
             return Guard(response=self._unavailable(request, adapter, exc.error))
         if found is None:
             return Guard(headers=tuple(headers))
-        return Guard(identity=found[0], token=found[1], headers=tuple(headers))
+        return Guard(identity=found[0], token=found[1], headers=tuple(headers), claims=found[2])
+
+    def authorize(
+        self, request: Any, guard: Guard, requirement: Requirement = Requirement()
+    ) -> Guard:
+        """Check ``requirement`` for a request :meth:`authenticate` already answered.
+
+        Middlewares authenticate every request once (to put the user on it); a protected
+        route then only needs its own roles, scopes and policies checked against the same
+        claims, without validating the token again. A ``guard`` without claims (a visitor,
+        a refusal) gets the full :meth:`protect`.
+        """
+        if guard.response is not None or guard.claims is None:
+            return self.protect(request, requirement)
+        adapter = self.plugins.adapter_for(request)
+        if self.is_exempt(adapter.path(request)):
+            return guard
+        if requirement.bearer_only and not guard.bearer:
+            return Guard(response=self._unauthorized(request, adapter, None))
+        api = guard.bearer or self._wants_api(request, adapter, requirement)
+        denied = self._check(
+            request,
+            adapter,
+            self._tenant(request),
+            guard.claims,
+            guard.token or "",
+            requirement,
+            api=api,
+            headers=guard.headers,
+        )
+        if denied is not None:
+            return Guard(response=denied, headers=guard.headers)
+        return guard
 
     def _protect_bearer(
         self, request: Any, adapter: Adapter, authorization: str, requirement: Requirement
@@ -453,11 +533,22 @@ class Engine:
             return Guard(response=self._unauthorized(request, adapter, str(exc)))
         except KeycloakError as exc:
             return Guard(response=self._unavailable(request, adapter, exc))
+        return self._admit_bearer(request, adapter, tenant, token, claims, requirement)
+
+    def _admit_bearer(
+        self,
+        request: Any,
+        adapter: Adapter,
+        tenant: _Tenant,
+        token: str,
+        claims: Mapping[str, Any],
+        requirement: Requirement,
+    ) -> Guard:
         identity = self._identity(claims, request)
         denied = self._check(request, adapter, tenant, claims, token, requirement, api=True)
         if denied is not None:
             return Guard(response=denied)
-        return Guard(identity=identity, token=token)
+        return Guard(identity=identity, token=token, claims=claims, bearer=True)
 
     def _protect_session(self, request: Any, adapter: Adapter, requirement: Requirement) -> Guard:
         tenant = self._tenant(request)
@@ -479,7 +570,7 @@ class Engine:
         )
         if denied is not None:
             return Guard(response=denied, headers=tuple(headers))
-        return Guard(identity=identity, token=token, headers=tuple(headers))
+        return Guard(identity=identity, token=token, headers=tuple(headers), claims=claims)
 
     def _check(
         self,
@@ -1090,14 +1181,24 @@ class AsyncEngine:
 
     async def protect(self, request: Any, requirement: Requirement = Requirement()) -> Guard:
         """See :meth:`Engine.protect`."""
-        if self.engine._answers_locally(request):
-            return self.engine.protect(request, requirement)
+        guard = self.engine._protect_locally(request, requirement)
+        if guard is not None:
+            return guard
         return await asyncio.to_thread(self.engine.protect, request, requirement)
+
+    async def authorize(
+        self, request: Any, guard: Guard, requirement: Requirement = Requirement()
+    ) -> Guard:
+        """See :meth:`Engine.authorize`; on the loop unless a policy enforcer may call out."""
+        if guard.claims is not None and guard.response is None and self.engine.enforcer is None:
+            return self.engine.authorize(request, guard, requirement)
+        return await asyncio.to_thread(self.engine.authorize, request, guard, requirement)
 
     async def authenticate(self, request: Any) -> Guard:
         """See :meth:`Engine.authenticate`."""
-        if self.engine._authenticates_locally(request):
-            return self.engine.authenticate(request)
+        guard = self.engine._authenticate_locally(request)
+        if guard is not None:
+            return guard
         return await asyncio.to_thread(self.engine.authenticate, request)
 
     async def route(self, request: Any) -> Any | None:

@@ -343,6 +343,36 @@ def test_bearer_only_refuses_a_session(
     assert engine.protect(request, Requirement(bearer_only=True)).response.status == 401
 
 
+def test_authorize_checks_a_route_against_the_authenticated_claims_without_revalidating(
+    engine: Engine, tokens_of: Callable[[str], TokenSet]
+) -> None:
+    needs_admin = Requirement(roles=("realm:admin",))
+    bob = engine.authenticate(bearer(tokens_of("bob").access_token))
+    alice = engine.authenticate(bearer(tokens_of("alice").access_token))
+    assert bob.bearer
+    assert bob.claims is not None
+    assert bob.claims["preferred_username"] == "bob"
+    engine.client.validator._cache.clear()  # authorize must not need the token again
+
+    denied = engine.authorize(bearer("not-even-a-token"), bob, needs_admin).response
+    assert denied.status == 403
+    assert 'error="insufficient_scope"' in (denied.header("WWW-Authenticate") or "")
+    assert engine.authorize(bearer("not-even-a-token"), alice, needs_admin) is alice
+
+
+def test_authorize_keeps_protect_semantics_for_visitors_and_sessions(
+    engine: Engine, tokens_of: Callable[[str], TokenSet]
+) -> None:
+    visitor = ToyRequest(headers={"Accept": "application/json"})
+    assert engine.authorize(visitor, engine.authenticate(visitor)).response.status == 401
+    session = logged_in(engine, tokens_of("alice"))
+    guard = engine.authenticate(session)
+    assert not guard.bearer
+    assert guard.claims is not None
+    assert engine.authorize(session, guard).allowed
+    assert engine.authorize(session, guard, Requirement(bearer_only=True)).response.status == 401
+
+
 # -- sessions ------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,73 @@
+"""kc-starlette with FastAPI: dependencies for logins, roles and bearer-token APIs.
+
+Run it against the test realm (``kc_core/testing/realm.json``)::
+
+    KEYCLOAK_URL=http://127.0.0.1:18080 python examples/fastapi/app.py   # http://127.0.0.1:8000
+
+``KeycloakMiddleware`` serves ``/kc/login``, ``/kc/callback``, ``/kc/logout`` and
+``/kc/backchannel-logout``; the dependencies answer through kc's engine (login redirect,
+JSON 401 with ``WWW-Authenticate``, JSON 403, 503).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from kc_starlette import (
+    KeycloakMiddleware,
+    KeycloakUser,
+    require_bearer,
+    require_login,
+    require_roles,
+)
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+
+from kc_core import Config
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
+config = Config.load(
+    server_url=os.environ.get("KEYCLOAK_URL", "http://127.0.0.1:8080"),
+    realm=os.environ.get("KEYCLOAK_REALM", "kc-test"),
+    client_id=os.environ.get("KEYCLOAK_CLIENT_ID", "kc-web"),
+    client_secret=os.environ.get("KEYCLOAK_CLIENT_SECRET", "kc-web-secret"),
+)
+app = FastAPI(
+    middleware=[
+        Middleware(SessionMiddleware, secret_key=SECRET_KEY),
+        Middleware(KeycloakMiddleware, config=config),
+    ]
+)
+
+LoggedIn = Annotated[KeycloakUser, Depends(require_login())]
+Admin = Annotated[KeycloakUser, Depends(require_roles("realm:admin"))]
+Reader = Annotated[KeycloakUser, Depends(require_bearer(roles=["kc-api:reader"]))]
+
+
+@app.get("/")
+async def home(request: Request) -> dict[str, Any]:
+    return {"authenticated": request.user.is_authenticated, "user": request.user.display_name}
+
+
+@app.get("/profile")
+async def profile(user: LoggedIn) -> dict[str, Any]:
+    return {"username": user.username, "email": user.email, "roles": sorted(user.realm_roles)}
+
+
+@app.get("/admin")
+async def admin(user: Admin) -> dict[str, Any]:
+    return {"admin": user.display_name}
+
+
+@app.get("/api/reports")
+async def reports(user: Reader) -> dict[str, Any]:
+    return {"reports": ["q1", "q2"], "reader": user.username}
+
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=8000)

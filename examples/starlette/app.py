@@ -1,0 +1,98 @@
+"""kc-starlette example: a public home page, a profile behind a login, an admin page behind a
+realm role, a bearer-token JSON API, and a logout button.
+
+Run it against the test realm (``kc_core/testing/realm.json``)::
+
+    KEYCLOAK_URL=http://127.0.0.1:18080 python examples/starlette/app.py   # http://127.0.0.1:8000
+
+Any ``KEYCLOAK_*`` environment variable overrides a setting (``KEYCLOAK_REALM``,
+``KEYCLOAK_LOGOUT_MODE`` ...); ``SECRET_KEY`` signs the session cookie.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import secrets
+
+from kc_starlette import KeycloakMiddleware, bearer_required, login_required, roles_required
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from kc_core import Config
+
+SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
+LOGOUT_FORM = '<form method="post" action="/kc/logout"><button>Log out</button></form>'
+
+
+def page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(f"<!doctype html><title>{title}</title><h1>{title}</h1>{body}")
+
+
+async def home(request: Request) -> HTMLResponse:
+    user = request.user
+    if user.is_authenticated:
+        return page("Home", f"<p>Hello {html.escape(user.display_name)}.</p>{LOGOUT_FORM}")
+    return page("Home", '<p><a href="/kc/login?next=/profile">Log in</a></p>')
+
+
+@login_required
+async def profile(request: Request) -> HTMLResponse:
+    user = request.user
+    roles = ", ".join(sorted(user.realm_roles)) or "none"
+    return page(
+        "Profile",
+        f"<p>{html.escape(user.username or '')} ({html.escape(user.email or 'no e-mail')}), "
+        f"realm roles: {html.escape(roles)}</p>{LOGOUT_FORM}",
+    )
+
+
+@roles_required("realm:admin")
+async def admin(request: Request) -> HTMLResponse:
+    return page("Admin", f"<p>Welcome, administrator {html.escape(request.user.display_name)}.</p>")
+
+
+@bearer_required
+async def api_me(request: Request) -> JSONResponse:
+    return JSONResponse({"sub": request.user.identity, "username": request.user.username})
+
+
+@bearer_required(roles=["kc-api:reader"])
+async def api_reports(request: Request) -> JSONResponse:
+    return JSONResponse({"reports": ["q1", "q2"], "reader": request.user.username})
+
+
+def create_app() -> Starlette:
+    """Build the example app; settings the environment does not give point at the test realm."""
+    config = Config.load(
+        server_url=os.environ.get("KEYCLOAK_URL", "http://127.0.0.1:8080"),
+        realm=os.environ.get("KEYCLOAK_REALM", "kc-test"),
+        client_id=os.environ.get("KEYCLOAK_CLIENT_ID", "kc-web"),
+        client_secret=os.environ.get("KEYCLOAK_CLIENT_SECRET", "kc-web-secret"),
+    )
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/profile", profile),
+            Route("/admin", admin),
+            Route("/api/me", api_me),
+            Route("/api/reports", api_reports),
+        ],
+        middleware=[
+            # SessionMiddleware first: it wraps kc's middleware, which keeps logins in it.
+            Middleware(SessionMiddleware, secret_key=SECRET_KEY),
+            Middleware(KeycloakMiddleware, config=config),
+        ],
+    )
+
+
+app = create_app()
+
+if __name__ == "__main__":
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=8000)

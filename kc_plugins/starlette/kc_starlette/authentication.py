@@ -1,0 +1,205 @@
+"""Who is behind a connection: Starlette's ``(credentials, user)`` pair from kc's engine.
+
+:class:`KeycloakBackend` is a Starlette ``AuthenticationBackend``; the middleware runs it for
+every request, and it also works with Starlette's own ``AuthenticationMiddleware`` for an API
+that only takes bearer tokens. The user is a :class:`KeycloakUser` (a Starlette ``BaseUser``);
+the credentials' scopes are ``authenticated``, the token's OAuth scopes and its roles written
+``realm:NAME`` and ``CLIENT:NAME``, so Starlette's own ``@requires("realm:admin")`` works too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
+from starlette.requests import HTTPConnection
+
+from kc_core.engine import AsyncEngine, Engine, Guard
+from kc_core.roles import client_roles, realm_roles
+
+__all__ = [
+    "BACKEND_KEY",
+    "HEADERS_KEY",
+    "KeycloakBackend",
+    "KeycloakCredentials",
+    "KeycloakUser",
+]
+
+#: Scope key of the backend that authenticated the connection (protection helpers use it).
+BACKEND_KEY = "kc.backend"
+#: Scope key of the headers to add to the app's response (cookies after a silent refresh).
+HEADERS_KEY = "kc.headers"
+#: Scope key of the engine's answer for the connection (its identity, token and claims).
+GUARD_KEY = "kc.guard"
+_MEMO_SIZE = 4096  # users remembered, one per distinct identity (the engine's own memo size)
+
+
+class KeycloakUser(BaseUser):
+    """A logged-in user, as Starlette's ``request.user``.
+
+    ``identity`` (Starlette's unique id) is the subject (``sub``); ``display_name`` the name,
+    else the username. The identity kc built (:class:`kc_core.engine.Identity` unless a
+    ``kc_build_identity`` hook returned another object) is ``kc_identity``; its other
+    attributes are readable here too (``request.user.email``).
+    """
+
+    def __init__(self, identity: Any, access_token: str | None) -> None:
+        self.kc_identity = identity
+        self.access_token = access_token
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return str(self.name or self.username or self.sub)
+
+    @property
+    def identity(self) -> str:
+        return self.sub
+
+    @property
+    def sub(self) -> str:
+        """The subject: Keycloak's id of the user."""
+        return str(getattr(self.kc_identity, "sub", "") or "")
+
+    @property
+    def username(self) -> str | None:
+        """``preferred_username``."""
+        value = getattr(self.kc_identity, "username", None)
+        return None if value is None else str(value)
+
+    @property
+    def email(self) -> str | None:
+        """The e-mail address, if the token carries one."""
+        value = getattr(self.kc_identity, "email", None)
+        return None if value is None else str(value)
+
+    @property
+    def name(self) -> str | None:
+        """The full name, if the token carries one."""
+        value = getattr(self.kc_identity, "name", None)
+        return None if value is None else str(value)
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        """The validated claims (read-only)."""
+        claims: Mapping[str, Any] = getattr(self.kc_identity, "claims", {}) or {}
+        return claims
+
+    @property
+    def realm_roles(self) -> frozenset[str]:
+        """Realm roles granted by the token."""
+        return realm_roles(self.claims)
+
+    def client_roles(self, client_id: str) -> frozenset[str]:
+        """Roles of client ``client_id`` granted by the token."""
+        return client_roles(self.claims, client_id)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names not defined here: the app's own identity attributes.
+        if name.startswith("_") or name == "kc_identity":
+            raise AttributeError(name)
+        return getattr(self.kc_identity, name)
+
+    def __repr__(self) -> str:
+        return f"KeycloakUser(sub={self.sub!r}, username={self.username!r})"
+
+
+class KeycloakCredentials(AuthCredentials):
+    """Starlette's ``request.auth``: the scopes, and the access token (``token``)."""
+
+    def __init__(self, scopes: list[str], token: str | None) -> None:
+        super().__init__(scopes)
+        self.token = token
+
+
+def _scopes_of(claims: Mapping[str, Any]) -> list[str]:
+    scopes = ["authenticated"]
+    scope_claim = claims.get("scope")
+    if isinstance(scope_claim, str):
+        scopes.extend(scope_claim.split())
+    scopes.extend(f"realm:{role}" for role in sorted(realm_roles(claims)))
+    access = claims.get("resource_access")
+    for client_id in access if isinstance(access, Mapping) else ():
+        scopes.extend(f"{client_id}:{role}" for role in sorted(client_roles(claims, client_id)))
+    return scopes
+
+
+class KeycloakBackend(AuthenticationBackend):
+    """Authenticate connections with kc's engine: a bearer token or the login session.
+
+    Returns ``None`` for visitors (Starlette then puts an ``UnauthenticatedUser`` on the
+    scope). A bearer token validated before is answered on the event loop; anything that may
+    reach Keycloak or the token store runs in a worker thread (``AsyncEngine``).
+    When Keycloak is needed and unreachable, the visitor is anonymous here; protected
+    routes answer 503 themselves.
+
+    Example (a bearer-only API, without kc's middleware)::
+
+        app.add_middleware(AuthenticationMiddleware, backend=KeycloakBackend(engine))
+    """
+
+    def __init__(self, engine: Engine | AsyncEngine) -> None:
+        self.engine = engine if isinstance(engine, AsyncEngine) else AsyncEngine(engine)
+        self._session_key = self.engine.engine.settings.session_key
+        self._cookie_mode = self.engine.engine.cookies is not None
+        self._users: dict[int, tuple[Any, str | None, tuple[KeycloakCredentials, BaseUser]]] = {}
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        """``(credentials, user)`` of the connection, or ``None`` for a visitor."""
+        scope = conn.scope
+        scope[BACKEND_KEY] = self
+        if not self.may_be_logged_in(scope):
+            return None  # nothing to look up: no worker thread for visitors
+        guard = await self.engine.authenticate(conn)
+        scope[GUARD_KEY] = guard  # protected routes authorize against it, no second validation
+        self.add_headers(scope, guard)
+        if guard.identity is None:
+            return None
+        return self.credentials_and_user(guard.identity, guard.token)
+
+    def credentials_and_user(
+        self, identity: Any, token: str | None
+    ) -> tuple[KeycloakCredentials, BaseUser]:
+        """Starlette's pair for an identity the engine built (made once per identity).
+
+        An identity that is already a Starlette ``BaseUser`` (from a ``kc_build_identity``
+        hook) is the user itself.
+        """
+        hit = self._users.get(id(identity))
+        if hit is not None and hit[0] is identity and hit[1] == token:
+            return hit[2]
+        claims = getattr(identity, "claims", None)
+        scopes = _scopes_of(claims) if isinstance(claims, Mapping) else ["authenticated"]
+        user = identity if isinstance(identity, BaseUser) else KeycloakUser(identity, token)
+        pair = (KeycloakCredentials(scopes, token), user)
+        if len(self._users) >= _MEMO_SIZE:
+            self._users.clear()
+        self._users[id(identity)] = (identity, token, pair)
+        return pair
+
+    @staticmethod
+    def add_headers(scope: Any, guard: Guard) -> None:
+        """Keep ``guard.headers`` (refreshed token cookies) for the app's response."""
+        if guard.headers:
+            pending = scope.get(HEADERS_KEY)
+            if pending is None:
+                scope[HEADERS_KEY] = pending = []
+            pending.extend(h for h in guard.headers if h not in pending)
+
+    def may_be_logged_in(self, scope: Any) -> bool:
+        """Whether the connection carries anything to authenticate, read from the scope.
+
+        Starlette's session is already in memory (a signed cookie): a request with neither an
+        ``Authorization`` header nor kc's session entry is a visitor.
+        """
+        if self._cookie_mode:
+            return True
+        for name, _value in scope["headers"]:
+            if name == b"authorization":
+                return True
+        session = scope.get("session")
+        return session is not None and self._session_key in session

@@ -1,0 +1,360 @@
+"""The ASGI middleware: kc's login routes, and the user on every connection's scope.
+
+:class:`KeycloakMiddleware` is a pure ASGI middleware (no ``BaseHTTPMiddleware``): it serves
+the engine's endpoints under the prefix (``/kc/login``, ``/kc/callback``, ``/kc/logout``,
+``/kc/backchannel-logout``) and puts ``scope["user"]`` and ``scope["auth"]`` on every
+request and WebSocket as Starlette's ``AuthenticationMiddleware`` does. Routes are protected
+with :mod:`kc_starlette.protection`. Starlette's ``SessionMiddleware`` must wrap it (add it
+after), as the login keeps its state in the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kc_core import Client, Config, ConfigError
+from kc_core.engine import AsyncEngine, Engine, EngineSettings
+from kc_core.plugins import Plugins
+from kc_core.stores import TokenStore
+from kc_core.stores.cookie import CookieTokenStore
+
+from . import plugin as starlette_plugin
+from .authentication import BACKEND_KEY, HEADERS_KEY, KeycloakBackend
+from .config import engine_settings
+from .plugin import FORM_KEY
+
+__all__ = [
+    "AccessRefused",
+    "AuthenticationMiddleware",
+    "KeycloakMiddleware",
+    "build_engine",
+    "read_form",
+    "with_starlette_adapter",
+]
+
+#: Bodies of the engine's POST endpoints are small (a logout token is about 2 KB).
+MAX_FORM_BYTES = 64 * 1024
+_FORM_TYPE = "application/x-www-form-urlencoded"
+_CALLBACK_SUFFIX = "/callback"
+_NO_SESSION = (
+    "kc-starlette keeps logins in the session: add Starlette's SessionMiddleware after "
+    "the kc middleware (app.add_middleware(SessionMiddleware, ...)), so that it wraps it"
+)
+
+
+class AccessRefused(Exception):
+    """The engine's answer (401, 403, 503, login redirect) replaces the endpoint's.
+
+    Raised by the FastAPI dependencies of :mod:`kc_starlette.protection`;
+    :class:`KeycloakMiddleware` sends ``response``.
+    """
+
+    def __init__(self, response: Any) -> None:
+        super().__init__(getattr(response, "status_code", None))
+        self.response = response
+
+
+def with_starlette_adapter(plugins: Plugins) -> Plugins:
+    """``plugins`` with this adapter registered (when kc-starlette's entry point was not loaded)."""
+    module: ModuleType = starlette_plugin
+    if not plugins.manager.is_registered(module):
+        plugins.register(module, name="kc_starlette")
+    return plugins
+
+
+def build_engine(
+    *,
+    config: Config | Client | Mapping[str, Config | Client] | None = None,
+    settings: EngineSettings | None = None,
+    store: TokenStore | CookieTokenStore | None = None,
+    plugins: Plugins | None = None,
+    enforcer: Any = None,
+    environ: Mapping[str, str] | None = None,
+) -> Engine:
+    """An engine with this adapter; what is not given comes from ``environ`` (``os.environ``).
+
+    Raises:
+        ConfigError: a required setting is missing or invalid.
+    """
+    return Engine(
+        config if config is not None else Config.load(environ=environ),
+        plugins=with_starlette_adapter(plugins or Plugins()),
+        store=store,
+        settings=settings or engine_settings(environ),
+        enforcer=enforcer,
+    )
+
+
+class KeycloakMiddleware:
+    """Keycloak login, logout and authentication for a Starlette (or FastAPI) app.
+
+    Args:
+        app: the ASGI app (Starlette passes it).
+        engine: a ready :class:`~kc_core.engine.Engine`; otherwise one is built from the
+            other arguments and the environment (``KEYCLOAK_*``, then ``keycloak.json``).
+        config, settings, store, plugins, enforcer: as for :class:`~kc_core.engine.Engine`.
+        environ: where ``KEYCLOAK_*`` settings are read (default ``os.environ``).
+
+    Example::
+
+        app = Starlette(routes=routes)
+        app.add_middleware(KeycloakMiddleware)
+        app.add_middleware(SessionMiddleware, secret_key=os.environ["SECRET_KEY"])
+
+    Raises:
+        ConfigError: a required setting is missing or invalid (when the stack is built).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        engine: Engine | None = None,
+        config: Config | Client | Mapping[str, Config | Client] | None = None,
+        settings: EngineSettings | None = None,
+        store: TokenStore | CookieTokenStore | None = None,
+        plugins: Plugins | None = None,
+        enforcer: Any = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.app = app
+        if engine is None:
+            engine = build_engine(
+                config=config, settings=settings, store=store, plugins=plugins,
+                enforcer=enforcer, environ=environ,
+            )  # fmt: skip
+        else:
+            with_starlette_adapter(engine.plugins)
+        self.engine = engine
+        self.async_engine = AsyncEngine(engine)
+        self.backend = KeycloakBackend(self.async_engine)
+        s = engine.settings
+        self._prefix = s.prefix + "/"
+        self._endpoints = frozenset(
+            (s.login_path, s.callback_path, s.logout_path, s.backchannel_logout_path)
+        )
+        self._backchannel_path = s.backchannel_logout_path
+        self._cookie_mode = engine.cookies is not None
+
+    @property
+    def settings(self) -> EngineSettings:
+        """The engine's routes and behaviour."""
+        return self.engine.settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            if path.startswith(self._prefix) and path in self._endpoints:
+                await self.serve_endpoint(scope, receive, send)
+                return
+        elif kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        # authenticate() and call_app(), inlined: this runs on every request.
+        backend = self.backend
+        scope[BACKEND_KEY] = backend
+        if backend.may_be_logged_in(scope):
+            result = await backend.authenticate(HTTPConnection(scope))
+        else:
+            result = None
+        if result is None:
+            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
+        else:
+            scope["auth"], scope["user"] = result
+        if self._cookie_mode or HEADERS_KEY in scope:
+            await self._call_app_adding_headers(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        except AccessRefused as refused:
+            await self._refuse(scope, receive, send, refused)
+
+    async def authenticate(self, connection: HTTPConnection) -> None:
+        """Put the user and credentials on the scope, as Starlette's middleware does."""
+        result = await self.backend.authenticate(connection)
+        scope = connection.scope
+        if result is None:
+            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
+        else:
+            scope["auth"], scope["user"] = result
+
+    async def call_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the app, adding kc's pending headers and sending a refusal it raised."""
+        if self._cookie_mode or HEADERS_KEY in scope:
+            await self._call_app_adding_headers(scope, receive, send)
+            return
+        # Only token cookies (cookie mode) ever add headers to the app's response.
+        try:
+            await self.app(scope, receive, send)
+        except AccessRefused as refused:
+            await self._refuse(scope, receive, send, refused)
+
+    async def _call_app_adding_headers(self, scope: Scope, receive: Receive, send: Send) -> None:
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                pending = scope.get(HEADERS_KEY)
+                if pending:
+                    message = dict(message)
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        *((n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in pending),
+                    ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except AccessRefused as refused:
+            await self._refuse(scope, receive, send_with_headers, refused)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, refused: AccessRefused) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            await refused.response(scope, receive, send)
+
+    async def serve_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one of the engine's endpoints (its form read first, for POSTs)."""
+        request = Request(scope, receive)
+        if "session" not in scope and scope["path"] != self._backchannel_path:
+            raise RuntimeError(_NO_SESSION)
+        if scope["method"] == "POST":
+            scope[FORM_KEY] = await read_form(request)
+        response: Response | None = await self.async_engine.route(request)
+        if response is None:  # not one of the engine's paths after all
+            await self.app(scope, receive, send)
+            return
+        await response(scope, receive, send)
+
+
+class AuthenticationMiddleware(KeycloakMiddleware):
+    """The seed library's middleware: every page needs a Keycloak login.
+
+    A visitor's browser goes straight to Keycloak and lands on ``redirect_uri`` after
+    logging in; an API client gets a JSON 401 instead; ``logout_uri`` (GET or POST) ends the
+    session here and in Keycloak, then shows the app's own page at that path. Settings come
+    from the environment (``KEYCLOAK_*``) and ``keycloak.json``. Example (the seed's)::
+
+        app.add_middleware(
+            AuthenticationMiddleware,
+            callback_url="http://localhost:8000/kc/callback",
+            redirect_uri="/howdy",
+            logout_uri="/logout",
+        )
+        app.add_middleware(SessionMiddleware, secret_key="...")
+
+    Args:
+        app: the ASGI app (Starlette passes it).
+        callback_url: where Keycloak sends the browser back; its path must end with
+            ``/callback`` (``/kc/callback``) and its directory also serves ``/login``,
+            ``/logout`` and ``/backchannel-logout``. Only the path is used: the host is the
+            request's.
+        redirect_uri: where the user lands after logging in.
+        logout_uri: a path that logs the user out, then reaches the app.
+        exempt_paths: paths served without a login (a trailing ``/`` exempts a subtree).
+        client: a :class:`~kc_core.Config` or :class:`~kc_core.Client` instead of the
+            environment's.
+        store, plugins, environ: as for :class:`KeycloakMiddleware`.
+
+    Raises:
+        ConfigError: a setting is missing, or the callback path does not end in ``/callback``.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        callback_url: str = "/kc/callback",
+        redirect_uri: str = "/",
+        logout_uri: str | None = None,
+        *,
+        exempt_paths: Iterable[str] = (),
+        client: Config | Client | None = None,
+        store: TokenStore | CookieTokenStore | None = None,
+        plugins: Plugins | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        callback_path = urlsplit(callback_url).path
+        if not callback_path.endswith(_CALLBACK_SUFFIX) or callback_path == _CALLBACK_SUFFIX:
+            raise ConfigError(
+                f"callback_url's path must look like /PREFIX/callback, got {callback_path!r}",
+                key="callback_url",
+            )
+        settings = engine_settings(
+            environ,
+            prefix=callback_path[: -len(_CALLBACK_SUFFIX)],
+            after_login_url=redirect_uri,
+            after_logout_url=logout_uri or "/",
+            allow_get_logout=True,  # the seed's logout was a link: a GET
+            exempt_paths=tuple(exempt_paths),
+        )
+        super().__init__(
+            app, config=client, settings=settings, store=store, plugins=plugins, environ=environ
+        )
+        self.logout_uri = logout_uri
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if "session" not in scope:
+            raise RuntimeError(_NO_SESSION)
+        path: str = scope["path"]
+        if path.startswith(self._prefix) and path in self._endpoints:
+            await self.serve_endpoint(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        engine = self.async_engine
+        if path == self.logout_uri or self.engine.is_exempt(path):
+            if path == self.logout_uri and self._logged_in(scope):
+                logout: Response = await engine.logout(request)
+                await logout(scope, receive, send)
+                return
+            await self.authenticate(request)
+            await self.call_app(scope, receive, send)
+            return
+        guard = await engine.protect(request)
+        if guard.allowed:
+            self.backend.add_headers(scope, guard)
+            if guard.identity is None:
+                await self.authenticate(request)
+            else:
+                pair = self.backend.credentials_and_user(guard.identity, guard.token)
+                scope["auth"], scope["user"] = pair
+            await self.call_app(scope, receive, send)
+            return
+        response: Response = guard.response
+        if response.status_code == 302:
+            # Straight to Keycloak, and back to redirect_uri: the page's own query must not
+            # choose where the user lands (the seed's behaviour).
+            response = await engine.login(Request({**scope, "query_string": b""}, receive))
+        await response(scope, receive, send)
+
+    def _logged_in(self, scope: Scope) -> bool:
+        session = scope.get("session")
+        return session is not None and isinstance(session.get(self.settings.session_key), dict)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A urlencoded body's fields (first value of each); empty for anything else or too big."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith(_FORM_TYPE):
+        return {}
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    form: dict[str, str] = {}
+    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        form.setdefault(key, value)
+    return form

@@ -1,0 +1,164 @@
+"""kc's adapter hooks for Starlette connections (entry point ``kc_core`` → ``starlette``).
+
+Every Starlette ``Request`` and ``WebSocket`` is an ``HTTPConnection``; the hooks read the
+ASGI scope directly, so a header lookup builds no ``Headers`` object. The session is the one
+Starlette's ``SessionMiddleware`` put on the scope. The body of the engine's POST endpoints
+is read (awaited) by the middleware before the engine sees the request, and left on the
+scope under :data:`FORM_KEY`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import Any
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from kc_core.plugins import hookimpl
+
+__all__ = ["FORM_KEY", "build_response"]
+
+#: Scope key of the urlencoded form the middleware read for the engine's POST endpoints.
+FORM_KEY = "kc.form"
+# Scope key of the header values decoded so far (keyed by the headers list they came from).
+_DECODED_KEY = "kc.decoded_headers"
+_SECURE_SCHEMES = frozenset({"https", "wss"})
+_EMPTY: Mapping[str, str] = {}
+# Header names the engine asks for, as the ASGI scope spells them (lower-case bytes).
+_HEADER_KEYS: dict[str, bytes] = {}
+
+
+def _header_key(name: str) -> bytes:
+    key = _HEADER_KEYS.get(name)
+    if key is None:
+        key = name.lower().encode("latin-1")
+        if len(_HEADER_KEYS) < 256:  # the engine asks for a handful of names
+            _HEADER_KEYS[name] = key
+    return key
+
+
+def build_response(
+    status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
+) -> Response:
+    """A Starlette response keeping every header, repeated names (``Set-Cookie``) included."""
+    response = Response(body, status_code=status, media_type=content_type)
+    raw = response.raw_headers
+    for name, value in headers:
+        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    return response
+
+
+@hookimpl
+def kc_request_types() -> Sequence[type]:
+    return (HTTPConnection,)
+
+
+@hookimpl
+def kc_request_method(request: HTTPConnection) -> str:
+    # A WebSocket handshake is a GET.
+    method: str = request.scope.get("method", "GET")
+    return method
+
+
+@hookimpl
+def kc_request_url(request: HTTPConnection) -> str:
+    return str(request.url)
+
+
+@hookimpl
+def kc_request_path(request: HTTPConnection) -> str:
+    # The full path (root path included): the engine's redirects are built from it.
+    path: str = request.scope["path"]
+    return path
+
+
+@hookimpl
+def kc_request_query(request: HTTPConnection) -> Mapping[str, str]:
+    first: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        first.setdefault(key, value)
+    return first
+
+
+@hookimpl
+def kc_request_header(request: HTTPConnection, name: str) -> str | None:
+    scope = request.scope
+    headers = scope["headers"]
+    # The middleware and the endpoint's check ask for the same headers: decode each once per
+    # request (the same string each time, so a token's hash is computed once too).
+    seen: tuple[Any, dict[str, str | None]] | None = scope.get(_DECODED_KEY)
+    if seen is None or seen[0] is not headers:
+        seen = (headers, {})
+        scope[_DECODED_KEY] = seen
+    decoded = seen[1]
+    if name in decoded:
+        return decoded[name]
+    key = _header_key(name)
+    text: str | None = None
+    for header, value in headers:
+        if header == key:
+            text = value.decode("latin-1")
+            break
+    decoded[name] = text
+    return text
+
+
+@hookimpl
+def kc_request_cookies(request: HTTPConnection) -> Mapping[str, str]:
+    return request.cookies
+
+
+@hookimpl
+def kc_request_form(request: HTTPConnection) -> Mapping[str, str]:
+    form: Mapping[str, str] = request.scope.get(FORM_KEY, _EMPTY)
+    return form
+
+
+@hookimpl
+def kc_request_client_address(request: HTTPConnection) -> str | None:
+    client = request.scope.get("client")
+    return None if not client else str(client[0])
+
+
+@hookimpl
+def kc_request_is_secure(request: HTTPConnection) -> bool:
+    return request.scope.get("scheme", "http") in _SECURE_SCHEMES
+
+
+@hookimpl
+def kc_session(request: HTTPConnection) -> MutableMapping[str, Any]:
+    session: MutableMapping[str, Any] | None = request.scope.get("session")
+    if session is None:
+        # No SessionMiddleware (a bearer-only API): nothing to find, nothing kept. The
+        # middleware refuses to start a login without one.
+        return {}
+    mark_accessed = getattr(session, "mark_accessed", None)
+    if mark_accessed is not None:
+        mark_accessed()  # Starlette then adds "Vary: Cookie", as request.session does
+    return session
+
+
+@hookimpl
+def kc_session_rotate(request: HTTPConnection) -> None:
+    # Starlette's session is a signed cookie: its value changes with its content at login,
+    # and the engine gives the session a new token-store key.
+    return None
+
+
+@hookimpl
+def kc_redirect(
+    request: HTTPConnection, location: str, headers: Sequence[tuple[str, str]]
+) -> Response:
+    return build_response(302, b"", None, [("Location", location), *headers])
+
+
+@hookimpl
+def kc_response(
+    request: HTTPConnection,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: Sequence[tuple[str, str]],
+) -> Response:
+    return build_response(status, body, content_type, headers)

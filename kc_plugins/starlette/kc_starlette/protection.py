@@ -1,0 +1,217 @@
+"""Protect routes: decorators for Starlette endpoints, dependencies for FastAPI.
+
+Both ask the engine (:meth:`kc_core.engine.AsyncEngine.protect`), so a refused request gets
+its answer: a login redirect for browsers, a JSON 401 with ``WWW-Authenticate`` for API
+clients, a JSON 403 without the role, a 503 when Keycloak is needed and unreachable. An
+admitted request finds the user on ``request.user`` and the token on ``request.auth.token``.
+They need :class:`~kc_starlette.KeycloakMiddleware` (or :class:`~kc_starlette.KeycloakBackend`
+for the decorators) in front of the app.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, TypeVar, cast, overload
+
+from starlette.authentication import BaseUser
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+
+from kc_core.engine import Engine, Guard, Requirement
+
+from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
+from .middleware import AccessRefused
+
+__all__ = [
+    "admit",
+    "bearer_required",
+    "engine_of",
+    "login_required",
+    "protect",
+    "require",
+    "require_bearer",
+    "require_login",
+    "require_roles",
+    "roles_required",
+]
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+Dependency = Callable[[Request], Awaitable[BaseUser]]
+
+
+def _backend_of(connection: HTTPConnection) -> KeycloakBackend:
+    backend = connection.scope.get(BACKEND_KEY)
+    if not isinstance(backend, KeycloakBackend):
+        raise RuntimeError(
+            "kc-starlette is not installed on this app: add KeycloakMiddleware "
+            "(app.add_middleware(KeycloakMiddleware, ...))"
+        )
+    return backend
+
+
+def engine_of(connection: HTTPConnection) -> Engine:
+    """The engine serving ``connection`` (for its :class:`~kc_core.Client`: ``.client``).
+
+    Raises:
+        RuntimeError: no kc middleware runs in front of the app.
+    """
+    return _backend_of(connection).engine.engine
+
+
+async def admit(connection: HTTPConnection, requirement: Requirement) -> Response | None:
+    """The engine's refusal for ``connection``, or ``None`` after putting the user on the scope."""
+    backend = _backend_of(connection)
+    authenticated = connection.scope.get(GUARD_KEY)
+    if isinstance(authenticated, Guard):
+        guard = await backend.engine.authorize(connection, authenticated, requirement)
+    else:
+        guard = await backend.engine.protect(connection, requirement)
+    if guard.response is not None:
+        response: Response = guard.response
+        return response
+    scope = connection.scope
+    if guard.headers:
+        backend.add_headers(scope, guard)
+    identity = guard.identity
+    if identity is not None and getattr(scope.get("user"), "kc_identity", None) is not identity:
+        scope["auth"], scope["user"] = backend.credentials_and_user(identity, guard.token)
+    return None
+
+
+def _connection_in(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, HTTPConnection):
+            return value
+    raise TypeError("a protected endpoint takes the request as an argument")
+
+
+def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
+    """Protect a Starlette endpoint (``async def`` or ``def``) with any ``Requirement``.
+
+    The decorators below are shorthands for it. A plain ``def`` endpoint still runs in
+    Starlette's thread pool; the check itself runs on the event loop.
+    """
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        is_async = inspect.iscoroutinefunction(endpoint)
+
+        @functools.wraps(endpoint)
+        async def protected(*args: Any, **kwargs: Any) -> Any:
+            connection = args[0] if args and isinstance(args[0], HTTPConnection) else None
+            refused = await admit(connection or _connection_in(args, kwargs), requirement)
+            if refused is not None:
+                return refused
+            if is_async:
+                return await endpoint(*args, **kwargs)
+            return await run_in_threadpool(endpoint, *args, **kwargs)
+
+        return cast("Endpoint", protected)
+
+    return decorate
+
+
+@overload
+def login_required(endpoint: Endpoint) -> Endpoint: ...
+@overload
+def login_required(
+    endpoint: None = None, *, scopes: Iterable[str] = ()
+) -> Callable[[Endpoint], Endpoint]: ...
+def login_required(
+    endpoint: Endpoint | None = None, *, scopes: Iterable[str] = ()
+) -> Endpoint | Callable[[Endpoint], Endpoint]:
+    """Require a logged-in user (session or bearer token).
+
+    Browsers go to Keycloak's login page and come back to the page they asked for; API
+    clients get 401. Use bare (``@login_required``) or with ``scopes=``.
+    """
+    decorate = protect(Requirement(scopes=tuple(scopes)))
+    return decorate if endpoint is None else decorate(endpoint)
+
+
+def roles_required(
+    *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
+) -> Callable[[Endpoint], Endpoint]:
+    """Require every role (or one of them, with ``any_role``); a user without it gets 403.
+
+    A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client.
+    """
+    if not roles:
+        raise ValueError("roles_required needs at least one role")
+    return protect(Requirement(roles=roles, any_role=any_role, scopes=tuple(scopes)))
+
+
+def _bearer(roles: Iterable[str], any_role: bool, scopes: Iterable[str]) -> Requirement:
+    return Requirement(
+        roles=tuple(roles), any_role=any_role, scopes=tuple(scopes), api=True, bearer_only=True
+    )
+
+
+@overload
+def bearer_required(endpoint: Endpoint) -> Endpoint: ...
+@overload
+def bearer_required(
+    endpoint: None = None,
+    *,
+    roles: Iterable[str] = (),
+    any_role: bool = False,
+    scopes: Iterable[str] = (),
+) -> Callable[[Endpoint], Endpoint]: ...
+def bearer_required(
+    endpoint: Endpoint | None = None,
+    *,
+    roles: Iterable[str] = (),
+    any_role: bool = False,
+    scopes: Iterable[str] = (),
+) -> Endpoint | Callable[[Endpoint], Endpoint]:
+    """Protect a JSON API: only an ``Authorization: Bearer`` token is accepted.
+
+    Answers are JSON with a ``WWW-Authenticate`` challenge: 401 without a valid token, 403
+    without the roles or scopes.
+    """
+    decorate = protect(_bearer(roles, any_role, scopes))
+    return decorate if endpoint is None else decorate(endpoint)
+
+
+# -- FastAPI -----------------------------------------------------------------------------------
+
+
+def require(requirement: Requirement) -> Dependency:
+    """A FastAPI dependency enforcing ``requirement``; it returns ``request.user``.
+
+    A refusal is raised as :class:`~kc_starlette.AccessRefused`, which the middleware turns
+    into the engine's answer. Example::
+
+        @app.get("/admin")
+        async def admin(user: BaseUser = Depends(require_roles("realm:admin"))): ...
+    """
+
+    async def dependency(request: Request) -> BaseUser:
+        refused = await admit(request, requirement)
+        if refused is not None:
+            raise AccessRefused(refused)
+        user: BaseUser = request.scope["user"]
+        return user
+
+    return dependency
+
+
+def require_login(*, scopes: Iterable[str] = ()) -> Dependency:
+    """FastAPI dependency: a logged-in user (session or bearer), as :func:`login_required`."""
+    return require(Requirement(scopes=tuple(scopes)))
+
+
+def require_roles(*roles: str, any_role: bool = False, scopes: Iterable[str] = ()) -> Dependency:
+    """FastAPI dependency: every role (or one, with ``any_role``), as :func:`roles_required`."""
+    if not roles:
+        raise ValueError("require_roles needs at least one role")
+    return require(Requirement(roles=roles, any_role=any_role, scopes=tuple(scopes)))
+
+
+def require_bearer(
+    *, roles: Iterable[str] = (), any_role: bool = False, scopes: Iterable[str] = ()
+) -> Dependency:
+    """FastAPI dependency: a bearer token only (JSON 401/403), as :func:`bearer_required`."""
+    return require(_bearer(roles, any_role, scopes))

@@ -1,0 +1,136 @@
+"""Helpers of kc-starlette's tests: serve an ASGI app with uvicorn, the test app, settings.
+
+A module of its own (not ``conftest``): every test folder has a ``conftest`` module, and only
+one of them can be imported under that name in a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from kc_starlette import (
+    KeycloakMiddleware,
+    bearer_required,
+    login_required,
+    roles_required,
+)
+from starlette.applications import Starlette
+from starlette.authentication import requires
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from kc_core import Config
+from kc_core.engine import Engine
+from kc_core.testing.server import KeycloakRealm
+
+CLIENT_ID = "kc-web"
+SECRET_KEY = "test-secret-key-0123456789"
+_START_TIMEOUT = 15.0
+
+
+@contextlib.contextmanager
+def serve_asgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread on a free port; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="kc-test-uvicorn", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + _START_TIMEOUT
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(_START_TIMEOUT)
+        sock.close()
+
+
+def kc_config(keycloak: KeycloakRealm, **overrides: Any) -> Config:
+    """kc-web of the test realm."""
+    return Config(
+        server_url=keycloak.base_url,
+        realm=keycloak.realm,
+        client_id=CLIENT_ID,
+        client_secret=keycloak.client(CLIENT_ID).secret,
+        **overrides,
+    )
+
+
+def keycloak_environ(keycloak: KeycloakRealm) -> dict[str, str]:
+    """``KEYCLOAK_*`` variables pointing an app at kc-web of the test realm."""
+    return {
+        "KEYCLOAK_SERVER_URL": keycloak.base_url,
+        "KEYCLOAK_REALM": keycloak.realm,
+        "KEYCLOAK_CLIENT_ID": CLIENT_ID,
+        "KEYCLOAK_CLIENT_SECRET": keycloak.client(CLIENT_ID).secret,
+    }
+
+
+# -- the test app ----------------------------------------------------------------------------
+
+
+async def home(request: Request) -> JSONResponse:
+    user = request.user
+    return JSONResponse({"authenticated": user.is_authenticated, "user": user.display_name or None})
+
+
+async def public(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("public")
+
+
+@login_required
+async def private(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(f"private page of {request.user.username}")
+
+
+@roles_required("realm:admin")
+def admin(request: Request) -> PlainTextResponse:  # a sync endpoint: runs in the thread pool
+    return PlainTextResponse(f"admin page of {request.user.username}")
+
+
+@bearer_required(roles=["kc-api:reader"])
+async def api_data(request: Request) -> JSONResponse:
+    return JSONResponse({"data": [1, 2, 3], "reader": request.user.username})
+
+
+@requires("realm:admin")  # Starlette's own decorator reads kc's credentials
+async def starlette_admin(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("starlette admin")
+
+
+def build_app(engine: Engine | None = None, **middleware: Any) -> Starlette:
+    """The routes the conformance kit expects, and a JSON API, protected the Starlette way."""
+    if engine is not None:
+        middleware["engine"] = engine
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/public", public),
+            Route("/private", private),
+            Route("/admin", admin),
+            Route("/api/data", api_data),
+            Route("/starlette-admin", starlette_admin),
+        ],
+        middleware=[
+            Middleware(SessionMiddleware, secret_key=SECRET_KEY),
+            Middleware(KeycloakMiddleware, **middleware),
+        ],
+    )
