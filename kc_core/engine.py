@@ -167,6 +167,44 @@ class EngineSettings:
                 raise ConfigError(f"{key} is not valid: {exc}", key=f.name) from exc
         return cls(**(changes | overrides))
 
+    @classmethod
+    def for_seed_middleware(
+        cls,
+        callback_url: str,
+        redirect_uri: str = "/",
+        logout_uri: str | None = None,
+        *,
+        exempt_paths: Iterable[str] = (),
+        values: Mapping[str, Any] | None = None,
+        key_prefix: str = "KEYCLOAK_",
+    ) -> EngineSettings:
+        """Settings for the earlier library's ``AuthenticationMiddleware(callback_url=...,
+        redirect_uri=..., logout_uri=...)``, which every adapter keeps working.
+
+        The routes live beside ``callback_url`` (``/kc/callback`` → prefix ``/kc``); users
+        land on ``redirect_uri`` after login and on ``logout_uri`` after logout, which is
+        also reachable by GET because the earlier library's logout was a link.
+
+        Raises:
+            ConfigError: ``callback_url``'s path does not look like ``/PREFIX/callback``.
+        """
+        callback_path = urlsplit(callback_url).path
+        suffix = "/callback"
+        if not callback_path.endswith(suffix) or callback_path == suffix:
+            raise ConfigError(
+                f"callback_url's path must look like /PREFIX/callback, got {callback_path!r}",
+                key="callback_url",
+            )
+        return cls.from_mapping(
+            values or {},
+            key_prefix=key_prefix,
+            prefix=callback_path[: -len(suffix)],
+            after_login_url=redirect_uri,
+            after_logout_url=logout_uri or "/",
+            allow_get_logout=True,
+            exempt_paths=tuple(exempt_paths),
+        )
+
     @property
     def login_path(self) -> str:
         """Where a browser starts a login (``?next=`` names the page to return to)."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.sessions import SessionInterface, SessionMixin
@@ -31,7 +30,7 @@ from kc_core.plugins import Plugins
 from kc_core.stores import TokenStore
 from kc_core.stores.cookie import CookieTokenStore
 
-from .config import client_config, engine_settings
+from .config import client_config
 from .decorators import ENVIRON_IDENTITY, ENVIRON_TOKEN
 from .extension import with_flask_adapter
 from .plugin import SessionBoundRequest
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["AuthenticationMiddleware"]
-
-_CALLBACK_SUFFIX = "/callback"
 
 
 class AuthenticationMiddleware:
@@ -89,20 +86,8 @@ class AuthenticationMiddleware:
         self._session_app: Any = owner if isinstance(owner, Flask) else _ConfigAsApp(config)
         if not config.get("SECRET_KEY"):
             raise ConfigError("the session needs app.config['SECRET_KEY']", key="SECRET_KEY")
-        callback_path = urlsplit(callback_url).path
-        if not callback_path.endswith(_CALLBACK_SUFFIX) or callback_path == _CALLBACK_SUFFIX:
-            raise ConfigError(
-                f"callback_url's path must look like /PREFIX/callback, got {callback_path!r}",
-                key="callback_url",
-            )
-        settings = engine_settings(
-            config,
-            prefix=callback_path[: -len(_CALLBACK_SUFFIX)],
-            after_login_url=redirect_uri,
-            after_logout_url=logout_uri or "/",
-            # The seed's logout was a link: a GET.
-            allow_get_logout=True,
-            exempt_paths=tuple(exempt_paths),
+        settings = EngineSettings.for_seed_middleware(
+            callback_url, redirect_uri, logout_uri, exempt_paths=exempt_paths, values=config
         )
         root_path = owner.root_path if isinstance(owner, Flask) else None
         self.engine: Engine = Engine(

@@ -10,17 +10,18 @@ after), as the login keeps its state in the session.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kc_core import Client, Config, ConfigError
+from kc_core import Client, Config
 from kc_core.engine import AsyncEngine, Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.stores import TokenStore
@@ -43,7 +44,6 @@ __all__ = [
 #: Bodies of the engine's POST endpoints are small (a logout token is about 2 KB).
 MAX_FORM_BYTES = 64 * 1024
 _FORM_TYPE = "application/x-www-form-urlencoded"
-_CALLBACK_SUFFIX = "/callback"
 _NO_SESSION = (
     "kc-starlette keeps logins in the session: add Starlette's SessionMiddleware after "
     "the kc middleware (app.add_middleware(SessionMiddleware, ...)), so that it wraps it"
@@ -283,19 +283,12 @@ class AuthenticationMiddleware(KeycloakMiddleware):
         plugins: Plugins | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        callback_path = urlsplit(callback_url).path
-        if not callback_path.endswith(_CALLBACK_SUFFIX) or callback_path == _CALLBACK_SUFFIX:
-            raise ConfigError(
-                f"callback_url's path must look like /PREFIX/callback, got {callback_path!r}",
-                key="callback_url",
-            )
-        settings = engine_settings(
-            environ,
-            prefix=callback_path[: -len(_CALLBACK_SUFFIX)],
-            after_login_url=redirect_uri,
-            after_logout_url=logout_uri or "/",
-            allow_get_logout=True,  # the seed's logout was a link: a GET
-            exempt_paths=tuple(exempt_paths),
+        settings = EngineSettings.for_seed_middleware(
+            callback_url,
+            redirect_uri,
+            logout_uri,
+            exempt_paths=exempt_paths,
+            values=os.environ if environ is None else environ,
         )
         super().__init__(
             app, config=client, settings=settings, store=store, plugins=plugins, environ=environ
