@@ -557,6 +557,47 @@ class Engine:
             return Guard(response=denied, headers=guard.headers)
         return guard
 
+    def refuse(self, request: Any, guard: Guard, reason: str, api: bool | None = None) -> Any:
+        """The engine's refusal of a request the app's own rules denied (an ACL, a check).
+
+        ``guard`` is what :meth:`authenticate` answered: its 503 stays a 503; a visitor gets
+        the login redirect (browsers) or a JSON 401; a user gets a 403 (JSON for API clients
+        and bearer tokens), saying ``reason``. ``api`` forces the kind, as in
+        :class:`Requirement`.
+        """
+        if guard.response is not None:
+            return guard.response
+        adapter = self.plugins.adapter_for(request)
+        wants_api = self._wants_api(request, adapter, Requirement(api=api))
+        if guard.identity is None:
+            if wants_api:
+                return self._unauthorized(request, adapter, None, guard.headers)
+            return self._login_redirect(request, adapter, guard.headers)
+        return self._forbidden(request, adapter, reason, guard.bearer or wants_api, guard.headers)
+
+    def end_session(self, request: Any) -> list[tuple[str, str]]:
+        """End ``request``'s session in this app only (a local logout; Keycloak's stays).
+
+        Returns the headers to add to the response (cookie mode clears the token cookies).
+        ``kc_after_logout`` is called, as for :meth:`logout`.
+
+        Raises:
+            TokenStoreUnavailable: the token store cannot be reached.
+        """
+        adapter = self.plugins.adapter_for(request)
+        tenant = self._tenant(request)
+        headers: list[tuple[str, str]] = []
+        found = self._load_session(request, adapter, tenant)
+        self._end_session(request, adapter, tenant, None if found is None else found.key, headers)
+        tokens = None if found is None else found.record.tokens
+        identity = (
+            self._identity(tokens.id_claims, request)
+            if tokens is not None and tokens.id_claims is not None
+            else None
+        )
+        self.plugins.after_logout(request, identity)
+        return headers
+
     def _protect_bearer(
         self, request: Any, adapter: Adapter, authorization: str, requirement: Requirement
     ) -> Guard:

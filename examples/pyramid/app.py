@@ -1,0 +1,89 @@
+"""A Pyramid app on Keycloak with kc-pyramid: pages for users and admins, and a JSON API.
+
+Run it against the demo realm (``python examples/demo.py`` starts Keycloak with it), or any
+realm with a confidential client whose redirect URI is ``http://localhost:6543/kc/callback``::
+
+    KEYCLOAK_SERVER_URL=http://localhost:8080 python examples/pyramid/app.py
+
+Then open http://localhost:6543/. ``create_app(settings)`` builds the WSGI app for a server
+of your choice (``keycloak.*`` settings, as in an ``.ini`` file).
+"""
+
+from __future__ import annotations
+
+import os
+from html import escape
+from typing import Any
+from wsgiref.simple_server import make_server
+
+from kc_pyramid import bearer_required
+from pyramid.config import Configurator
+from pyramid.csrf import get_csrf_token
+from pyramid.response import Response
+from pyramid.session import SignedCookieSessionFactory
+
+DEFAULTS = {
+    "keycloak.server_url": "http://localhost:8080",
+    "keycloak.realm": "kc-test",
+    "keycloak.client_id": "kc-web",
+    "keycloak.client_secret": "kc-web-secret",
+}
+
+
+def home(request: Any) -> Response:
+    user = request.identity
+    if user is None:
+        return _page("Welcome, visitor", '<a href="/profile">Log in</a>')
+    # The engine checks the Origin of a logout post; Pyramid's CSRF token is the app's own.
+    logout = (
+        f'<form method="post" action="{request.route_path("keycloak.logout")}">'
+        f'<input type="hidden" name="csrf_token" value="{get_csrf_token(request)}">'
+        "<button>Log out</button></form>"
+    )
+    admin = '<a href="/admin">Admin</a>' if request.has_permission("role:realm:admin") else ""
+    return _page(f"Welcome, {escape(user.name or user.username or '')}", admin + logout)
+
+
+def profile(request: Any) -> Response:
+    user = request.identity
+    roles = ", ".join(sorted(user.realm_roles)) or "none"
+    return _page(f"Profile of {escape(user.username or '')}", f"Realm roles: {escape(roles)}")
+
+
+def admin(request: Any) -> Response:
+    return _page("Admin", f"Only realm admins see this, {escape(request.identity.username)}.")
+
+
+@bearer_required(roles=["kc-api:reader"])
+def reports(request: Any) -> dict[str, Any]:
+    return {"reports": ["2024-q1", "2024-q2"], "reader": request.identity.username}
+
+
+def _page(title: str, body: str) -> Response:
+    return Response(f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{body}</p>")
+
+
+def create_app(settings: dict[str, Any] | None = None) -> Any:
+    """The example app as a WSGI callable; ``settings`` win over the defaults."""
+    with Configurator(settings={**DEFAULTS, **(settings or {})}) as config:
+        config.set_session_factory(
+            SignedCookieSessionFactory(os.environ.get("SESSION_SECRET", "change-me"))
+        )
+        config.include("kc_pyramid")
+        config.add_route("home", "/")
+        config.add_view(home, route_name="home")
+        config.add_route("profile", "/profile")
+        config.add_view(profile, route_name="profile", permission="authenticated")
+        config.add_route("admin", "/admin")
+        config.add_view(admin, route_name="admin", permission="role:realm:admin")
+        config.add_route("reports", "/api/reports")
+        config.add_view(reports, route_name="reports", renderer="json")
+        return config.make_wsgi_app()
+
+
+if __name__ == "__main__":
+    server_url = os.environ.get("KEYCLOAK_SERVER_URL", DEFAULTS["keycloak.server_url"])
+    app = create_app({"keycloak.server_url": server_url})
+    with make_server("localhost", 6543, app) as server:
+        print("Serving on http://localhost:6543/")
+        server.serve_forever()

@@ -1,0 +1,97 @@
+"""kc's settings from a Pyramid app's settings: ``keycloak.*`` keys, then ``keycloak.json``.
+
+Each field of :class:`kc_core.Config` is read from ``keycloak.<field>`` (``keycloak.realm``,
+``keycloak.client_secret`` ...) and each field of :class:`kc_core.engine.EngineSettings` the
+same way (``keycloak.prefix``, ``keycloak.logout_mode`` ...); ``keycloak.scopes`` belongs to
+the client. Values may be Python values or the strings of an ``.ini`` file, parsed by the
+setting's type (``keycloak.exempt_paths = /health /static/``). A ``keycloak.*`` key that names
+no setting is an error, so a typo fails at start-up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from kc_core import Config, ConfigError
+from kc_core.engine import EngineSettings
+
+__all__ = ["OBJECT_KEYS", "PREFIX", "client_config", "engine_settings", "keycloak_settings"]
+
+PREFIX = "keycloak."
+#: Setting naming a Keycloak adapter file (default: ``./keycloak.json`` when it exists).
+SETTINGS_FILE_KEY = "keycloak.settings"
+#: Settings holding objects (or dotted names of them) rather than values.
+OBJECT_KEYS = frozenset(
+    {"keycloak.engine", "keycloak.store", "keycloak.plugins", "keycloak.enforcer"}
+)
+_ENV_PREFIX = "KEYCLOAK_"
+_CLIENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
+_ENGINE_FIELDS = frozenset(f.name for f in dataclasses.fields(EngineSettings)) - {"scopes"}
+
+
+def keycloak_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``keycloak.*`` entries of ``settings``, checked against the known settings.
+
+    Raises:
+        ConfigError: a ``keycloak.*`` key names no setting.
+    """
+    known = _CLIENT_FIELDS | _ENGINE_FIELDS
+    found: dict[str, Any] = {}
+    for key, value in settings.items():
+        if not key.startswith(PREFIX):
+            continue
+        name = key[len(PREFIX) :]
+        if name not in known and key not in OBJECT_KEYS and key != SETTINGS_FILE_KEY:
+            raise ConfigError(f"unknown Pyramid setting {key!r}", key=name)
+        found[key] = value
+    return found
+
+
+def client_config(settings: Mapping[str, Any]) -> Config:
+    """The client :class:`~kc_core.Config` from ``keycloak.*`` settings, then ``keycloak.json``.
+
+    The file is ``keycloak.settings`` when set, else ``./keycloak.json`` when it exists.
+    Settings win over the file.
+
+    Raises:
+        ConfigError: a required setting is missing or invalid; the message names the key.
+    """
+    as_text: dict[str, str] = {}
+    typed: dict[str, Any] = {}
+    for name in _CLIENT_FIELDS:
+        value = settings.get(PREFIX + name)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            as_text[_ENV_PREFIX + name.upper()] = value  # parsed like an environment variable
+        else:
+            typed[name] = value
+    try:
+        return Config.load(
+            environ=as_text, settings_file=settings.get(SETTINGS_FILE_KEY) or None, **typed
+        )
+    except ConfigError as exc:
+        key = PREFIX + exc.key.lower() if exc.key != "KEYCLOAK_SETTINGS" else SETTINGS_FILE_KEY
+        raise ConfigError(
+            f"{exc} - in Pyramid, set {key} in the app's settings or provide keycloak.json",
+            key=exc.key,
+        ) from exc
+
+
+def engine_settings(settings: Mapping[str, Any], **overrides: Any) -> EngineSettings:
+    """The engine's :class:`~kc_core.engine.EngineSettings` from ``keycloak.*`` settings.
+
+    Raises:
+        ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
+    """
+    values = {
+        _ENV_PREFIX + name.upper(): settings[PREFIX + name]
+        for name in _ENGINE_FIELDS
+        if PREFIX + name in settings
+    }
+    try:
+        return EngineSettings.from_mapping(values, key_prefix=_ENV_PREFIX, **overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} - in Pyramid, check {PREFIX}{exc.key}", key=exc.key) from exc

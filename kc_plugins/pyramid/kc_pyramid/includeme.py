@@ -1,0 +1,148 @@
+"""``config.include("kc_pyramid")``: the engine, its routes and the security policy.
+
+The engine is built from the ``keycloak.*`` settings (see :mod:`kc_pyramid.config`), or
+given whole as ``keycloak.engine``; ``keycloak.store``, ``keycloak.plugins`` and
+``keycloak.enforcer`` take kc objects. Each of these four may be the object or its dotted
+name (``myapp.auth.token_store``), as usual for Pyramid settings.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from pyramid.exceptions import ConfigurationError  # type: ignore[import-untyped]
+from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
+from pyramid.security import NO_PERMISSION_REQUIRED  # type: ignore[import-untyped]
+
+from kc_core import KeycloakError
+from kc_core.engine import Engine, Requirement
+from kc_core.plugins import Plugins
+
+from . import plugin as pyramid_plugin
+from .config import client_config, engine_settings, keycloak_settings
+from .security import ENGINE_KEY, KeycloakSecurityPolicy
+from .views import (
+    backchannel_logout_view,
+    callback_view,
+    forbidden_view,
+    login_view,
+    logout_view,
+)
+
+__all__ = ["add_keycloak_permission", "build_engine", "includeme", "with_pyramid_adapter"]
+
+_POLICY_KEY = "kc.security_policy"
+# After every action of the default order: the app may set its session factory later.
+_AFTER_APP_ACTIONS = 10
+
+
+def includeme(config: Any) -> None:
+    """Set up kc on a Pyramid app: ``config.include("kc_pyramid")``.
+
+    Adds the engine's routes under ``keycloak.prefix`` (``/kc``), sets
+    :class:`~kc_pyramid.KeycloakSecurityPolicy` and a forbidden view giving the engine's
+    answers, and the ``config.add_keycloak_permission(name, requirement)`` directive.
+    The app's own ``set_security_policy`` or forbidden view, called after the include,
+    win over these.
+
+    Raises:
+        ConfigError: a setting is missing or invalid (at include time).
+        ConfigurationError: at commit, when no session factory is registered and the
+            client is not bearer-only; or when included with a ``route_prefix``.
+    """
+    if config.route_prefix:
+        raise ConfigurationError(
+            "include kc_pyramid without route_prefix: set keycloak.prefix instead "
+            "(the engine builds its redirects from it)"
+        )
+    engine = build_engine(config)
+    registry = config.registry
+    registry[ENGINE_KEY] = engine
+    sessionless = _bearer_only(engine)
+    registry[pyramid_plugin.SESSIONLESS_KEY] = sessionless
+
+    policy = KeycloakSecurityPolicy()
+    registry[_POLICY_KEY] = policy
+    config.set_security_policy(policy)
+    config.add_forbidden_view(forbidden_view)
+    config.add_directive("add_keycloak_permission", add_keycloak_permission)
+
+    s = engine.settings
+    for name, path, view, post_only in (
+        ("keycloak.login", s.login_path, login_view, False),
+        ("keycloak.callback", s.callback_path, callback_view, False),
+        ("keycloak.logout", s.logout_path, logout_view, False),
+        ("keycloak.backchannel_logout", s.backchannel_logout_path, backchannel_logout_view, True),
+    ):
+        config.add_route(name, path)
+        # Public whatever the app's default permission; Keycloak's server-to-server post
+        # can carry no CSRF token (the engine checks the logout token instead).
+        config.add_view(
+            view,
+            route_name=name,
+            permission=NO_PERMISSION_REQUIRED,
+            **({"require_csrf": False} if post_only else {}),
+        )
+
+    if not sessionless:
+
+        def check_session_factory() -> None:
+            if config.registry.queryUtility(ISessionFactory) is None:
+                raise ConfigurationError(pyramid_plugin._NO_SESSION)
+
+        config.action(None, check_session_factory, order=_AFTER_APP_ACTIONS)
+
+
+def add_keycloak_permission(config: Any, name: str, requirement: Requirement) -> None:
+    """Directive: ``config.add_keycloak_permission("orders.write", Requirement(...))``.
+
+    Views with ``permission="orders.write"`` then require it. Two apps' permissions of the
+    same name conflict at commit, as Pyramid's own directives do.
+    """
+    if not isinstance(requirement, Requirement):
+        raise ConfigurationError(f"{name!r} needs a kc_core.engine.Requirement")
+    policy = config.registry.get(_POLICY_KEY)
+
+    def register() -> None:
+        policy.add_permission(name, requirement)
+
+    config.action(("kc_pyramid.permission", name), register)
+
+
+def build_engine(config: Any) -> Engine:
+    """The engine from the app's settings (``keycloak.engine``, else ``keycloak.*`` values).
+
+    Raises:
+        ConfigError: a setting is missing or invalid.
+    """
+    settings = keycloak_settings(config.get_settings() or {})
+    engine = config.maybe_dotted(settings.get("keycloak.engine"))
+    if engine is not None:
+        if not isinstance(engine, Engine):
+            raise ConfigurationError("keycloak.engine must be a kc_core.engine.Engine")
+        with_pyramid_adapter(engine.plugins)
+        return engine
+    plugins = config.maybe_dotted(settings.get("keycloak.plugins")) or Plugins()
+    return Engine(
+        client_config(settings),
+        plugins=with_pyramid_adapter(plugins),
+        store=config.maybe_dotted(settings.get("keycloak.store")),
+        settings=engine_settings(settings),
+        enforcer=config.maybe_dotted(settings.get("keycloak.enforcer")),
+    )
+
+
+def with_pyramid_adapter(plugins: Plugins) -> Plugins:
+    """``plugins`` with this adapter registered (when kc-pyramid's entry point was not loaded)."""
+    module: ModuleType = pyramid_plugin
+    if not plugins.manager.is_registered(module):
+        plugins.register(module, name="kc_pyramid")
+    return plugins
+
+
+def _bearer_only(engine: Engine) -> bool:
+    try:
+        return engine.client.config.bearer_only
+    except KeycloakError:  # several tenants: assume some log browsers in
+        return False

@@ -1,0 +1,151 @@
+"""kc's adapter hooks for Pyramid requests (entry point ``kc_core`` → ``pyramid``).
+
+Headers are read straight from the WSGI environ (no WebOb header object on the hot path).
+The session is ``request.session``, so the app needs a session factory; a bearer-only app
+(``keycloak.bearer_only = true``) may go without one. Responses are Pyramid responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from pyramid.exceptions import ConfigurationError  # type: ignore[import-untyped]
+from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
+from pyramid.request import Request  # type: ignore[import-untyped]
+from pyramid.response import Response  # type: ignore[import-untyped]
+
+from kc_core.plugins import hookimpl
+
+__all__ = ["SESSIONLESS_KEY", "build_response"]
+
+#: Registry key set by ``includeme`` when the app may run without a session (bearer-only).
+SESSIONLESS_KEY = "kc.sessionless"
+_UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+_NO_SESSION = (
+    "kc-pyramid keeps logins in request.session, and no session factory is registered: "
+    "call config.set_session_factory(...) (e.g. pyramid.session.SignedCookieSessionFactory)"
+)
+
+
+@lru_cache(maxsize=256)
+def _environ_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in _UNPREFIXED_HEADERS else f"HTTP_{key}"
+
+
+def _first_values(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    # WebOb's MultiDict gives the last value of a repeated key; the hooks promise the first.
+    first: dict[str, str] = {}
+    for key, value in items:
+        first.setdefault(key, value)
+    return first
+
+
+def build_response(
+    status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
+) -> Any:
+    """A Pyramid response keeping every header, repeated names (``Set-Cookie``) included."""
+    headerlist = [("Content-Type", content_type)] if content_type else []
+    headerlist.extend(headers)
+    return Response(body, status=status, headerlist=headerlist)
+
+
+@hookimpl
+def kc_request_types() -> Sequence[type]:
+    return (Request,)
+
+
+@hookimpl
+def kc_request_method(request: Any) -> str:
+    method: str = request.method
+    return method
+
+
+@hookimpl
+def kc_request_url(request: Any) -> str:
+    url: str = request.url
+    return url
+
+
+@hookimpl
+def kc_request_path(request: Any) -> str:
+    # The path the app routes on (PATH_INFO), as Flask's request.path.
+    path: str = request.path_info
+    return path
+
+
+@hookimpl
+def kc_request_query(request: Any) -> Mapping[str, str]:
+    return _first_values(request.GET.items())
+
+
+@hookimpl
+def kc_request_header(request: Any, name: str) -> str | None:
+    value: str | None = request.environ.get(_environ_key(name))
+    return value
+
+
+@hookimpl
+def kc_request_cookies(request: Any) -> Mapping[str, str]:
+    cookies: Mapping[str, str] = request.cookies
+    return cookies
+
+
+@hookimpl
+def kc_request_form(request: Any) -> Mapping[str, str]:
+    return _first_values(request.POST.items())
+
+
+@hookimpl
+def kc_request_client_address(request: Any) -> str | None:
+    address: str | None = request.remote_addr
+    return address
+
+
+@hookimpl
+def kc_request_is_secure(request: Any) -> bool:
+    return bool(request.scheme == "https")
+
+
+@hookimpl
+def kc_session(request: Any) -> MutableMapping[str, Any]:
+    try:
+        session: MutableMapping[str, Any] = request.session
+    except AttributeError as exc:  # Pyramid's answer when no session factory is registered
+        registry = request.registry
+        if registry.queryUtility(ISessionFactory) is not None:
+            raise
+        if registry.get(SESSIONLESS_KEY):
+            return {}  # a bearer-only app: nothing to find, nothing kept
+        raise ConfigurationError(_NO_SESSION) from exc
+    return session
+
+
+@hookimpl
+def kc_session_rotate(request: Any) -> None:
+    # Pyramid's documented way to prevent fixation: invalidate, then keep using the session
+    # (a new one, with a new id for server-side sessions), carrying the data over.
+    session = kc_session(request)
+    invalidate = getattr(session, "invalidate", None)
+    if callable(invalidate):
+        data = dict(session)
+        invalidate()
+        session.update(data)
+
+
+@hookimpl
+def kc_redirect(request: Any, location: str, headers: Sequence[tuple[str, str]]) -> Any:
+    return build_response(302, b"", None, [("Location", location), *headers])
+
+
+@hookimpl
+def kc_response(
+    request: Any,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: Sequence[tuple[str, str]],
+) -> Any:
+    return build_response(status, body, content_type, headers)

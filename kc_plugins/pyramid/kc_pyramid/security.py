@@ -1,0 +1,244 @@
+"""The Pyramid 2 security policy: who is behind a request, and what they may do.
+
+:class:`KeycloakSecurityPolicy` asks the engine once per request
+(:meth:`kc_core.engine.Engine.authenticate`: a bearer token, else the session, refreshed
+silently) and answers Pyramid's ``request.identity``, ``request.authenticated_userid`` and
+``request.has_permission`` (so ``permission=`` on views) from that one answer. A permission
+is a kc requirement:
+
+- ``authenticated``: any logged-in user (session or bearer token);
+- ``role:realm:admin``, ``role:kc-api:reader``, ``role:reader`` (a role of this client);
+- ``scope:email``: a scope the access token carries;
+- any name given a :class:`~kc_core.engine.Requirement` (``config.add_keycloak_permission``).
+
+Other permissions are looked up in the context's ``__acl__`` (Pyramid's ACLs) with the
+principals of :func:`principals_of`. A refusal carries the engine's answer, which the
+forbidden view sends: a login redirect for browsers, JSON 401/403 for APIs, 503 when
+Keycloak is needed and unreachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pyramid.authorization import (  # type: ignore[import-untyped]
+    ACLHelper,
+    Authenticated,
+    Everyone,
+)
+from pyramid.security import Allowed, Denied  # type: ignore[import-untyped]
+
+from kc_core.engine import Engine, Guard, Requirement
+from kc_core.roles import client_roles, has_role, realm_roles
+
+__all__ = [
+    "ENGINE_KEY",
+    "GUARD_KEY",
+    "KeycloakDenied",
+    "KeycloakSecurityPolicy",
+    "engine_of",
+    "guard_of",
+    "principals_of",
+    "requirement_for",
+]
+
+#: Registry key of the app's engine.
+ENGINE_KEY = "kc.engine"
+#: WSGI environ key of the request's :class:`~kc_core.engine.Guard` (the engine's answer).
+GUARD_KEY = "kc.guard"
+AUTHENTICATED = "authenticated"
+_ROLE = "role:"
+_SCOPE = "scope:"
+
+
+def engine_of(request: Any) -> Engine:
+    """The engine of the app serving ``request``.
+
+    Raises:
+        RuntimeError: the app did not ``config.include("kc_pyramid")``.
+    """
+    engine = request.registry.get(ENGINE_KEY)
+    if not isinstance(engine, Engine):
+        raise RuntimeError('kc-pyramid is not set up: call config.include("kc_pyramid")')
+    return engine
+
+
+def guard_of(request: Any) -> Guard:
+    """The engine's answer on who is behind ``request``, asked once per request.
+
+    ``Guard.identity`` is the user or ``None``; ``Guard.response`` is set only when Keycloak
+    was needed and is unreachable (503). Token cookies refreshed meanwhile (cookie mode) are
+    added to the app's response.
+    """
+    environ = request.environ
+    guard: Guard | None = environ.get(GUARD_KEY)
+    if guard is None:
+        guard = engine_of(request).authenticate(request)
+        environ[GUARD_KEY] = guard
+        if guard.headers:
+            send_headers(request, guard.headers)
+    return guard
+
+
+def send_headers(request: Any, headers: Sequence[tuple[str, str]]) -> None:
+    """Add ``headers`` to whatever response the request gets (once, never twice)."""
+
+    def add(request: Any, response: Any) -> None:
+        present = response.headerlist
+        for header in headers:
+            if header not in present:  # the engine's own answers carry them already
+                present.append(header)
+
+    request.add_response_callback(add)
+
+
+def requirement_for(permission: str) -> Requirement | None:
+    """The requirement a permission string names, or ``None`` if it names none.
+
+    Raises:
+        ValueError: ``role:`` or ``scope:`` with nothing after it.
+    """
+    if permission == AUTHENTICATED:
+        return Requirement()
+    for prefix in (_ROLE, _SCOPE):
+        if permission.startswith(prefix):
+            what = permission[len(prefix) :]
+            if not what:
+                raise ValueError(f"not a kc permission: {permission!r}")
+            if prefix == _ROLE:
+                has_role({}, what, client_id="")  # a malformed role spec fails here, not later
+            return Requirement(roles=(what,)) if prefix == _ROLE else Requirement(scopes=(what,))
+    return None
+
+
+def principals_of(guard: Guard, client_id: str) -> list[str]:
+    """Pyramid principals of a request's user, for ACLs.
+
+    ``Everyone``; then, for a user, ``Authenticated``, ``user:<sub>``, ``role:realm:<role>``
+    for each realm role, ``role:<client>:<role>`` for each client role and ``role:<role>``
+    for each role of this client (``client_id``).
+    """
+    principals = [Everyone]
+    claims = guard.claims
+    if guard.identity is None or claims is None:
+        return principals
+    principals += [Authenticated, f"user:{claims.get('sub', '')}"]
+    principals += [f"role:realm:{role}" for role in sorted(realm_roles(claims))]
+    access = claims.get("resource_access")
+    for client in sorted(access) if isinstance(access, Mapping) else ():
+        roles = sorted(client_roles(claims, client))
+        principals += [f"role:{client}:{role}" for role in roles]
+        if client == client_id:
+            principals += [f"role:{role}" for role in roles]
+    return principals
+
+
+class KeycloakDenied(Denied):  # type: ignore[misc]
+    """A refused permission, carrying the engine's answer for the forbidden view."""
+
+    response: Any
+
+    def __new__(cls, message: str, response: Any) -> KeycloakDenied:
+        # Pyramid's results are ints (falsy when denied) built in __new__.
+        denied: KeycloakDenied = super().__new__(cls, "%s", message)
+        denied.response = response
+        return denied
+
+
+class KeycloakSecurityPolicy:
+    """Pyramid's ``ISecurityPolicy`` on kc's engine (set by ``config.include("kc_pyramid")``).
+
+    Args:
+        permissions: names for requirements, e.g.
+            ``{"orders.write": Requirement(roles=("kc-api:writer",))}``; permission strings
+            (``role:...``, ``scope:...``, ``authenticated``) need no entry.
+
+    ``remember`` is not supported (users log in through Keycloak at ``/kc/login``);
+    ``forget`` ends the session in this app only (Keycloak's session stays; post to
+    ``/kc/logout`` to end both).
+    """
+
+    def __init__(self, permissions: Mapping[str, Requirement] | None = None) -> None:
+        self._requirements: dict[str, Requirement | None] = dict(permissions or {})
+
+    def add_permission(self, name: str, requirement: Requirement) -> None:
+        """Name a requirement: ``permission=name`` on a view then requires it."""
+        self._requirements[name] = requirement
+
+    def requirement(self, permission: str) -> Requirement | None:
+        """The requirement behind ``permission`` (the same object each time), or ``None``."""
+        try:
+            return self._requirements[permission]
+        except KeyError:
+            found = requirement_for(permission) if isinstance(permission, str) else None
+            self._requirements[permission] = found
+            return found
+
+    def identity(self, request: Any) -> Any:
+        """The user behind ``request`` (a :class:`kc_core.engine.Identity`), or ``None``."""
+        return guard_of(request).identity
+
+    def authenticated_userid(self, request: Any) -> str | None:
+        """The user's Keycloak id (the token's ``sub``), or ``None`` for a visitor."""
+        guard = guard_of(request)
+        if guard.identity is None or guard.claims is None:
+            return None
+        sub = guard.claims.get("sub")
+        return str(sub) if sub else None
+
+    def permits(self, request: Any, context: Any, permission: str) -> Any:
+        """``Allowed``, or a :class:`KeycloakDenied` carrying the engine's refusal."""
+        guard = guard_of(request)
+        engine = engine_of(request)
+        requirement = self.requirement(permission)
+        if requirement is None:
+            return self._permits_by_acl(request, engine, guard, context, permission)
+        if guard.response is not None:
+            return KeycloakDenied("Keycloak is unreachable", guard.response)
+        decided = engine.authorize(request, guard, requirement)
+        if decided.response is not None:
+            return KeycloakDenied(f"{permission!r} refused", decided.response)
+        if decided is not guard and decided.headers:
+            send_headers(request, decided.headers)
+        return Allowed("%s granted by Keycloak", permission)
+
+    def _permits_by_acl(
+        self, request: Any, engine: Engine, guard: Guard, context: Any, permission: str
+    ) -> Any:
+        if getattr(context, "__acl__", None) is None:
+            reason = f"no rule grants {permission!r}"
+            return KeycloakDenied(reason, engine.refuse(request, guard, reason))
+        principals = principals_of(guard, engine.client_for(request).config.client_id)
+        verdict = ACLHelper().permits(context, principals, permission)
+        if verdict:
+            return verdict
+        reason = f"the ACL refuses {permission!r}"
+        return KeycloakDenied(reason, engine.refuse(request, guard, reason))
+
+    def effective_principals(self, request: Any) -> list[str]:
+        """The request's principals (see :func:`principals_of`)."""
+        return principals_of(
+            guard_of(request), engine_of(request).client_for(request).config.client_id
+        )
+
+    def remember(self, request: Any, userid: Any, **kw: Any) -> Iterable[tuple[str, str]]:
+        """Not supported: users log in through Keycloak (redirect them to ``/kc/login``).
+
+        Raises:
+            NotImplementedError: always.
+        """
+        raise NotImplementedError(
+            "kc-pyramid users log in through Keycloak: redirect to "
+            "request.route_url('keycloak.login', _query={'next': request.path_qs})"
+        )
+
+    def forget(self, request: Any, **kw: Any) -> list[tuple[str, str]]:
+        """End the session in this app only; returns the headers to send (cookie mode).
+
+        Raises:
+            TokenStoreUnavailable: the token store cannot be reached.
+        """
+        headers = engine_of(request).end_session(request)
+        request.environ.pop(GUARD_KEY, None)  # the next identity() is a visitor's
+        return headers
