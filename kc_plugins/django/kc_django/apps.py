@@ -1,0 +1,202 @@
+"""The Django app ``kc_django``: it owns the project's kc engine, built from its settings.
+
+Add ``"kc_django"`` to ``INSTALLED_APPS``. The engine is built on first use (a request, or
+:func:`engine_of`) and rebuilt when a ``KEYCLOAK*`` setting changes (Django's
+``setting_changed`` signal, sent by ``override_settings`` in tests). ``manage.py check``
+reports settings kc cannot use (see :mod:`kc_django.checks`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from django.apps import AppConfig, apps
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+from kc_core import ConfigError, KeycloakError
+from kc_core.engine import Engine
+from kc_core.plugins import Plugins
+
+from . import plugin as django_plugin
+from .config import ENGINE_KEY, PREFIX, client_config, engine_settings, project_values
+
+if TYPE_CHECKING:
+    from .backends import KeycloakBackend
+
+__all__ = ["KeycloakConfig", "Runtime", "build_engine", "engine_of", "with_django_adapter"]
+
+APP_LABEL = "kc_django"
+_USERS_MEMO_SIZE = 4096  # users remembered, one per distinct identity (the engine's memo size)
+
+
+def with_django_adapter(plugins: Plugins) -> Plugins:
+    """``plugins`` with this adapter registered (when kc-django's entry point was not loaded)."""
+    module: ModuleType = django_plugin
+    if not plugins.manager.is_registered(module):
+        plugins.register(module, name="kc_django")
+    return plugins
+
+
+def build_engine(settings: Any = None) -> Engine:
+    """The engine the project's settings describe (default: ``django.conf.settings``).
+
+    ``KEYCLOAK_ENGINE`` may name a ready :class:`~kc_core.engine.Engine` (or the dotted path
+    of a callable returning one), for a token store, policy enforcer or plugins of your own.
+
+    Raises:
+        ConfigError: a required setting is missing or invalid.
+    """
+    source = django_settings if settings is None else settings
+    values = project_values(source)
+    given = values.get(ENGINE_KEY)
+    if given is not None:
+        engine = import_string(given)() if isinstance(given, str) else given
+        if not isinstance(engine, Engine):
+            raise ConfigError(f"{ENGINE_KEY} must be an Engine, got {type(engine)!r}", key="ENGINE")
+        with_django_adapter(engine.plugins)
+        return engine
+    return Engine(
+        client_config(values, base_dir=getattr(source, "BASE_DIR", None)),
+        plugins=with_django_adapter(Plugins()),
+        settings=engine_settings(values),
+    )
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What kc-django uses at run time: the engine, and the local-user backend if any."""
+
+    engine: Engine
+    #: The ``KeycloakBackend`` of ``AUTHENTICATION_BACKENDS``: ``request.user`` is then a
+    #: local ``User``; without it a :class:`~kc_django.users.KeycloakUser` (no database).
+    backend: KeycloakBackend | None = None
+    users: dict[int, tuple[Any, str | None, Any]] = field(default_factory=dict)
+
+    def keycloak_user(self, identity: Any, token: str | None) -> Any:
+        """The :class:`~kc_django.users.KeycloakUser` of an identity (made once per identity)."""
+        hit = self.users.get(id(identity))
+        if hit is not None and hit[0] is identity and hit[1] == token:
+            return hit[2]
+        from .users import KeycloakUser
+
+        client_id = self.engine.client.config.client_id if _single(self.engine) else None
+        user = KeycloakUser(identity, token, client_id=client_id)
+        if len(self.users) >= _USERS_MEMO_SIZE:
+            self.users.clear()
+        self.users[id(identity)] = (identity, token, user)
+        return user
+
+
+def _single(engine: Engine) -> bool:
+    try:
+        engine.client  # noqa: B018 - raises with several tenants
+    except KeycloakError:
+        return False
+    return True
+
+
+def _local_user_backend() -> KeycloakBackend | None:
+    if not apps.is_installed("django.contrib.auth"):
+        return None
+    from django.contrib.auth import get_backends
+
+    from .backends import KeycloakBackend
+
+    for backend in get_backends():
+        if isinstance(backend, KeycloakBackend):
+            return backend
+    return None
+
+
+class KeycloakConfig(AppConfig):
+    """kc-django's app: the engine of the project, built from its settings on first use."""
+
+    name = "kc_django"
+    label = APP_LABEL
+    verbose_name = "Keycloak"
+    default = True
+
+    def __init__(self, app_name: str, app_module: ModuleType | None) -> None:
+        super().__init__(app_name, app_module)
+        self._runtime: Runtime | None = None
+        self._lock = threading.Lock()
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401 - registers the system checks
+
+        setting_changed.connect(self._setting_changed, dispatch_uid="kc_django.setting_changed")
+
+    @property
+    def runtime(self) -> Runtime:
+        """The engine and user backend, built on first use.
+
+        Raises:
+            ConfigError: a required setting is missing or invalid.
+        """
+        runtime = self._runtime
+        if runtime is None:
+            with self._lock:
+                runtime = self._runtime
+                if runtime is None:
+                    runtime = self._runtime = self._build()
+        return runtime
+
+    @property
+    def engine(self) -> Engine:
+        """The project's engine (see :func:`build_engine`)."""
+        return self.runtime.engine
+
+    def reset(self) -> None:
+        """Forget the engine; the next request builds one from the settings again."""
+        with self._lock:
+            self._runtime = None
+
+    def _build(self) -> Runtime:
+        engine = build_engine()
+        backend = _local_user_backend()
+        if backend is not None:
+            from .backends import LocalUsers
+
+            users = LocalUsers(backend)
+            if not any(isinstance(p, LocalUsers) for p in engine.plugins.manager.get_plugins()):
+                engine.plugins.register(users, name="kc_django.local_users")
+        return Runtime(engine, backend)
+
+    def _setting_changed(self, *, setting: str, **kwargs: Any) -> None:
+        if setting.startswith(PREFIX) or setting in ("KEYCLOAK", "AUTHENTICATION_BACKENDS"):
+            self.reset()
+
+
+def app_config() -> KeycloakConfig:
+    """kc-django's app config.
+
+    Raises:
+        ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
+    """
+    try:
+        config = apps.get_app_config(APP_LABEL)
+    except LookupError:
+        raise ImproperlyConfigured(
+            "kc-django is not installed: add 'kc_django' to INSTALLED_APPS"
+        ) from None
+    assert isinstance(config, KeycloakConfig)
+    return config
+
+
+def engine_of(request: Any = None) -> Engine:
+    """The project's kc engine (for its :class:`~kc_core.Client`: ``engine_of().client``).
+
+    ``request`` is accepted for symmetry with the other adapters; there is one engine per
+    project.
+
+    Raises:
+        ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
+        ConfigError: a required setting is missing or invalid.
+    """
+    return app_config().engine

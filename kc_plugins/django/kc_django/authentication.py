@@ -1,0 +1,108 @@
+"""Who is behind a request: the engine's answer, computed once per request on first need.
+
+:class:`~kc_django.middleware.KeycloakMiddleware` attaches a :class:`RequestAuthentication`
+to every request; ``request.user`` asks it lazily, and so do the decorators, which then
+check their requirement against the same claims (``Engine.authorize``) instead of
+validating the token again. :func:`identity_of` and :func:`access_token_of` read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpRequest
+
+from kc_core.engine import Guard
+
+from .apps import Runtime, app_config
+from .users import ANONYMOUS
+
+__all__ = ["RequestAuthentication", "access_token_of", "authentication_of", "identity_of"]
+
+#: Attribute of the request holding its :class:`RequestAuthentication`.
+REQUEST_ATTRIBUTE = "kc_authentication"
+
+
+class RequestAuthentication:
+    """The engine's guard for one request (``Engine.authenticate``), computed on first need."""
+
+    __slots__ = ("_user", "guard", "request", "runtime")
+
+    def __init__(self, request: HttpRequest, runtime: Runtime) -> None:
+        self.request = request
+        self.runtime = runtime
+        #: ``None`` until someone asked who the user is (or a decorator admitted them).
+        self.guard: Guard | None = None
+        self._user: Any = None
+
+    def authenticate(self) -> Guard:
+        """The request's guard: identity, token and claims, or none for a visitor.
+
+        A 503 answer (Keycloak needed and unreachable) leaves the visitor anonymous here;
+        protected views answer the 503 themselves.
+        """
+        guard = self.guard
+        if guard is None:
+            guard = self.guard = self.runtime.engine.authenticate(self.request)
+        return guard
+
+    def admitted(self, guard: Guard) -> None:
+        """Keep the guard a protected view was admitted with (no second validation later)."""
+        if guard.identity is not None:
+            if self.guard is None or self.guard.identity is not guard.identity:
+                self._user = None
+            self.guard = guard
+
+    def user(self) -> Any:
+        """``request.user``: a local ``User``, a :class:`~kc_django.users.KeycloakUser`, or
+        the anonymous user."""
+        user = self._user
+        if user is None:
+            user = self._user = self._find_user(self.authenticate())
+        return user
+
+    async def auser(self) -> Any:
+        """``await request.auser()`` in async views: :meth:`user` in a worker thread."""
+        return await sync_to_async(self.user)()
+
+    def _find_user(self, guard: Guard) -> Any:
+        identity = guard.identity
+        if identity is None or guard.response is not None:
+            return ANONYMOUS
+        backend = self.runtime.backend
+        if backend is None:
+            return self.runtime.keycloak_user(identity, guard.token)
+        claims = guard.claims if guard.claims is not None else getattr(identity, "claims", {})
+        local = backend.user_for_claims(self.request, claims)
+        return ANONYMOUS if local is None else local
+
+
+def authentication_of(request: HttpRequest) -> RequestAuthentication:
+    """The request's :class:`RequestAuthentication` (attached now if no middleware did).
+
+    Raises:
+        ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
+    """
+    found = getattr(request, REQUEST_ATTRIBUTE, None)
+    if isinstance(found, RequestAuthentication):
+        return found
+    found = RequestAuthentication(request, app_config().runtime)
+    setattr(request, REQUEST_ATTRIBUTE, found)
+    return found
+
+
+def identity_of(request: HttpRequest) -> Any:
+    """The kc identity of the request's user (:class:`kc_core.engine.Identity` unless a
+    ``kc_build_identity`` hook says otherwise), or ``None`` for a visitor."""
+    guard = authentication_of(request).authenticate()
+    return None if guard.response is not None else guard.identity
+
+
+def access_token_of(request: HttpRequest) -> str | None:
+    """The access token of the request's user, or ``None`` for a visitor.
+
+    Use it to call another API on the user's behalf (``Authorization: Bearer ...``).
+    """
+    guard = authentication_of(request).authenticate()
+    return None if guard.response is not None else guard.token

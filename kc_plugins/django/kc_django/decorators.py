@@ -1,0 +1,160 @@
+"""View decorators: ``login_required``, ``roles_required``, ``bearer_required``, ``protect``.
+
+A refused request gets the engine's answer: a login redirect for browsers, a JSON 401 (with
+``WWW-Authenticate``) or 403 for API clients, a 503 when Keycloak is needed and unreachable.
+An admitted request finds the user on ``request.user``. Behind
+:class:`~kc_django.middleware.KeycloakMiddleware`, a user the middleware already found is
+checked against the view's requirement without validating the token again
+(``Engine.authorize``); otherwise the view's check (``Engine.protect``) authenticates the
+request, and ``request.user`` uses its answer. ``async def`` views work with every decorator.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast, overload
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.functional import SimpleLazyObject
+
+from kc_core.engine import Requirement
+
+from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication, authentication_of
+from .plugin import add_headers
+
+__all__ = ["admit", "bearer_required", "login_required", "protect", "roles_required"]
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def admit(
+    request: HttpRequest, requirement: Requirement
+) -> tuple[HttpResponseBase | None, tuple[tuple[str, str], ...]]:
+    """The engine's refusal for ``request``, or ``None`` and the headers to add to the
+    view's response (token cookies after a silent refresh in cookie mode).
+
+    Raises:
+        ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
+    """
+    attached = isinstance(getattr(request, REQUEST_ATTRIBUTE, None), RequestAuthentication)
+    authentication = authentication_of(request)
+    engine = authentication.runtime.engine
+    known = authentication.guard
+    if known is None:
+        guard = engine.protect(request, requirement)
+    else:
+        guard = engine.authorize(request, known, requirement)
+    if guard.response is not None:
+        response: HttpResponseBase = guard.response
+        return response, ()
+    authentication.admitted(guard)
+    if not attached:
+        # No KeycloakMiddleware: the protected view still sees the Keycloak user.
+        user: Any = SimpleLazyObject(authentication.user)
+        request.user = user
+    return None, guard.headers
+
+
+def protect(requirement: Requirement) -> Callable[[View], View]:
+    """Protect a function view with any :class:`~kc_core.engine.Requirement`.
+
+    The decorators below are shorthands for it.
+    """
+
+    def decorate(view: View) -> View:
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def protected_async(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                refused, headers = await sync_to_async(admit)(request, requirement)
+                if refused is not None:
+                    return refused
+                response = await view(request, *args, **kwargs)
+                if headers:
+                    add_headers(response, headers)
+                return response
+
+            return cast("View", protected_async)
+
+        @functools.wraps(view)
+        def protected(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            refused, headers = admit(request, requirement)
+            if refused is not None:
+                return refused
+            response = view(request, *args, **kwargs)
+            if headers:
+                add_headers(response, headers)
+            return response
+
+        return cast("View", protected)
+
+    return decorate
+
+
+@overload
+def login_required(view: View) -> View: ...
+@overload
+def login_required(view: None = None, *, scopes: Iterable[str] = ()) -> Callable[[View], View]: ...
+def login_required(
+    view: View | None = None, *, scopes: Iterable[str] = ()
+) -> View | Callable[[View], View]:
+    """Require a logged-in user (session or bearer token).
+
+    Browsers go to Keycloak's login page and come back to the page they asked for; API
+    clients get 401. Use bare (``@login_required``) or with ``scopes=``.
+    """
+    decorate = protect(Requirement(scopes=tuple(scopes)))
+    return decorate if view is None else decorate(view)
+
+
+def roles_required(
+    *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
+) -> Callable[[View], View]:
+    """Require every role (or one of them, with ``any_role``); a user without it gets 403.
+
+    A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client, e.g.
+    ``@roles_required("realm:admin")``.
+    """
+    if not roles:
+        raise ValueError("roles_required needs at least one role")
+    return protect(Requirement(roles=roles, any_role=any_role, scopes=tuple(scopes)))
+
+
+def bearer_requirement(
+    roles: Iterable[str] = (), any_role: bool = False, scopes: Iterable[str] = ()
+) -> Requirement:
+    """The requirement of a JSON API: a bearer token only, JSON answers."""
+    return Requirement(
+        roles=tuple(roles), any_role=any_role, scopes=tuple(scopes), api=True, bearer_only=True
+    )
+
+
+@overload
+def bearer_required(view: View) -> View: ...
+@overload
+def bearer_required(
+    view: None = None,
+    *,
+    roles: Iterable[str] = (),
+    any_role: bool = False,
+    scopes: Iterable[str] = (),
+) -> Callable[[View], View]: ...
+def bearer_required(
+    view: View | None = None,
+    *,
+    roles: Iterable[str] = (),
+    any_role: bool = False,
+    scopes: Iterable[str] = (),
+) -> View | Callable[[View], View]:
+    """Protect a JSON API: only an ``Authorization: Bearer`` token is accepted.
+
+    Answers are JSON with a ``WWW-Authenticate`` challenge: 401 without a valid token, 403
+    without the roles or scopes. Example::
+
+        @bearer_required(roles=["kc-api:reader"])
+        def orders(request): ...
+    """
+    decorate = protect(bearer_requirement(roles, any_role, scopes))
+    return decorate if view is None else decorate(view)

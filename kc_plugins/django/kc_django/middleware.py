@@ -1,0 +1,55 @@
+"""``KeycloakMiddleware``: the Keycloak user on ``request.user``, computed on first access.
+
+Like Django's ``AuthenticationMiddleware`` (which it replaces), it puts a lazy
+``request.user`` on every request: nothing is looked up unless the view, a template or a
+decorator asks. A bearer token (``Authorization: Bearer``) or the login session both
+work. Place it after ``SessionMiddleware``::
+
+    MIDDLEWARE = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        ...
+        "kc_django.middleware.KeycloakMiddleware",
+        ...
+    ]
+
+After the view, headers the engine asked for (token cookies refreshed in cookie mode) are
+added to the response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponseBase
+from django.utils.functional import SimpleLazyObject
+
+from .apps import app_config
+from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication
+from .plugin import add_headers
+
+__all__ = ["KeycloakMiddleware"]
+
+
+class KeycloakMiddleware:
+    """Put the Keycloak user on ``request.user`` (lazily) and keep the engine's guard for
+    the decorators (see :mod:`kc_django.authentication`)."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+        self._app = app_config()
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        authentication = RequestAuthentication(request, self._app.runtime)
+        setattr(request, REQUEST_ATTRIBUTE, authentication)
+        user: Any = SimpleLazyObject(authentication.user)
+        request.user = user
+        request.auser = authentication.auser  # Django 5's accessor for async views
+        response = self.get_response(request)
+        guard = authentication.guard
+        if guard is not None and guard.headers and guard.response is None:
+            add_headers(response, guard.headers)
+        return response

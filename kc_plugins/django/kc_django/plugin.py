@@ -1,0 +1,152 @@
+"""kc's adapter hooks for Django requests (entry point ``kc_core`` → ``django``).
+
+Headers are read straight from ``request.META`` (no ``HttpHeaders`` object is built on the
+hot path). The session is ``request.session`` from Django's ``SessionMiddleware``; the login
+gives it a new key (``cycle_key``) because Django's session id lives on the server and would
+otherwise survive the login (session fixation); the CSRF token rotates too. Importing this
+module needs no configured settings: kc loads every installed adapter, Django project or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping, Sequence
+from functools import lru_cache
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, cast
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.middleware.csrf import rotate_token
+
+from kc_core.plugins import hookimpl
+
+__all__ = ["add_headers", "build_response"]
+
+_UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+
+
+@lru_cache(maxsize=256)
+def _meta_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in _UNPREFIXED_HEADERS else f"HTTP_{key}"
+
+
+def add_headers(response: HttpResponseBase, headers: Sequence[tuple[str, str]]) -> None:
+    """Add ``headers`` to ``response``, keeping every ``Set-Cookie`` (Django keeps one
+    value per header name, and cookies in ``response.cookies``)."""
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            parsed: SimpleCookie = SimpleCookie()
+            try:
+                parsed.load(value)
+            except CookieError:
+                continue  # kc's own cookies always parse; never fail a response on one
+            for key, morsel in parsed.items():
+                response.cookies[key] = morsel
+        else:
+            response.headers[name] = value
+
+
+def build_response(
+    status: int, body: bytes, content_type: str, headers: Sequence[tuple[str, str]]
+) -> HttpResponse:
+    """A Django response with kc's status, body and headers."""
+    response = HttpResponse(body, status=status, content_type=content_type)
+    add_headers(response, headers)
+    return response
+
+
+def _first_values(values: Any) -> dict[str, str]:
+    # A QueryDict's item is its *last* value; the hooks promise the first.
+    return {key: items[0] for key, items in values.lists() if items}
+
+
+@hookimpl
+def kc_request_types() -> Sequence[type]:
+    return (HttpRequest,)
+
+
+@hookimpl
+def kc_request_method(request: HttpRequest) -> str:
+    return request.method or "GET"
+
+
+@hookimpl
+def kc_request_url(request: HttpRequest) -> str:
+    # Honours ALLOWED_HOSTS, USE_X_FORWARDED_HOST and SECURE_PROXY_SSL_HEADER.
+    return request.build_absolute_uri()
+
+
+@hookimpl
+def kc_request_path(request: HttpRequest) -> str:
+    # The full path (SCRIPT_NAME included): the engine's redirects are built from it.
+    return request.path
+
+
+@hookimpl
+def kc_request_query(request: HttpRequest) -> Mapping[str, str]:
+    return _first_values(request.GET)
+
+
+@hookimpl
+def kc_request_header(request: HttpRequest, name: str) -> str | None:
+    value: str | None = request.META.get(_meta_key(name))
+    return value
+
+
+@hookimpl
+def kc_request_cookies(request: HttpRequest) -> Mapping[str, str]:
+    return request.COOKIES
+
+
+@hookimpl
+def kc_request_form(request: HttpRequest) -> Mapping[str, str]:
+    return _first_values(request.POST)
+
+
+@hookimpl
+def kc_request_client_address(request: HttpRequest) -> str | None:
+    address: str | None = request.META.get("REMOTE_ADDR")
+    return address
+
+
+@hookimpl
+def kc_request_is_secure(request: HttpRequest) -> bool:
+    return request.is_secure()
+
+
+@hookimpl
+def kc_session(request: HttpRequest) -> MutableMapping[str, Any]:
+    session = getattr(request, "session", None)
+    if session is None:
+        # No SessionMiddleware (a bearer-only API): nothing to find, nothing kept.
+        return {}
+    return cast("MutableMapping[str, Any]", session)
+
+
+@hookimpl
+def kc_session_rotate(request: HttpRequest) -> None:
+    session = getattr(request, "session", None)
+    if session is not None:
+        session.cycle_key()
+    # As django.contrib.auth.login does: a CSRF token seen before login is not reused.
+    rotate_token(request)
+
+
+@hookimpl
+def kc_redirect(
+    request: HttpRequest, location: str, headers: Sequence[tuple[str, str]]
+) -> HttpResponseRedirect:
+    response = HttpResponseRedirect(location)
+    add_headers(response, headers)
+    return response
+
+
+@hookimpl
+def kc_response(
+    request: HttpRequest,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: Sequence[tuple[str, str]],
+) -> HttpResponse:
+    return build_response(status, body, content_type, headers)

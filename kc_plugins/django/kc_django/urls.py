@@ -1,0 +1,27 @@
+"""The engine's endpoints: include them at the engine's prefix (``KEYCLOAK_PREFIX``, ``/kc``)::
+
+    urlpatterns = [
+        path("kc/", include("kc_django.urls")),
+        ...
+    ]
+
+URL names (namespace ``keycloak``): ``keycloak:login``, ``keycloak:callback``,
+``keycloak:logout`` and ``keycloak:backchannel_logout``. ``manage.py check`` reports an
+include at another path than the prefix (the callback URL sent to Keycloak is built from
+the prefix).
+"""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "keycloak"
+
+urlpatterns = [
+    path("login", views.login, name="login"),
+    path("callback", views.callback, name="callback"),
+    path("logout", views.logout, name="logout"),
+    path("backchannel-logout", views.backchannel_logout, name="backchannel_logout"),
+]
