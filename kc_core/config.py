@@ -189,6 +189,34 @@ class Config:
         return cls(**values)
 
     @classmethod
+    def from_mapping(
+        cls,
+        values: Mapping[str, Any],
+        *,
+        key_prefix: str = "KEYCLOAK_",
+        upper: bool = True,
+        settings_file: str | os.PathLike[str] | None = None,
+    ) -> Config:
+        """Settings from a framework's own settings: ``{key_prefix}{FIELD}`` keys, then
+        ``keycloak.json`` (as :meth:`load`).
+
+        Adapters read ``app.config`` (``KEYCLOAK_REALM``) or Pyramid settings
+        (``keycloak.realm``, with ``upper=False``) this way. Values may be Python values or
+        text; text is parsed as the environment variable of that setting would be.
+        """
+        as_text: dict[str, str] = {}
+        typed: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            value = values.get(f"{key_prefix}{f.name.upper() if upper else f.name}")
+            if value is None:
+                continue
+            if isinstance(value, str):
+                as_text[_env_name(f.name)] = value
+            else:
+                typed[f.name] = value
+        return cls.load(environ=as_text, settings_file=settings_file, **typed)
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
         """Settings from ``KEYCLOAK_*`` environment variables only (plus ``overrides``)."""
         env = os.environ if environ is None else environ

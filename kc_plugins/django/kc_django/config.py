@@ -15,7 +15,6 @@ given come from the Keycloak adapter file ``KEYCLOAK_SETTINGS`` names (relative 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,19 +65,10 @@ def client_config(values: Mapping[str, Any], *, base_dir: str | Path | None = No
     Raises:
         ConfigError: a required setting is missing or invalid; the message names the setting.
     """
-    as_text: dict[str, str] = {}
-    typed: dict[str, Any] = {}
-    for field in dataclasses.fields(Config):
-        key = PREFIX + field.name.upper()
-        value = values.get(key)
-        if value is None:
-            continue
-        if isinstance(value, str):
-            as_text[key] = value  # parsed by kc_core like an environment variable
-        else:
-            typed[field.name] = value
     try:
-        return Config.load(environ=as_text, settings_file=_settings_file(values, base_dir), **typed)
+        return Config.from_mapping(
+            values, key_prefix=PREFIX, settings_file=_settings_file(values, base_dir)
+        )
     except ConfigError as exc:
         raise ConfigError(f"{exc} - {_where(exc.key)}", key=exc.key) from exc
     except TypeError as exc:  # an unknown key in keycloak.json, a wrong Python type

@@ -9,7 +9,6 @@ environment files give them); strings are parsed by the setting's type.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,20 +33,9 @@ def client_config(values: Mapping[str, Any], *, root_path: str | None = None) ->
     Raises:
         ConfigError: a required setting is missing or invalid; the message names the key.
     """
-    as_text: dict[str, str] = {}
-    typed: dict[str, Any] = {}
-    for field in dataclasses.fields(Config):
-        key = PREFIX + field.name.upper()
-        value = values.get(key)
-        if value is None:
-            continue
-        if isinstance(value, str):
-            as_text[key] = value  # parsed by kc_core like an environment variable
-        else:
-            typed[field.name] = value
     try:
-        return Config.load(
-            environ=as_text, settings_file=_settings_file(values, root_path), **typed
+        return Config.from_mapping(
+            values, key_prefix=PREFIX, settings_file=_settings_file(values, root_path)
         )
     except ConfigError as exc:
         key = PREFIX + exc.key.upper() if exc.key != SETTINGS_FILE_KEY else SETTINGS_FILE_KEY

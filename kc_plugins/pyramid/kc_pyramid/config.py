@@ -58,19 +58,12 @@ def client_config(settings: Mapping[str, Any]) -> Config:
     Raises:
         ConfigError: a required setting is missing or invalid; the message names the key.
     """
-    as_text: dict[str, str] = {}
-    typed: dict[str, Any] = {}
-    for name in _CLIENT_FIELDS:
-        value = settings.get(PREFIX + name)
-        if value is None:
-            continue
-        if isinstance(value, str):
-            as_text[_ENV_PREFIX + name.upper()] = value  # parsed like an environment variable
-        else:
-            typed[name] = value
     try:
-        return Config.load(
-            environ=as_text, settings_file=settings.get(SETTINGS_FILE_KEY) or None, **typed
+        return Config.from_mapping(
+            settings,
+            key_prefix=PREFIX,
+            upper=False,
+            settings_file=settings.get(SETTINGS_FILE_KEY) or None,
         )
     except ConfigError as exc:
         key = PREFIX + exc.key.lower() if exc.key != "KEYCLOAK_SETTINGS" else SETTINGS_FILE_KEY
