@@ -30,6 +30,7 @@ from pyramid.authorization import (  # type: ignore[import-untyped]
 from pyramid.security import Allowed, Denied  # type: ignore[import-untyped]
 
 from kc_core.engine import Engine, Guard, Requirement
+from kc_core.errors import LoginError
 from kc_core.roles import client_roles, has_role, realm_roles
 
 __all__ = [
@@ -223,12 +224,12 @@ class KeycloakSecurityPolicy:
         )
 
     def remember(self, request: Any, userid: Any, **kw: Any) -> Iterable[tuple[str, str]]:
-        """Not supported: users log in through Keycloak (redirect them to ``/kc/login``).
+        """Refused: users log in through Keycloak (redirect them to ``/kc/login``).
 
         Raises:
-            NotImplementedError: always.
+            LoginError: always, naming the route that logs a user in.
         """
-        raise NotImplementedError(
+        raise LoginError(
             "kc-pyramid users log in through Keycloak: redirect to "
             "request.route_url('keycloak.login', _query={'next': request.path_qs})"
         )

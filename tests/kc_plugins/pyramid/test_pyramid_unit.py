@@ -31,6 +31,7 @@ from pyramid.session import SignedCookieSessionFactory
 
 from kc_core import ConfigError
 from kc_core.engine import Guard, Identity, Requirement
+from kc_core.errors import LoginError
 from kc_core.plugins import Plugins
 
 # -- settings ----------------------------------------------------------------------------------
@@ -270,7 +271,7 @@ def test_principals_carry_the_user_and_the_roles() -> None:
 
 
 def test_remember_is_not_how_users_log_in() -> None:
-    with pytest.raises(NotImplementedError, match=r"keycloak\.login"):
+    with pytest.raises(LoginError, match=r"keycloak\.login"):
         KeycloakSecurityPolicy().remember(None, "alice")
 
 
