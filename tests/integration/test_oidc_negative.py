@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from kc_core.errors import (
     OAuthError,
     StateMismatch,
 )
+from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import FormLoginError, FormLoginResult, login_with_form
 from kc_core.testing.server import KeycloakRealm
 
@@ -143,6 +145,68 @@ def test_refresh_token_of_an_ended_session_is_invalid_grant(
     web.logout(bob_tokens.refresh_token or "")
     with pytest.raises(OAuthError) as refused:
         web.refresh(bob_tokens.refresh_token or "")
+    assert refused.value.error == "invalid_grant"
+
+
+@pytest.fixture
+def short_session_realm(keycloak_admin: KeycloakAdmin) -> Iterator[str]:
+    """A throwaway realm whose sessions (and refresh tokens) expire after 2 s of idleness."""
+    name = f"kc-expiry-{uuid.uuid4().hex[:8]}"
+    keycloak_admin.post(
+        "/admin/realms",
+        json={
+            "realm": name,
+            "enabled": True,
+            "sslRequired": "none",
+            "ssoSessionIdleTimeout": 2,
+            "clients": [
+                {
+                    "clientId": "app",
+                    "secret": "app-secret",
+                    "publicClient": False,
+                    "standardFlowEnabled": False,
+                    "directAccessGrantsEnabled": True,
+                }
+            ],
+            "users": [
+                {
+                    "username": "erin",
+                    "enabled": True,
+                    "email": "erin@example.test",
+                    "emailVerified": True,
+                    "firstName": "Erin",
+                    "lastName": "Example",
+                    "credentials": [{"type": "password", "value": "erin-pw", "temporary": False}],
+                }
+            ],
+        },
+    )
+    yield name
+    keycloak_admin.delete(f"/admin/realms/{name}")
+
+
+def test_expired_refresh_token_is_invalid_grant(
+    keycloak: KeycloakRealm, short_session_realm: str
+) -> None:
+    client = Client(
+        Config(
+            server_url=keycloak.base_url,
+            realm=short_session_realm,
+            client_id="app",
+            client_secret="app-secret",
+            verify_token_audience=False,
+        )
+    )
+    tokens = client.password_grant("erin", "erin-pw")
+    assert tokens.refresh_expires_at is not None
+    deadline = tokens.refresh_expires_at + 1.0
+    while time.time() < deadline:  # poll until the refresh token is past its exp
+        time.sleep(0.1)
+    assert tokens.refresh_expires_within(0)
+
+    with pytest.raises(OAuthError) as refused:
+        client.refresh(tokens.refresh_token or "")
+
     assert refused.value.error == "invalid_grant"
 
 
