@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, current_app, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 
 from kc_core import Client, Config
@@ -154,6 +155,7 @@ class Keycloak:
         app.register_blueprint(blueprint, url_prefix=engine.settings.prefix)
         app.context_processor(_template_context)
         _exempt_from_csrf(app)
+        _harden_session_cookie(app)
 
     def engine(self, app: Flask | None = None) -> Engine:
         """The engine of ``app`` (default: the current app)."""
@@ -176,6 +178,22 @@ def _template_context() -> dict[str, Any]:
     from .decorators import current_user
 
     return {"current_user": current_user}
+
+
+class _SecureOverHttps(SecureCookieSessionInterface):
+    """Flask's cookie session, its cookie marked ``Secure`` whenever the request came over https."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
+def _harden_session_cookie(app: Flask) -> None:
+    # The session cookie carries the login: SameSite=Lax unless the app chose otherwise, and
+    # Secure under https for Flask's own cookie session (HttpOnly is Flask's default already).
+    if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if type(app.session_interface) is SecureCookieSessionInterface:
+        app.session_interface = _SecureOverHttps()
 
 
 def _exempt_from_csrf(app: Flask) -> None:

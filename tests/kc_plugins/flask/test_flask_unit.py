@@ -15,7 +15,7 @@ from typing import Any
 
 import kc_flask
 import pytest
-from flask import Flask
+from flask import Flask, session
 from kc_flask import Keycloak, engine_of
 from kc_flask import plugin as flask_plugin
 from kc_flask.config import client_config, engine_settings
@@ -242,3 +242,32 @@ def test_callback_without_a_pending_login_is_400(
 ) -> None:
     response = offline_app().test_client().get("/kc/callback", query_string=query)
     assert response.status_code == 400
+
+
+def test_the_session_cookie_is_httponly_lax_and_secure_over_https(
+    offline_app: Callable[..., Flask],
+) -> None:
+    app = offline_app()
+
+    @app.get("/touch")
+    def touch() -> str:
+        session["touched"] = True
+        return "ok"
+
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    over_https = app.test_client().get("/touch", base_url="https://app.test")
+    over_http = app.test_client().get("/touch", base_url="http://app.test")
+    secure = over_https.headers["Set-Cookie"]
+    plain = over_http.headers["Set-Cookie"]
+    assert "HttpOnly" in secure
+    assert "SameSite=Lax" in secure
+    assert "Secure" in secure
+    assert "HttpOnly" in plain
+    assert "SameSite=Lax" in plain
+    assert "Secure" not in plain
+
+
+def test_an_explicit_samesite_choice_is_kept(offline_app: Callable[..., Flask]) -> None:
+    assert offline_app(SESSION_COOKIE_SAMESITE="Strict").config["SESSION_COOKIE_SAMESITE"] == (
+        "Strict"
+    )
