@@ -13,17 +13,13 @@ Calls to Keycloak are counted around the timed loops: they must stay at 0.
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import os
-import statistics
 import time
 from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from _support import new_rsa_key, per_call, public_jwk, sign_rs256
 
 from kc_core import Client, Config, TokenValidator
 from kc_core.enforcer import PolicyEnforcer
@@ -45,17 +41,6 @@ PATHS: list[dict[str, Any]] = [
 LOCAL_ISSUER = "http://127.0.0.1:8080/realms/bench"
 
 
-def per_call(fn: Callable[[], object], number: int, repeat: int) -> float:
-    """Median of the best half of ``repeat`` runs, in seconds per call."""
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(sorted(samples)[: max(1, repeat // 2)])
-
-
 class LocalKeycloak(AuthzClient):
     """Answers the enforcer's permission requests locally, counting each one."""
 
@@ -72,33 +57,16 @@ class LocalKeycloak(AuthzClient):
         return (Permission(request.resource_id, "Album Resource", frozenset(request.scopes)),)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def local_setup() -> tuple[str, TokenValidator, PolicyEnforcer, Callable[[], int]]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    numbers = key.public_key().public_numbers()
-    jwks = {
-        "keys": [
-            {
-                "kty": "RSA",
-                "kid": "k1",
-                "n": _b64(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
-                "e": _b64(numbers.e.to_bytes(3, "big")),
-            }
-        ]
-    }
+    key = new_rsa_key()
+    jwks = {"keys": [public_jwk(key.public_key(), "k1")]}
     now = int(time.time())
     claims = {
         "iss": LOCAL_ISSUER, "sub": "bob", "aud": ["kc-authz", "account"], "azp": "kc-authz",
         "typ": "Bearer", "exp": now + 300, "iat": now, "preferred_username": "bob",
         "realm_access": {"roles": ["user", "offline_access", "uma_authorization"]},
     }  # fmt: skip
-    header = {"alg": "RS256", "typ": "JWT", "kid": "k1"}
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    token = f"{signing_input}.{_b64(signature)}"
+    token = sign_rs256(key, "k1", claims)
     validator = TokenValidator(jwks, issuer=LOCAL_ISSUER, audience="kc-authz")
     keycloak = LocalKeycloak()
     paths = [dict(p, id=f"id-{p['name']}") for p in PATHS]

@@ -12,92 +12,23 @@ turned off: a full signature and claims check on every call).
 
 from __future__ import annotations
 
-import argparse
-import base64
-import json
-import statistics
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from _support import (
+    CLIENT_ID,
+    REALM,
+    issuer_of,
+    mint_token,
+    new_rsa_key,
+    print_request_table,
+    request_arguments,
+    stand_in_keycloak,
+    time_rows,
+    wsgi_environ,
+    wsgi_request_loop,
+)
 from flask import Flask
 from kc_flask import Keycloak, bearer_required
 
-REALM = "bench"
-CLIENT_ID = "kc-api"
-KID = "bench-key"
 TARGET_CACHED_US = 10.0
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _int_b64(value: int) -> str:
-    return _b64(value.to_bytes((value.bit_length() + 7) // 8, "big"))
-
-
-def mint_token(key: rsa.RSAPrivateKey, issuer: str) -> str:
-    """An RS256 access token of the size and shape Keycloak issues (about 1.5 KB)."""
-    now = int(time.time())
-    claims = {
-        "exp": now + 3600, "iat": now, "jti": str(uuid.uuid4()), "iss": issuer,
-        "aud": [CLIENT_ID, "account"], "sub": str(uuid.uuid4()), "typ": "Bearer",
-        "azp": "kc-web", "sid": str(uuid.uuid4()), "scope": "openid profile email",
-        "realm_access": {"roles": ["offline_access", "uma_authorization", "user"]},
-        "resource_access": {"kc-api": {"roles": ["reader", "writer"]}},
-        "preferred_username": "alice", "name": "Alice Liddell", "email": "alice@example.com",
-        "groups": [f"/org/department-{i}" for i in range(8)],
-    }  # fmt: skip
-    header = {"alg": "RS256", "typ": "JWT", "kid": KID}
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64(signature)}"
-
-
-@contextmanager
-def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
-    """Serve discovery and the JWKS of ``key`` on a free local port; yield the server URL."""
-    numbers = key.public_key().public_numbers()
-    jwks = {"keys": [{"kty": "RSA", "kid": KID, "use": "sig", "alg": "RS256",
-                      "n": _int_b64(numbers.n), "e": _int_b64(numbers.e)}]}  # fmt: skip
-    documents: dict[str, Any] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            body = json.dumps(documents.get(self.path, {})).encode()
-            self.send_response(200 if self.path in documents else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    issuer = f"{base}/realms/{REALM}"
-    documents[f"/realms/{REALM}/.well-known/openid-configuration"] = {
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/protocol/openid-connect/auth",
-        "token_endpoint": f"{issuer}/protocol/openid-connect/token",
-        "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
-    }
-    documents[f"/realms/{REALM}/protocol/openid-connect/certs"] = jwks
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield base
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def make_app(server_url: str, *, cache_size: int) -> Flask:
@@ -125,84 +56,27 @@ def make_app(server_url: str, *, cache_size: int) -> Flask:
     return app
 
 
-def environ_for(path: str, token: str | None) -> dict[str, Any]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": path, "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "127.0.0.1:8000", "HTTP_ACCEPT": "application/json",
-        "wsgi.url_scheme": "http", "wsgi.input": None, "wsgi.errors": None,
-        "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
-    }  # fmt: skip
-    if token is not None:
-        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
-    return environ
-
-
-def request_loop(app: Flask, environ: dict[str, Any], number: int) -> Callable[[], float]:
-    """A timed loop of ``number`` full WSGI calls (the body is read, as a server would)."""
-    statuses: list[str] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
-        statuses.append(status)
-
-    def run() -> float:
-        statuses.clear()
-        started = time.perf_counter()
-        for _ in range(number):
-            body = app(dict(environ), start_response)
-            for _chunk in body:
-                pass
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-        elapsed = time.perf_counter() - started
-        if any(not s.startswith("200") for s in statuses):
-            raise SystemExit(f"unexpected answers while timing: {set(statuses)}")
-        return elapsed / number
-
-    return run
-
-
-def measure(loop: Callable[[], float], repeat: int) -> float:
-    """Median of the faster half of ``repeat`` samples, in microseconds."""
-    samples = sorted(loop() for _ in range(repeat))
-    return statistics.median(samples[: max(1, (len(samples) + 1) // 2)]) * 1e6
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--number", type=int, default=5000, help="requests per sample")
-    parser.add_argument("--repeat", type=int, default=9, help="samples per row")
-    args = parser.parse_args()
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    args = request_arguments(__doc__)
+    key = new_rsa_key()
     with stand_in_keycloak(key) as server_url:
         cached_app = make_app(server_url, cache_size=4096)
         uncached_app = make_app(server_url, cache_size=0)
-        token = mint_token(key, f"{server_url}/realms/{REALM}")
+        token = mint_token(key, issuer_of(server_url))
         first_seen_number = max(1, args.number // 10)
+        bare, api = wsgi_environ("/bare", None), wsgi_environ("/api", token)
         rows = {
-            "bare Flask view": request_loop(cached_app, environ_for("/bare", None), args.number),
-            "@bearer_required, token seen before": request_loop(
-                cached_app, environ_for("/api", token), args.number
+            "bare Flask view": wsgi_request_loop(cached_app, bare, args.number),
+            "@bearer_required, token seen before": wsgi_request_loop(cached_app, api, args.number),
+            "@bearer_required, first-seen token": wsgi_request_loop(
+                uncached_app, api, first_seen_number
             ),
-            "@bearer_required, first-seen token": request_loop(
-                uncached_app, environ_for("/api", token), first_seen_number
-            ),
-            "bare Flask view (again, drift check)": request_loop(
-                uncached_app, environ_for("/bare", None), args.number
+            "bare Flask view (again, drift check)": wsgi_request_loop(
+                uncached_app, bare, args.number
             ),
         }
-        for loop in rows.values():
-            loop()  # warm-up: imports, caches, the adapter lookup by request class
-        results = {name: measure(loop, args.repeat) for name, loop in rows.items()}
-    bare = results["bare Flask view"]
-    print(f"{'row':45} {'µs/request':>11} {'added µs':>9}")
-    for name, value in results.items():
-        added = "" if name.startswith("bare") else f"{value - bare:9.2f}"
-        print(f"{name:45} {value:11.2f} {added:>9}")
-    added_cached = results["@bearer_required, token seen before"] - bare
-    verdict = "met" if added_cached <= TARGET_CACHED_US else "MISSED"
-    print(f"target: ≤ {TARGET_CACHED_US:.0f} µs added with a cached token: {verdict}")
+        results = time_rows(rows, args.repeat)
+    print_request_table(results, baseline="bare Flask view", target_us=TARGET_CACHED_US)
 
 
 if __name__ == "__main__":

@@ -16,21 +16,22 @@ validates it in a worker thread, then the endpoint's check finds it cached).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import base64
-import json
-import statistics
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from _support import (
+    CLIENT_ID,
+    REALM,
+    issuer_of,
+    mint_token,
+    new_rsa_key,
+    print_request_table,
+    request_arguments,
+    stand_in_keycloak,
+    time_rows,
+)
 from kc_starlette import KeycloakMiddleware, bearer_required, build_engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -40,77 +41,9 @@ from starlette.routing import Route
 
 from kc_core import Config
 
-REALM = "bench"
-CLIENT_ID = "kc-api"
-KID = "bench-key"
 TARGET_CACHED_US = 5.0
 
 Message = dict[str, Any]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _int_b64(value: int) -> str:
-    return _b64(value.to_bytes((value.bit_length() + 7) // 8, "big"))
-
-
-def mint_token(key: rsa.RSAPrivateKey, issuer: str) -> str:
-    """An RS256 access token of the size and shape Keycloak issues (about 1.5 KB)."""
-    now = int(time.time())
-    claims = {
-        "exp": now + 3600, "iat": now, "jti": str(uuid.uuid4()), "iss": issuer,
-        "aud": [CLIENT_ID, "account"], "sub": str(uuid.uuid4()), "typ": "Bearer",
-        "azp": "kc-web", "sid": str(uuid.uuid4()), "scope": "openid profile email",
-        "realm_access": {"roles": ["offline_access", "uma_authorization", "user"]},
-        "resource_access": {"kc-api": {"roles": ["reader", "writer"]}},
-        "preferred_username": "alice", "name": "Alice Liddell", "email": "alice@example.com",
-        "groups": [f"/org/department-{i}" for i in range(8)],
-    }  # fmt: skip
-    header = {"alg": "RS256", "typ": "JWT", "kid": KID}
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64(signature)}"
-
-
-@contextmanager
-def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
-    """Serve discovery and the JWKS of ``key`` on a free local port; yield the server URL."""
-    numbers = key.public_key().public_numbers()
-    jwks = {"keys": [{"kty": "RSA", "kid": KID, "use": "sig", "alg": "RS256",
-                      "n": _int_b64(numbers.n), "e": _int_b64(numbers.e)}]}  # fmt: skip
-    documents: dict[str, Any] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            body = json.dumps(documents.get(self.path, {})).encode()
-            self.send_response(200 if self.path in documents else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    issuer = f"{base}/realms/{REALM}"
-    documents[f"/realms/{REALM}/.well-known/openid-configuration"] = {
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/protocol/openid-connect/auth",
-        "token_endpoint": f"{issuer}/protocol/openid-connect/token",
-        "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
-    }
-    documents[f"/realms/{REALM}/protocol/openid-connect/certs"] = jwks
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield base
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def endpoint(request: Request) -> PlainTextResponse:
@@ -181,23 +114,14 @@ def request_loop(
     return run
 
 
-def measure(loop: Callable[[], float], repeat: int) -> float:
-    """Median of the faster half of ``repeat`` samples, in microseconds."""
-    samples = sorted(loop() for _ in range(repeat))
-    return statistics.median(samples[: max(1, (len(samples) + 1) // 2)]) * 1e6
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--number", type=int, default=5000, help="requests per sample")
-    parser.add_argument("--repeat", type=int, default=9, help="samples per row")
-    args = parser.parse_args()
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    args = request_arguments(__doc__)
+    key = new_rsa_key()
     with stand_in_keycloak(key) as server_url:
         bare = bare_app()
         protected = protected_app(server_url, cache_size=4096)
         first_seen = protected_app(server_url, cache_size=4096)
-        issuer = f"{server_url}/realms/{REALM}"
+        issuer = issuer_of(server_url)
         token = mint_token(key, issuer)
         first_seen_number = max(1, args.number // 10)
         # One fresh token per call: the warm-up run and every timed sample.
@@ -218,17 +142,8 @@ def main() -> None:
                 bare, lambda i: bare_scope, args.number
             ),
         }
-        for loop in rows.values():
-            loop()  # warm-up: imports, caches, the adapter lookup by request class
-        results = {name: measure(loop, args.repeat) for name, loop in rows.items()}
-    bare_us = results["bare Starlette app"]
-    print(f"{'row':45} {'µs/request':>11} {'added µs':>9}")
-    for name, value in results.items():
-        added = "" if name.startswith("bare") else f"{value - bare_us:9.2f}"
-        print(f"{name:45} {value:11.2f} {added:>9}")
-    added_cached = results["@bearer_required, token seen before"] - bare_us
-    verdict = "met" if added_cached <= TARGET_CACHED_US else "MISSED"
-    print(f"target: ≤ {TARGET_CACHED_US:.0f} µs added with a cached token: {verdict}")
+        results = time_rows(rows, args.repeat)
+    print_request_table(results, baseline="bare Starlette app", target_us=TARGET_CACHED_US)
 
 
 if __name__ == "__main__":

@@ -13,26 +13,20 @@ from __future__ import annotations
 import argparse
 import base64
 import inspect
-import json
-import statistics
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from _support import faster_half_median, new_rsa_key, per_call, public_jwk, sign_rs256
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from josepy import jwk
 
 from kc_core import TokenValidator
 
 ISSUER = "http://127.0.0.1:8080/realms/bench"
 BASELINE = "bare cryptography RSA verify of the token (baseline)"
 CACHE_SIZE = 4096  # the default of Config.token_cache_size
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def keycloak_like_claims(now: int) -> dict[str, object]:
@@ -55,23 +49,9 @@ def keycloak_like_claims(now: int) -> dict[str, object]:
     }  # fmt: skip
 
 
-def make_token(key: rsa.RSAPrivateKey, kid: str, now: int) -> tuple[str, bytes, bytes]:
-    header = {"alg": "RS256", "typ": "JWT", "kid": kid}
-    claims = keycloak_like_claims(now)
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64(signature)}", signing_input.encode(), signature
-
-
-def per_call(fn: Callable[[], object], number: int, repeat: int) -> float:
-    """Best-of-``repeat`` median seconds per call."""
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(sorted(samples)[: max(1, repeat // 2)])
+def make_token(key: rsa.RSAPrivateKey, kid: str, now: int) -> str:
+    """A distinct token (its own ``jti``, ``sub``, ``sid``) with ``keycloak_like_claims``."""
+    return sign_rs256(key, kid, keycloak_like_claims(now))
 
 
 def main() -> None:
@@ -81,11 +61,11 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="also time PyJWT / python-keycloak")
     args = parser.parse_args()
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = new_rsa_key()
     public = key.public_key()
-    jwk_json = jwk.JWKRSA(key=public).to_json() | {"kid": "bench", "use": "sig", "alg": "RS256"}
+    jwk_json = public_jwk(public, "bench", use="sig", alg="RS256")
     now = int(time.time())
-    token, _, _ = make_token(key, "bench", now)
+    token = make_token(key, "bench", now)
     copies = [token.encode().decode() for _ in range(args.number)]
 
     def bare() -> None:
@@ -100,8 +80,8 @@ def main() -> None:
     # First-seen: every call gets a token never validated before (distinct jti and
     # signature), on a validator whose cache is on and already full, so each call pays the
     # miss, the insert and an eviction: the steady state of a busy service.
-    distinct = [make_token(key, "bench", now)[0] for _ in range(args.number)]
-    filler = [make_token(key, "bench", now)[0] for _ in range(CACHE_SIZE)]
+    distinct = [make_token(key, "bench", now) for _ in range(args.number)]
+    filler = [make_token(key, "bench", now) for _ in range(CACHE_SIZE)]
 
     results: dict[str, float] = {}
     results[BASELINE] = per_call(bare, args.number, args.repeat)
@@ -116,8 +96,8 @@ def main() -> None:
         for each in distinct:
             fresh.validate(each)
         samples.append((time.perf_counter() - start) / len(distinct))
-    results["kc TokenValidator.validate, first-seen token"] = statistics.median(
-        sorted(samples)[: max(1, args.repeat // 2)]
+    results["kc TokenValidator.validate, first-seen token"] = faster_half_median(
+        samples, keep_middle=False
     )
     it = iter(copies * (args.repeat + 1))
     results["kc TokenValidator.validate, token seen again"] = per_call(
@@ -137,7 +117,7 @@ def _compare(
     results: dict[str, float],
     token: str,
     public: rsa.RSAPublicKey,
-    jwk_json: dict[str, object],
+    jwk_json: dict[str, str],
     args: argparse.Namespace,
 ) -> None:
     """Time PyJWT and python-keycloak on the same token, each given a ready key object and
@@ -174,7 +154,7 @@ def _compare(
 
 
 def _python_keycloak_decoder(
-    openid: Any, public: rsa.RSAPublicKey, jwk_json: dict[str, object]
+    openid: Any, public: rsa.RSAPublicKey, jwk_json: dict[str, str]
 ) -> Callable[[str], object]:
     """``decode_token`` as the installed python-keycloak offers it.
 
