@@ -15,6 +15,8 @@ from ..oidc import TokenSet
 
 __all__ = ["SessionRecord", "TokenStore"]
 
+_PARSED_LIMIT = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
@@ -84,3 +86,27 @@ class TokenStore(Protocol):
         with a shared store, this ends the session in every app process.
         """
         ...
+
+
+class ParsedRecords:
+    """Records already parsed, by their exact serialized form (bounded).
+
+    A session's record changes only at login and refresh, but stores that serialize it
+    (Redis, cookies) read it on every request: parsing each distinct form once keeps JSON
+    (and, for cookies, decryption) off the per-request path.
+    """
+
+    def __init__(self, limit: int = _PARSED_LIMIT) -> None:
+        self._records: dict[str | bytes, SessionRecord] = {}
+        self._limit = limit
+
+    def get(self, serialized: str | bytes) -> SessionRecord | None:
+        """The record parsed from ``serialized`` before, if any."""
+        return self._records.get(serialized)
+
+    def keep(self, serialized: str | bytes, record: SessionRecord) -> SessionRecord:
+        """Remember ``record`` as the parse of ``serialized``; returns ``record``."""
+        if len(self._records) >= self._limit:
+            self._records.clear()
+        self._records[serialized] = record
+        return record

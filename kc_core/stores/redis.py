@@ -33,7 +33,7 @@ from redis.typing import EncodableT, FieldT
 
 from ..config import Config
 from ..errors import TokenStoreUnavailable
-from . import SessionRecord
+from . import ParsedRecords, SessionRecord
 
 __all__ = ["RedisTokenStore"]
 
@@ -66,6 +66,7 @@ class RedisTokenStore:
             raise ValueError("the prefix must not be empty")
         self._redis = client
         self.prefix = prefix
+        self._parsed = ParsedRecords()
         kwargs = client.connection_pool.connection_kwargs
         where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
         self._name = f"redis {where} db {kwargs.get('db', 0)}"
@@ -116,7 +117,9 @@ class RedisTokenStore:
         """The record for ``key``, or ``None`` if it never existed, expired or was ended."""
         with self._errors():
             value: bytes | str | None = self._redis.hget(self._record_key(key), "record")
-        return None if value is None else SessionRecord.from_json(value)
+        if value is None:
+            return None
+        return self._parsed.get(value) or self._parsed.keep(value, SessionRecord.from_json(value))
 
     def set(self, key: str, record: SessionRecord, ttl: float | None) -> None:
         """Keep ``record`` under ``key`` for ``ttl`` seconds (``None``: until deleted).
