@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kc_core import Client, Config
+from kc_core import Client
 from kc_core.enforcer import PolicyEnforcer
 from kc_core.errors import ConfigError
 from kc_core.testing.admin import KeycloakAdmin
@@ -35,44 +35,24 @@ PATHS: list[dict[str, Any]] = [
 
 
 @pytest.fixture(scope="module")
-def client(keycloak: KeycloakRealm) -> Iterator[Client]:
-    # User tokens of kc-authz name kc-api/account in aud, not kc-authz (no audience mapper).
-    config = Config(
-        server_url=keycloak.base_url,
-        realm=keycloak.realm,
-        client_id="kc-authz",
-        client_secret=keycloak.client("kc-authz").secret,
-        verify_token_audience=False,
-    )
-    client = Client(config)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def authz(client: Client) -> AuthzClient:
-    return AuthzClient(client)
-
-
-@pytest.fixture(scope="module")
-def tokens(client: Client, keycloak: KeycloakRealm) -> dict[str, str]:
+def tokens(authz_client: Client, keycloak: KeycloakRealm) -> dict[str, str]:
     return {
-        name: client.password_grant(name, keycloak.user(name).password).access_token
+        name: authz_client.password_grant(name, keycloak.user(name).password).access_token
         for name in ("alice", "bob", "carol")
     }
 
 
 @pytest.fixture
-def calls(client: Client, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def calls(authz_client: Client, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every HTTP request the client sends to Keycloak from now on (method, URL, query)."""
     seen: list[str] = []
-    send = client.http.request
+    send = authz_client.http.request
 
     def counting(method: str, url: str, **kwargs: Any) -> Any:
         seen.append(f"{method} {url} {kwargs.get('params') or ''}")
         return send(method, url, **kwargs)
 
-    monkeypatch.setattr(client.http, "request", counting)
+    monkeypatch.setattr(authz_client.http, "request", counting)
     return seen
 
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from kc_core import Client, Config
+from kc_core import Client
 from kc_core.enforcer import PolicyEnforcer
 from kc_core.testing.server import KeycloakRealm
 from kc_core.uma import UMA_GRANT_TYPE, AuthzClient
@@ -79,44 +78,26 @@ class KeycloakCalls:
 
 
 @pytest.fixture(scope="module")
-def client(keycloak: KeycloakRealm) -> Iterator[Client]:
-    # User tokens of kc-authz name kc-api/account in aud, not kc-authz (no audience mapper).
-    config = Config(
-        server_url=keycloak.base_url,
-        realm=keycloak.realm,
-        client_id="kc-authz",
-        client_secret=keycloak.client("kc-authz").secret,
-        verify_token_audience=False,
-    )
-    client = Client(config)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def authz(client: Client) -> AuthzClient:
-    return AuthzClient(client)
-
-
-@pytest.fixture(scope="module")
-def tokens(client: Client, keycloak: KeycloakRealm) -> dict[str, str]:
+def tokens(authz_client: Client, keycloak: KeycloakRealm) -> dict[str, str]:
     return {
-        name: client.password_grant(name, keycloak.user(name).password).access_token
+        name: authz_client.password_grant(name, keycloak.user(name).password).access_token
         for name in ("alice", "bob", "carol")
     }
 
 
 @pytest.fixture
-def calls(client: Client, authz: AuthzClient, monkeypatch: pytest.MonkeyPatch) -> KeycloakCalls:
+def calls(
+    authz_client: Client, authz: AuthzClient, monkeypatch: pytest.MonkeyPatch
+) -> KeycloakCalls:
     """Every request the client sends to Keycloak from now on."""
-    recorded = KeycloakCalls(client.discovery.endpoint("permission_endpoint", uma=True))
-    send = client.http.session.request
+    recorded = KeycloakCalls(authz_client.discovery.endpoint("permission_endpoint", uma=True))
+    send = authz_client.http.session.request
 
     def recording(method: str, url: str, **kwargs: Any) -> Any:
         recorded.sent.append((method, url, kwargs))
         return send(method, url, **kwargs)
 
-    monkeypatch.setattr(client.http.session, "request", recording)
+    monkeypatch.setattr(authz_client.http.session, "request", recording)
     return recorded
 
 
@@ -296,9 +277,9 @@ def test_cached_decision_serves_every_path_of_the_resource(
 
 
 def test_cached_decision_expires_with_the_token(
-    client: Client, authz: AuthzClient, tokens: dict[str, str], calls: KeycloakCalls
+    authz_client: Client, authz: AuthzClient, tokens: dict[str, str], calls: KeycloakCalls
 ) -> None:
-    claims = client.validate_access_token(tokens["bob"])
+    claims = authz_client.validate_access_token(tokens["bob"])
     clock = Clock(float(claims["exp"]) - 5)
     enforcer = enforcer_for(authz, {"paths": [albums()]}, clock=clock)
     assert enforcer.enforce("GET", "/albums/1", tokens["bob"], claims).allowed
@@ -311,10 +292,10 @@ def test_cached_decision_expires_with_the_token(
 
 
 def test_decision_cache_is_bounded(
-    client: Client, authz: AuthzClient, keycloak: KeycloakRealm, calls: KeycloakCalls
+    authz_client: Client, authz: AuthzClient, keycloak: KeycloakRealm, calls: KeycloakCalls
 ) -> None:
     password = keycloak.user("bob").password
-    t1, t2, t3 = (client.password_grant("bob", password).access_token for _ in range(3))
+    t1, t2, t3 = (authz_client.password_grant("bob", password).access_token for _ in range(3))
     config = {"paths": [albums()], "decision-cache": {"max-entries": 2}}
     enforcer = enforcer_for(authz, config)
     for token in (t1, t2, t3, t1):

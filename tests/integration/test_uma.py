@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kc_core import Client, Config
+from kc_core import Client
 from kc_core.errors import KeycloakResponseError
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.server import KeycloakRealm
@@ -38,37 +38,17 @@ def _payload(jwt: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def client(keycloak: KeycloakRealm) -> Iterator[Client]:
-    # User tokens of kc-authz name kc-api/account in aud, not kc-authz (no audience mapper).
-    config = Config(
-        server_url=keycloak.base_url,
-        realm=keycloak.realm,
-        client_id="kc-authz",
-        client_secret=keycloak.client("kc-authz").secret,
-        verify_token_audience=False,
-    )
-    client = Client(config)
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def authz(client: Client) -> AuthzClient:
-    return AuthzClient(client)
-
-
-@pytest.fixture(scope="module")
-def user_token(client: Client, keycloak: KeycloakRealm) -> Callable[[str], str]:
+def user_token(authz_client: Client, keycloak: KeycloakRealm) -> Callable[[str], str]:
     def token(username: str) -> str:
-        return client.password_grant(username, keycloak.user(username).password).access_token
+        return authz_client.password_grant(username, keycloak.user(username).password).access_token
 
     return token
 
 
 @pytest.fixture(scope="module")
-def user_id(client: Client, user_token: Callable[[str], str]) -> Callable[[str], str]:
+def user_id(authz_client: Client, user_token: Callable[[str], str]) -> Callable[[str], str]:
     def sub(username: str) -> str:
-        return str(client.validator.validate(user_token(username))["sub"])
+        return str(authz_client.validator.validate(user_token(username))["sub"])
 
     return sub
 
@@ -114,10 +94,10 @@ def server_resources(authz: AuthzClient, unique: str) -> Iterator[list[Resource]
 # -- PAT --------------------------------------------------------------------------------------
 
 
-def test_pat_is_cached_and_carries_uma_protection(authz: AuthzClient, client: Client) -> None:
+def test_pat_is_cached_and_carries_uma_protection(authz: AuthzClient, authz_client: Client) -> None:
     first = authz.pat()
     assert authz.pat() == first
-    claims = client.validator.validate(first)
+    claims = authz_client.validator.validate(first)
     assert "uma_protection" in claims["resource_access"]["kc-authz"]["roles"]
 
 
@@ -258,7 +238,7 @@ def test_ticket_create_find_approve_delete(
 
 
 def test_permission_endpoint_issues_a_ticket_with_claims(
-    authz: AuthzClient, client: Client, alice_album: Resource
+    authz: AuthzClient, authz_client: Client, alice_album: Resource
 ) -> None:
     assert alice_album.id is not None
     ticket = authz.permission_ticket(
@@ -268,7 +248,9 @@ def test_permission_endpoint_issues_a_ticket_with_claims(
     assert payload["permissions"] == [{"rsid": alice_album.id, "scopes": ["album:view"]}]
     assert payload["claims"] == {"tenant": ["acme"]}
     # The seed's call keeps working through Client.
-    seed = client.find_ticket([{"resource_id": alice_album.id, "resource_scopes": ["album:view"]}])
+    seed = authz_client.find_ticket(
+        [{"resource_id": alice_album.id, "resource_scopes": ["album:view"]}]
+    )
     assert isinstance(seed["ticket"], str)
 
 
@@ -312,10 +294,10 @@ def test_user_policy_create_find_update_delete(
 
 
 def test_rpt_for_a_permission_list(
-    authz: AuthzClient, client: Client, user_token: Callable[[str], str]
+    authz: AuthzClient, authz_client: Client, user_token: Callable[[str], str]
 ) -> None:
     rpt = authz.rpt(user_token("alice"), permissions=["Admin Resource#admin:access"])
-    claims = client.validator.validate(rpt.access_token)
+    claims = authz_client.validator.validate(rpt.access_token)
     audiences = [claims["aud"]] if isinstance(claims["aud"], str) else claims["aud"]
     assert "kc-authz" in audiences
     permissions = claims["authorization"]["permissions"]
@@ -325,14 +307,16 @@ def test_rpt_for_a_permission_list(
 
 
 def test_rpt_upgrade_keeps_earlier_permissions(
-    authz: AuthzClient, client: Client, user_token: Callable[[str], str]
+    authz: AuthzClient, authz_client: Client, user_token: Callable[[str], str]
 ) -> None:
     alice = user_token("alice")
     first = authz.rpt(alice, permissions=["Admin Resource"])
     upgraded = authz.rpt(alice, permissions=["Public Resource"], rpt=first.access_token)
     names = {
         p["rsname"]
-        for p in client.validator.validate(upgraded.access_token)["authorization"]["permissions"]
+        for p in authz_client.validator.validate(upgraded.access_token)["authorization"][
+            "permissions"
+        ]
     }
     assert names == {"Admin Resource", "Public Resource"}
 
@@ -361,19 +345,21 @@ def test_decision_and_permissions_response_modes(
 
 
 def test_pushed_claims_reach_the_rpt(
-    authz: AuthzClient, client: Client, user_token: Callable[[str], str]
+    authz: AuthzClient, authz_client: Client, user_token: Callable[[str], str]
 ) -> None:
     rpt = authz.rpt(
         user_token("alice"), permissions=["Public Resource"], claims={"tenant": ["acme"]}
     )
-    permission = client.validator.validate(rpt.access_token)["authorization"]["permissions"][0]
+    permission = authz_client.validator.validate(rpt.access_token)["authorization"]["permissions"][
+        0
+    ]
     assert permission["claims"] == {"tenant": ["acme"]}
 
 
 def test_id_token_can_be_pushed_as_claim_token(
-    authz: AuthzClient, client: Client, keycloak: KeycloakRealm
+    authz: AuthzClient, authz_client: Client, keycloak: KeycloakRealm
 ) -> None:
-    tokens = client.password_grant("alice", keycloak.user("alice").password)
+    tokens = authz_client.password_grant("alice", keycloak.user("alice").password)
     assert tokens.id_token is not None
     rpt = authz.rpt(
         tokens.access_token,
@@ -381,7 +367,7 @@ def test_id_token_can_be_pushed_as_claim_token(
         claim_token=tokens.id_token,
         claim_token_format=CLAIM_TOKEN_FORMAT_ID_TOKEN,
     )
-    assert client.validator.validate(rpt.access_token)["authorization"]["permissions"]
+    assert authz_client.validator.validate(rpt.access_token)["authorization"]["permissions"]
     # The https spelling (as some documents write it) is translated, not refused.
     https_format = CLAIM_TOKEN_FORMAT_ID_TOKEN.replace("http://", "https://")
     authz.rpt(
@@ -392,9 +378,11 @@ def test_id_token_can_be_pushed_as_claim_token(
     )
 
 
-def test_client_gets_an_rpt_for_its_own_service_account(authz: AuthzClient, client: Client) -> None:
+def test_client_gets_an_rpt_for_its_own_service_account(
+    authz: AuthzClient, authz_client: Client
+) -> None:
     rpt = authz.rpt(permissions=["Public Resource"])
-    claims = client.validator.validate(rpt.access_token)
+    claims = authz_client.validator.validate(rpt.access_token)
     assert claims["azp"] == "kc-authz"
     assert claims["authorization"]["permissions"][0]["rsname"] == "Public Resource"
 
