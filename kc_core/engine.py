@@ -50,7 +50,6 @@ __all__ = [
     "Guard",
     "Identity",
     "Requirement",
-    "requirement",
     "safe_return_url",
 ]
 
@@ -113,6 +112,27 @@ class Requirement:
     scopes: tuple[str, ...] = ()
     api: bool | None = None
     bearer_only: bool = False
+
+    @classmethod
+    def for_roles(
+        cls, roles: Iterable[str], *, any_role: bool = False, scopes: Iterable[str] = ()
+    ) -> Requirement:
+        """Every role in ``roles`` (or one, with ``any_role``): what ``roles_required`` means.
+
+        Raises:
+            ValueError: ``roles`` is empty (a role check that checks nothing is a mistake).
+        """
+        needed = tuple(roles)
+        if not needed:
+            raise ValueError("a role requirement needs at least one role")
+        return cls(roles=needed, any_role=any_role, scopes=tuple(scopes))
+
+    @classmethod
+    def for_bearer(
+        cls, roles: Iterable[str] = (), *, any_role: bool = False, scopes: Iterable[str] = ()
+    ) -> Requirement:
+        """A JSON API: a bearer token only (no session), JSON answers, optional roles/scopes."""
+        return cls(tuple(roles), any_role, tuple(scopes), api=True, bearer_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1299,11 +1319,3 @@ class AsyncEngine:
     async def backchannel_logout(self, request: Any) -> Any:
         """See :meth:`Engine.backchannel_logout`."""
         return await asyncio.to_thread(self.engine.backchannel_logout, request)
-
-
-def requirement(
-    roles: Iterable[str] = (), *, scopes: Iterable[str] = (), any_role: bool = False,
-    api: bool | None = None, bearer_only: bool = False,
-) -> Requirement:  # fmt: skip
-    """Shorthand for :class:`Requirement` with iterables."""
-    return Requirement(tuple(roles), any_role, tuple(scopes), api, bearer_only)

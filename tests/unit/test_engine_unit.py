@@ -22,7 +22,7 @@ import pytest
 from toy_adapter import ToyAdapter, ToyRequest
 
 from kc_core import Config
-from kc_core.engine import AsyncEngine, Engine, EngineSettings, safe_return_url
+from kc_core.engine import AsyncEngine, Engine, EngineSettings, Requirement, safe_return_url
 from kc_core.plugins import Plugins
 
 # Nothing listens on the discard port: a test that reached Keycloak would get a 503, not pass.
@@ -239,3 +239,13 @@ def test_the_core_imports_and_runs_without_any_web_framework() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_role_and_bearer_requirements_say_what_the_decorators_mean() -> None:
+    needs = Requirement.for_roles(["realm:admin", "kc-api:reader"], any_role=True, scopes={"email"})
+    assert needs == Requirement(("realm:admin", "kc-api:reader"), True, ("email",))
+    with pytest.raises(ValueError, match="at least one role"):
+        Requirement.for_roles([])
+    api = Requirement.for_bearer(("kc-api:reader",))
+    assert api == Requirement(("kc-api:reader",), api=True, bearer_only=True)
+    assert Requirement.for_bearer() == Requirement(api=True, bearer_only=True)

@@ -117,18 +117,7 @@ def roles_required(
     A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client, e.g.
     ``@roles_required("realm:admin")``.
     """
-    if not roles:
-        raise ValueError("roles_required needs at least one role")
-    return protect(Requirement(roles=roles, any_role=any_role, scopes=tuple(scopes)))
-
-
-def bearer_requirement(
-    roles: Iterable[str] = (), any_role: bool = False, scopes: Iterable[str] = ()
-) -> Requirement:
-    """The requirement of a JSON API: a bearer token only, JSON answers."""
-    return Requirement(
-        roles=tuple(roles), any_role=any_role, scopes=tuple(scopes), api=True, bearer_only=True
-    )
+    return protect(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
 
 
 @overload
@@ -156,5 +145,5 @@ def bearer_required(
         @bearer_required(roles=["kc-api:reader"])
         def orders(request): ...
     """
-    decorate = protect(bearer_requirement(roles, any_role, scopes))
+    decorate = protect(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
     return decorate if view is None else decorate(view)

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from kc_core.engine import Requirement
 
-from .decorators import admit, bearer_requirement
+from .decorators import admit
 from .plugin import add_headers
 
 __all__ = ["BearerRequiredMixin", "LoginRequiredMixin", "ProtectMixin", "RolesRequiredMixin"]
@@ -77,10 +77,8 @@ class RolesRequiredMixin(ProtectMixin):
     def build_requirement(cls) -> Requirement | None:
         if not cls.roles_required:
             return None
-        return Requirement(
-            roles=tuple(cls.roles_required),
-            any_role=cls.any_role,
-            scopes=tuple(cls.scopes_required),
+        return Requirement.for_roles(
+            cls.roles_required, any_role=cls.any_role, scopes=cls.scopes_required
         )
 
     def get_requirement(self) -> Requirement:
@@ -98,4 +96,6 @@ class BearerRequiredMixin(ProtectMixin):
 
     @classmethod
     def build_requirement(cls) -> Requirement | None:
-        return bearer_requirement(cls.roles_required, cls.any_role, cls.scopes_required)
+        return Requirement.for_bearer(
+            cls.roles_required, any_role=cls.any_role, scopes=cls.scopes_required
+        )

@@ -107,9 +107,7 @@ def roles_required(
     A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client, e.g.
     ``@roles_required("realm:admin")``.
     """
-    if not roles:
-        raise ValueError("roles_required needs at least one role")
-    return protect(Requirement(roles=roles, any_role=any_role, scopes=tuple(scopes)))
+    return protect(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
 
 
 @overload
@@ -138,10 +136,5 @@ def bearer_required(
         @bearer_required(roles=["kc-api:reader"])
         def orders(request): ...
     """
-    decorate = protect(
-        Requirement(
-            roles=tuple(roles), any_role=any_role, scopes=tuple(scopes), api=True,
-            bearer_only=True,
-        )
-    )  # fmt: skip
+    decorate = protect(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
     return decorate if view is None else decorate(view)

@@ -138,15 +138,7 @@ def roles_required(
 
     A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client.
     """
-    if not roles:
-        raise ValueError("roles_required needs at least one role")
-    return protect(Requirement(roles=roles, any_role=any_role, scopes=tuple(scopes)))
-
-
-def _bearer(roles: Iterable[str], any_role: bool, scopes: Iterable[str]) -> Requirement:
-    return Requirement(
-        roles=tuple(roles), any_role=any_role, scopes=tuple(scopes), api=True, bearer_only=True
-    )
+    return protect(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
 
 
 @overload
@@ -171,7 +163,7 @@ def bearer_required(
     Answers are JSON with a ``WWW-Authenticate`` challenge: 401 without a valid token, 403
     without the roles or scopes.
     """
-    decorate = protect(_bearer(roles, any_role, scopes))
+    decorate = protect(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
     return decorate if endpoint is None else decorate(endpoint)
 
 
@@ -205,13 +197,11 @@ def require_login(*, scopes: Iterable[str] = ()) -> Dependency:
 
 def require_roles(*roles: str, any_role: bool = False, scopes: Iterable[str] = ()) -> Dependency:
     """FastAPI dependency: every role (or one, with ``any_role``), as :func:`roles_required`."""
-    if not roles:
-        raise ValueError("require_roles needs at least one role")
-    return require(Requirement(roles=roles, any_role=any_role, scopes=tuple(scopes)))
+    return require(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
 
 
 def require_bearer(
     *, roles: Iterable[str] = (), any_role: bool = False, scopes: Iterable[str] = ()
 ) -> Dependency:
     """FastAPI dependency: a bearer token only (JSON 401/403), as :func:`bearer_required`."""
-    return require(_bearer(roles, any_role, scopes))
+    return require(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
