@@ -288,12 +288,19 @@ class Client:
         tokens.id_claims["preferred_username"]
     """
 
-    def __init__(self, config: Config | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        **overrides: Any,
+    ) -> None:
         if config is None:
             config = Config.load(**overrides)
         elif overrides:
             config = config.replace(**overrides)
         self.config = config
+        self._clock = clock  # the validator's wall clock (tests move it past a token's exp)
         self.http = HttpClient(config)
         self.discovery = Discovery(config, self.http)
         self.keys = RemoteKeySet(
@@ -337,6 +344,7 @@ class Client:
                         algorithms=self.config.algorithms,
                         leeway=self.config.leeway,
                         cache_size=self.config.token_cache_size,
+                        clock=self._clock,
                     )
         return validator
 

@@ -42,7 +42,6 @@ from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import login_with_form
 from kc_core.testing.conformance import backchannel_logout_to, serve_wsgi, wait_for
 from kc_core.testing.server import KeycloakRealm
-from kc_core.tokens import TokenValidator
 
 pytestmark = pytest.mark.integration
 
@@ -266,32 +265,6 @@ def test_a_bad_bearer_token_gets_401_with_the_reason(
     assert json.loads(response.body)["error"] == "invalid_token"
 
 
-class ClockAheadClient(Client):
-    """A kc-web client whose validator lives an hour ahead: Keycloak's tokens have expired.
-
-    Keycloak cannot hand out an expired token on demand; a token it signed, checked at a later
-    time, is one (a token minted here would fail on its signature, not its expiry).
-    """
-
-    def __init__(self, config: Config, ahead: float = 3600.0) -> None:
-        super().__init__(config)
-        self._ahead = ahead
-        self._late_validator: TokenValidator | None = None
-
-    @property
-    def validator(self) -> TokenValidator:
-        if self._late_validator is None:
-            self._late_validator = TokenValidator(
-                self.keys,
-                issuer=self.discovery.issuer,
-                audience=self.config.expected_audience,
-                client_id=self.config.client_id,
-                leeway=self.config.leeway,
-                clock=lambda: time.time() + self._ahead,
-            )
-        return self._late_validator
-
-
 def test_an_expired_bearer_token_gets_401(
     make_engine: Callable[..., Engine],
     keycloak: KeycloakRealm,
@@ -299,7 +272,7 @@ def test_an_expired_bearer_token_gets_401(
 ) -> None:
     token = tokens_of("alice").access_token
     assert make_engine().protect(bearer(token)).allowed  # valid now...
-    later = make_engine(config=ClockAheadClient(realm_config(keycloak)))
+    later = make_engine(config=Client(realm_config(keycloak), clock=lambda: time.time() + 3600))
     response = later.protect(bearer(token)).response  # ...and expired an hour from now
     assert response.status == 401
     assert "expired" in (response.header("WWW-Authenticate") or "")

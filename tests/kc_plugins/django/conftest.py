@@ -13,7 +13,6 @@ the realm accepts). ``offline_project`` names a closed port instead of Keycloak.
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.test import Client
 from django.test.utils import override_settings
 
-from kc_core import Client as KeycloakClient
-from kc_core import Config
 from kc_core.testing.browser import BrowserSession, FormLoginResult, login_with_form
 from kc_core.testing.conformance import serve_wsgi
 from kc_core.testing.server import KeycloakRealm
@@ -116,15 +113,6 @@ def project(keycloak: KeycloakRealm, use_settings: Callable[..., None]) -> Calla
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
 def offline_project(use_settings: Callable[..., None], closed_port: int) -> None:
     """The project with no Keycloak reachable: any call to it fails fast."""
     use_settings(
@@ -161,30 +149,6 @@ def database(use_settings: Callable[..., None]) -> None:
 
 
 # -- tokens and logins from the real Keycloak ------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def web_client(keycloak: KeycloakRealm) -> Iterator[KeycloakClient]:
-    """A kc client of kc-web, to get tokens from Keycloak's token endpoint."""
-    config = Config(
-        server_url=keycloak.base_url,
-        realm=keycloak.realm,
-        client_id=CLIENT_ID,
-        client_secret=keycloak.client(CLIENT_ID).secret,
-    )
-    with KeycloakClient(config) as kc_client:
-        yield kc_client
-
-
-@pytest.fixture
-def access_token(keycloak: KeycloakRealm, web_client: KeycloakClient) -> Callable[[str], str]:
-    """``access_token("bob")``: a kc-web access token Keycloak issues to the user."""
-
-    def grant(username: str) -> str:
-        password = keycloak.user(username).password
-        return web_client.password_grant(username, password).access_token
-
-    return grant
 
 
 @pytest.fixture

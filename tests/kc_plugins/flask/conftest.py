@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +35,6 @@ from kc_flask import (
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.test import TestResponse
 
-from kc_core import Client, Config
 from kc_core.testing.browser import BrowserSession, FormLoginResult, login_with_form
 from kc_core.testing.server import KeycloakRealm
 
@@ -111,15 +109,6 @@ def make_app(keycloak: KeycloakRealm) -> Callable[..., Flask]:
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
 def offline_config(closed_port: int) -> dict[str, Any]:
     """``app.config`` keys naming a Keycloak that is not there: any call to it fails fast."""
     return {
@@ -145,30 +134,6 @@ def offline_app(offline_config: dict[str, Any]) -> Callable[..., Flask]:
 
 
 # -- tokens and logins from the real Keycloak ------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def web_client(keycloak: KeycloakRealm) -> Iterator[Client]:
-    """A kc client of kc-web, to get tokens from Keycloak's token endpoint."""
-    config = Config(
-        server_url=keycloak.base_url,
-        realm=keycloak.realm,
-        client_id=CLIENT_ID,
-        client_secret=keycloak.client(CLIENT_ID).secret,
-    )
-    with Client(config) as client:
-        yield client
-
-
-@pytest.fixture
-def access_token(keycloak: KeycloakRealm, web_client: Client) -> Callable[..., str]:
-    """``access_token("bob")``: a kc-web access token Keycloak issues to the user."""
-
-    def grant(username: str, *, scopes: tuple[str, ...] | None = None) -> str:
-        password = keycloak.user(username).password
-        return web_client.password_grant(username, password, scopes=scopes).access_token
-
-    return grant
 
 
 @dataclass(frozen=True)

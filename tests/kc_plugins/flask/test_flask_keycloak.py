@@ -31,7 +31,6 @@ from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import FormLoginResult
 from kc_core.testing.conformance import EngineEvents, backchannel_logout_to, wait_for
 from kc_core.testing.server import KeycloakRealm
-from kc_core.tokens import TokenValidator
 
 if TYPE_CHECKING:
     from conftest import BackchannelCalls, LiveApp, LoggedIn
@@ -84,33 +83,6 @@ def _claims(token: str) -> dict[str, Any]:
         base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     )
     return claims
-
-
-class ClockedClient(Client):
-    """A kc client whose token validator reads ``clock`` instead of the system's time.
-
-    Keycloak cannot be asked for an already expired token; moving the app's clock past a real
-    token's ``exp`` shows expiry on a token Keycloak did issue.
-    """
-
-    def __init__(self, config: Config, clock: Callable[[], float]) -> None:
-        super().__init__(config)
-        self._clock = clock
-        self._clocked: TokenValidator | None = None
-
-    @property
-    def validator(self) -> TokenValidator:
-        if self._clocked is None:
-            self._clocked = TokenValidator(
-                self.keys,
-                issuer=self.discovery.issuer,
-                audience=self.config.expected_audience,
-                client_id=self.config.client_id,
-                algorithms=self.config.algorithms,
-                leeway=self.config.leeway,
-                clock=self._clock,
-            )
-        return self._clocked
 
 
 def client_config(keycloak: KeycloakRealm) -> Config:
@@ -289,7 +261,7 @@ def test_bearer_api_refuses_an_expired_token_with_401(
     token = access_token("alice")
     now = time.time()
     app_time = [now]
-    app = make_app(config=ClockedClient(client_config(keycloak), lambda: app_time[0]))
+    app = make_app(config=Client(client_config(keycloak), clock=lambda: app_time[0]))
     client = app.test_client()
     assert client.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     # Past exp and the leeway on the app's clock: the very token Keycloak issued is refused.

@@ -8,7 +8,6 @@ users log in on Keycloak's real form. Unit tests call it in-process with WebOb's
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any, ClassVar
@@ -22,11 +21,9 @@ from pyramid.response import Response
 from pyramid.security import forget
 from pyramid.session import SignedCookieSessionFactory
 
-from kc_core import Client, Config
 from kc_core.engine import Requirement
 from kc_core.testing.conformance import serve_wsgi
 from kc_core.testing.server import KeycloakRealm
-from kc_core.tokens import TokenValidator
 
 CLIENT_ID = "kc-web"
 SECRET = "kc-web-secret"
@@ -131,44 +128,11 @@ def _session_key(request: Any) -> Any:
     return {"key": data["key"] if isinstance(data, dict) else None}
 
 
-class ClockedClient(Client):
-    """A kc client whose token validator reads ``clock``: Keycloak cannot issue an expired
-    token, so the app's clock moves past a real token's ``exp`` instead."""
-
-    def __init__(self, config: Config, clock: Callable[[], float]) -> None:
-        super().__init__(config)
-        self._clock = clock
-        self._clocked: TokenValidator | None = None
-
-    @property
-    def validator(self) -> TokenValidator:
-        if self._clocked is None:
-            self._clocked = TokenValidator(
-                self.keys,
-                issuer=self.discovery.issuer,
-                audience=self.config.expected_audience,
-                client_id=self.config.client_id,
-                algorithms=self.config.algorithms,
-                leeway=self.config.leeway,
-                clock=self._clock,
-            )
-        return self._clocked
-
-
 @pytest.fixture
 def serve() -> Iterator[Callable[[Any], str]]:
     """Serve WSGI apps over HTTP on free ports (stopped after the test); returns the URL."""
     with ExitStack() as stack:
         yield lambda app: stack.enter_context(serve_wsgi(app))
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @pytest.fixture

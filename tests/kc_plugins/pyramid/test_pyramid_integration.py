@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import CLIENT_ID, SECRET, ClockedClient, build_app, realm_settings
+from conftest import CLIENT_ID, SECRET, build_app, realm_settings
 from pyramid.request import Request
 
 from kc_core import Client, Config
@@ -177,7 +177,7 @@ def test_an_expired_token_gets_401(keycloak: KeycloakRealm, kc_web: Client, serv
         server_url=keycloak.base_url, realm=keycloak.realm, client_id=CLIENT_ID,
         client_secret=SECRET,
     )  # fmt: skip
-    engine = Engine(ClockedClient(config, lambda: app_time[0]), plugins=Plugins())
+    engine = Engine(Client(config, clock=lambda: app_time[0]), plugins=Plugins())
     url = serve(build_app({"keycloak.engine": engine}))
     token = kc_web.password_grant("bob", "bob-password").access_token
     assert get(f"{url}/api/data", **bearer(token)).status_code == 200
