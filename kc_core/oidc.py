@@ -286,6 +286,9 @@ class Client:
         login = client.login()                    # send the browser to login.url
         tokens = client.callback(code, state=state, login=login)
         tokens.id_claims["preferred_username"]
+
+    ``clock`` is the wall clock the token validator reads (``time.time``); tests move it to
+    see a real token expire, since Keycloak cannot issue an already expired one.
     """
 
     def __init__(
