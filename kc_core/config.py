@@ -61,9 +61,13 @@ class Config:
     private_key_id: str | None = None
     private_key_algorithm: str = "RS256"
     ssl_required: str = "external"
+    #: ``False`` accepts bearer tokens of every client of the realm (see the README's
+    #: audience rule before turning it off).
     verify_token_audience: bool = True
-    #: Expected ``aud`` of access tokens; the client id when unset.
+    #: An access token naming this in ``aud`` is accepted; the client id when unset.
     audience: str | None = None
+    #: Other clients (``azp``) whose access tokens are accepted without an audience mapper.
+    authorized_parties: tuple[str, ...] = ()
     #: Issuer(s) accepted besides the one discovery announces (split internal/public hosts).
     extra_issuers: tuple[str, ...] = ()
     confidential_port: int | None = None
@@ -84,7 +88,7 @@ class Config:
         # Normalise what users commonly write, then refuse what cannot work.
         object.__setattr__(self, "server_url", self.server_url.rstrip("/"))
         object.__setattr__(self, "policy_enforcer", _frozen_mapping(self.policy_enforcer))
-        for name in ("scopes", "extra_issuers", "algorithms"):
+        for name in ("scopes", "extra_issuers", "algorithms", "authorized_parties"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = tuple(value.replace(",", " ").split())
@@ -146,7 +150,11 @@ class Config:
 
     @property
     def expected_audience(self) -> str | None:
-        """The ``aud`` access tokens must carry, or ``None`` when the check is switched off."""
+        """The ``aud`` that admits an access token, or ``None`` when the check is switched off.
+
+        A token is also admitted when its ``azp`` is :attr:`client_id` or one of
+        :attr:`authorized_parties` (see :class:`~kc_core.TokenValidator`).
+        """
         if not self.verify_token_audience:
             return None
         return self.audience or self.client_id
@@ -311,6 +319,7 @@ _ADAPTER_KEYS = {
     "bearer-only": "bearer_only",
     "ssl-required": "ssl_required",
     "verify-token-audience": "verify_token_audience",
+    "authorized-parties": "authorized_parties",  # kc's own key, not Keycloak's
     "confidential-port": "confidential_port",
     "policy-enforcer": "policy_enforcer",
     "disable-trust-manager": "disable_trust_manager",

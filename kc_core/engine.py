@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
 import json
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -33,6 +35,7 @@ from .errors import (
     OAuthError,
     TokenError,
     TokenStoreUnavailable,
+    WrongAudience,
 )
 from .oidc import Client, LoginRequest, TokenSet
 from .plugins import Adapter, Plugins
@@ -56,6 +59,12 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _LOGINS_KEY = "kc.logins"
+# Completed logins not yet followed by an admitted request, and why a session was refused:
+# together they stop a login loop (callback -> page -> Keycloak -> callback ...).
+_RECENT_LOGINS_KEY = "kc.recent_logins"
+_REFUSED_KEY = "kc.refused"
+_LOOP_WINDOW = 60.0  # seconds after a login in which a refused session means a loop
+_LOOP_LOGINS = 3  # completed logins within the window, without one admitted request
 _MEMO_SIZE = 4096  # identities and verdicts remembered per validated token
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
@@ -387,6 +396,9 @@ class Engine:
         ] = {}
         self._logout_lock = threading.Lock()
         self._seen_logout_tokens: dict[str, float] = {}
+        # Store keys this engine created, to tell a session created by another process
+        # (the memory store misused with several workers) from one that ended here.
+        self._issued_keys: OrderedDict[str, None] = OrderedDict()
 
     # -- helpers for adapters -------------------------------------------------------------
 
@@ -609,6 +621,7 @@ class Engine:
         headers: list[tuple[str, str]] = []
         found = self._load_session(request, adapter, tenant)
         self._end_session(request, adapter, tenant, None if found is None else found.key, headers)
+        _forget_recent_logins(adapter.session(request))
         tokens = None if found is None else found.record.tokens
         identity = (
             self._identity(tokens.id_claims, request)
@@ -628,6 +641,10 @@ class Engine:
         tenant = self._tenant(request)
         try:
             claims = tenant.validate(token)
+        except WrongAudience as exc:
+            # A valid token of another client: a deployment to fix, not an attack to ignore.
+            _log.warning("bearer token refused: %s", exc)
+            return Guard(response=self._unauthorized(request, adapter, str(exc)))
         except TokenError as exc:
             return Guard(response=self._unauthorized(request, adapter, str(exc)))
         except KeycloakError as exc:
@@ -768,6 +785,9 @@ class Engine:
             tenant.store.delete(old["key"])
         key = secrets.token_urlsafe(32)
         tenant.store.set(key, record, _record_ttl(record.tokens))
+        self._issued_keys[key] = None
+        if len(self._issued_keys) > _MEMO_SIZE * 16:
+            self._issued_keys.popitem(last=False)
         adapter.rotate_session(request)
         adapter.session(request)[self.settings.session_key] = {"key": key, "tenant": tenant.name}
 
@@ -822,6 +842,7 @@ class Engine:
                 self._end_session(request, adapter, tenant, None, headers)
             elif self.settings.session_key in adapter.session(request):
                 # Ended elsewhere (back-channel logout, expiry): forget it here too.
+                self._note_lost_session(adapter.session(request), tenant)
                 self._end_session(request, adapter, tenant, None, headers)
             return None
         record: SessionRecord | None = found.record
@@ -834,12 +855,38 @@ class Engine:
         try:
             claims = tenant.validate(record.tokens.access_token)
         except TokenError as exc:
-            _log.info("a session's access token was refused, ending the session: %s", exc)
+            _log.warning("a session's access token was refused, ending the session: %s", exc)
+            self._note_refusal(adapter.session(request), f"its access token was refused: {exc}")
             self._end_session(request, adapter, tenant, found.key, headers)
             return None
         except KeycloakError as exc:
             raise _Unavailable(exc) from exc
+        recent = adapter.session(request).get(_RECENT_LOGINS_KEY)
+        if isinstance(recent, list) and len(recent) > 1:
+            # Logins in a row, then an admitted request: no loop. (A single login's entry
+            # stays until it ages out, so the first request after login writes no session.)
+            adapter.session(request).pop(_RECENT_LOGINS_KEY, None)
         return self._identity(claims, request), record.tokens.access_token, claims
+
+    def _note_refusal(self, session: MutableMapping[str, Any], reason: str) -> None:
+        """Remember why the session ended, for the loop check of :meth:`_login_redirect`."""
+        if _RECENT_LOGINS_KEY in session:
+            session[_REFUSED_KEY] = reason
+
+    def _note_lost_session(self, session: MutableMapping[str, Any], tenant: _Tenant) -> None:
+        """The session points at tokens the store does not have: say why, if it is a fault."""
+        pointer = session.get(self.settings.session_key)
+        key = pointer.get("key") if isinstance(pointer, dict) else None
+        if not isinstance(tenant.store, MemoryTokenStore) or key in self._issued_keys:
+            return  # ended here, or by another process sharing a real store: no fault
+        reason = (
+            "its tokens are not in this process's memory token store: another process "
+            "created the session (the memory store serves one process only; with several "
+            "worker processes use the Redis store, see docs/token-stores.md) or the app "
+            "restarted"
+        )
+        _log.warning("a session was lost right after login: %s", reason)
+        self._note_refusal(session, reason)
 
     def _refresh(
         self,
@@ -911,6 +958,9 @@ class Engine:
         once (several tabs); each is single use.
         """
         adapter = self.plugins.adapter_for(request)
+        stop = self._loop_stop(request, adapter)
+        if stop is not None:
+            return stop
         tenant = self._tenant(request)
         url = adapter.url(request)
         target = safe_return_url(adapter.query(request).get("next"), url)
@@ -984,9 +1034,35 @@ class Engine:
             return self._page(request, adapter, 400, "This login link is invalid.")
         try:
             tokens = tenant.client.callback(code, str(state), login=login)
-        except (TokenError, OAuthError, LoginError) as exc:
+        except TokenError as exc:
+            # Keycloak's own tokens failing a check is a deployment to fix: say which check.
+            _log.warning("login refused: Keycloak's ID token does not pass: %s", exc)
+            return self._error_page(
+                request,
+                adapter,
+                401,
+                "Login refused",
+                f"The login worked in Keycloak, but this app refuses its ID token: {exc}",
+            )
+        except (OAuthError, LoginError) as exc:
             _log.info("login callback refused: %s", exc)
             return self._page(request, adapter, 401, "Login failed. Please try again.")
+        except KeycloakError as exc:
+            return self._unavailable(request, adapter, exc)
+        try:
+            # The next request checks the session's access token: refusing it there would
+            # send the browser back to Keycloak, whose SSO session answers at once (a loop).
+            tenant.validate(tokens.access_token)
+        except TokenError as exc:
+            _log.warning("login refused: Keycloak's access token does not pass: %s", exc)
+            return self._error_page(
+                request,
+                adapter,
+                401,
+                "Login refused",
+                f"The login worked in Keycloak, but this app refuses the access token it "
+                f"issued: {exc}",
+            )
         except KeycloakError as exc:
             return self._unavailable(request, adapter, exc)
         claims = tokens.id_claims or {}
@@ -999,6 +1075,14 @@ class Engine:
             self._save_session(request, adapter, tenant, record, headers)
         except TokenStoreUnavailable as exc:
             return self._unavailable(request, adapter, exc)
+        session = adapter.session(request)  # the rotated one
+        now = time.time()
+        recent = session.get(_RECENT_LOGINS_KEY)
+        if not isinstance(recent, list):
+            recent = []
+        recent = [t for t in recent if isinstance(t, float | int) and now - t < _LOOP_WINDOW]
+        session[_RECENT_LOGINS_KEY] = [*recent[-(_LOOP_LOGINS - 1) :], now]
+        session.pop(_REFUSED_KEY, None)
         identity = self._identity(claims, request)
         self.plugins.after_login(request, tokens, identity)
         target = safe_return_url(str(entry.get("next") or ""), adapter.url(request))
@@ -1026,6 +1110,7 @@ class Engine:
             found = self._load_session(request, adapter, tenant)
             key = None if found is None else found.key
             self._end_session(request, adapter, tenant, key, headers)
+            _forget_recent_logins(adapter.session(request))
         except TokenStoreUnavailable as exc:
             return self._unavailable(request, adapter, exc)
         record = found.record if found is not None else None
@@ -1173,9 +1258,40 @@ class Engine:
             request, 503, body, _JSON, [("Retry-After", "5"), ("Cache-Control", "no-store")]
         )
 
+    def _loop_stop(
+        self, request: Any, adapter: Adapter, headers: Sequence[tuple[str, str]] = ()
+    ) -> Any | None:
+        """An error page instead of sending the browser to Keycloak again, when that would
+        loop: a session refused right after its login, or several logins in a row that
+        were never followed by an admitted request."""
+        session = adapter.session(request)
+        recent = session.get(_RECENT_LOGINS_KEY)
+        if not isinstance(recent, list) or not recent:
+            return None
+        now = time.time()
+        recent = [t for t in recent if isinstance(t, float | int) and now - t < _LOOP_WINDOW]
+        refused = session.get(_REFUSED_KEY)
+        if recent and isinstance(refused, str):
+            detail = f"You have just logged in, but this app ended the session: {refused}."
+        elif len(recent) >= _LOOP_LOGINS:
+            detail = (
+                f"{len(recent)} logins completed within {_LOOP_WINDOW:.0f} seconds, yet no "
+                "page accepted the session: the session does not survive between requests "
+                "(several worker processes without a shared session secret or token store?)."
+            )
+        else:
+            return None
+        session.pop(_RECENT_LOGINS_KEY, None)
+        session.pop(_REFUSED_KEY, None)
+        _log.warning("stopped a login loop: %s", detail)
+        return self._error_page(request, adapter, 401, "Login loop stopped", detail, headers)
+
     def _login_redirect(
         self, request: Any, adapter: Adapter, headers: Sequence[tuple[str, str]] = ()
     ) -> Any:
+        stop = self._loop_stop(request, adapter, headers)
+        if stop is not None:
+            return stop
         url = urlsplit(adapter.url(request))
         here = url.path + (f"?{url.query}" if url.query else "")
         return adapter.redirect(
@@ -1192,6 +1308,37 @@ class Engine:
     ) -> Any:
         return adapter.response(
             request, status, message.encode(), _TEXT, [("Cache-Control", "no-store"), *headers]
+        )
+
+    def _error_page(
+        self,
+        request: Any,
+        adapter: Adapter,
+        status: int,
+        title: str,
+        detail: str,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> Any:
+        """An error that a person or an operator must act on: HTML for browsers (with a
+        way out), JSON for API clients."""
+        if self._wants_api(request, adapter, Requirement()):
+            body = json.dumps({"error": "login_failed", "error_description": detail}).encode()
+            return adapter.response(
+                request, status, body, _JSON, [("Cache-Control", "no-store"), *headers]
+            )
+        login = html.escape(f"{self.settings.login_path}?{urlencode({'next': '/'})}")
+        page = (
+            '<!doctype html><html><head><meta charset="utf-8">'
+            f"<title>{html.escape(title)}</title></head><body>"
+            f"<h1>{html.escape(title)}</h1><p>{html.escape(detail)}</p>"
+            f'<p><a href="{login}">Log in again</a></p></body></html>'
+        )
+        return adapter.response(
+            request,
+            status,
+            page.encode(),
+            "text/html; charset=utf-8",
+            [("Cache-Control", "no-store"), *headers],
         )
 
     def _json(
@@ -1252,6 +1399,13 @@ def _requirement_failure(
     if requirement.scopes and not has_scope(claims, requirement.scopes):
         return "the token lacks a required scope"
     return None
+
+
+def _forget_recent_logins(session: MutableMapping[str, Any]) -> None:
+    """A logout: the logins before it cannot be part of a loop."""
+    if _RECENT_LOGINS_KEY in session:
+        session.pop(_RECENT_LOGINS_KEY, None)
+        session.pop(_REFUSED_KEY, None)
 
 
 def _bearer_token(authorization: str) -> str | None:

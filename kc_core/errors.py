@@ -175,7 +175,18 @@ class WrongIssuer(TokenError):
 
 
 class WrongAudience(TokenError):
-    """``aud`` does not contain the expected audience."""
+    """The token is not meant for this app: ``aud`` lacks the expected audience (and, for an
+    access token, ``azp`` is neither this client nor an authorized party).
+
+    ``audiences`` and ``azp`` are what the token carried (empty / ``None`` when unknown).
+    """
+
+    def __init__(
+        self, message: str, *, audiences: Iterable[str] = (), azp: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.audiences = tuple(audiences)
+        self.azp = azp
 
 
 class WrongAuthorizedParty(TokenError):

@@ -344,6 +344,8 @@ class Client:
                         issuer=issuers,
                         audience=self.config.expected_audience,
                         client_id=self.config.client_id,
+                        authorized_parties=self.config.authorized_parties,
+                        verify_audience=self.config.verify_token_audience,
                         algorithms=self.config.algorithms,
                         leeway=self.config.leeway,
                         cache_size=self.config.token_cache_size,

@@ -175,10 +175,17 @@ class TokenValidator:
             ``kid`` is unknown).
         issuer: the accepted ``iss``, or several (a realm reached under an internal and a
             public host name).
-        audience: the ``aud`` access tokens must contain; ``None`` skips that check.
-        client_id: this client's id, which ID and logout tokens must name in ``aud``
-            (and in ``azp`` when present); defaults to ``audience``.
-        authorized_parties: when given, an access token's ``azp`` must be one of them.
+        audience: an access token is accepted when its ``aud`` contains this value.
+        client_id: this client's id. An access token whose ``azp`` is this id (Keycloak
+            issued it to this very client) is accepted whatever its ``aud`` says; ID and
+            logout tokens must name it in ``aud`` (and in ``azp`` when present). Defaults
+            to ``audience``.
+        authorized_parties: other clients (``azp``) whose access tokens are accepted
+            without naming ``audience`` in ``aud``.
+        verify_audience: ``False`` accepts access tokens of every client of the realm
+            (Keycloak's ``verify-token-audience: false``); ID and logout tokens are
+            checked regardless. With neither ``audience``, ``client_id`` nor
+            ``authorized_parties`` there is nothing to check against and the check is off.
         algorithms: the allow-list; only asymmetric algorithms exist here, so ``none`` and
             HMAC are never accepted.
         leeway: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
@@ -201,6 +208,7 @@ class TokenValidator:
         audience: str | None = None,
         client_id: str | None = None,
         authorized_parties: Iterable[str] | None = None,
+        verify_audience: bool = True,
         algorithms: Iterable[str] = DEFAULT_ALGORITHMS,
         leeway: float = 10.0,
         cache_size: int = 4096,
@@ -212,9 +220,11 @@ class TokenValidator:
             raise ValueError("at least one issuer is required")
         self._audience = audience
         self._client_id = client_id or audience
-        self._authorized_parties = (
-            None if authorized_parties is None else frozenset(authorized_parties)
+        # azp values accepted whatever aud says: this client's own tokens, and trusted callers.
+        self._parties = frozenset(
+            [*([self._client_id] if self._client_id else []), *(authorized_parties or ())]
         )
+        self._verify_audience = verify_audience and bool(audience or self._parties)
         self._algorithms = frozenset(algorithms)
         unknown = self._algorithms - set(_ALGORITHMS)
         if unknown:
@@ -373,12 +383,12 @@ class TokenValidator:
         audiences = _audiences(claims)
         azp = claims.get("azp")
         if kind == "access":
-            if self._audience is not None and self._audience not in audiences:
-                raise WrongAudience(f"the token is not meant for {self._audience!r}")
-            if self._authorized_parties is not None and (
-                not isinstance(azp, str) or azp not in self._authorized_parties
-            ):
-                raise WrongAuthorizedParty(f"azp {azp!r} is not an accepted client")
+            if self._verify_audience and not self._meant_for_us(audiences, azp):
+                raise WrongAudience(
+                    _audience_refusal(audiences, azp, self._audience, self._parties),
+                    audiences=audiences,
+                    azp=azp if isinstance(azp, str) else None,
+                )
             return exp
         client_id = self._client_id
         if client_id is None:
@@ -394,6 +404,11 @@ class TokenValidator:
         elif kind == "logout":
             _check_logout_token(claims)
         return exp
+
+    def _meant_for_us(self, audiences: list[str], azp: Any) -> bool:
+        if self._audience is not None and self._audience in audiences:
+            return True
+        return isinstance(azp, str) and azp in self._parties
 
     def _check_type(self, header: Mapping[str, Any], claims: Mapping[str, Any], kind: str) -> None:
         header_type = header.get("typ")
@@ -437,6 +452,34 @@ class TokenValidator:
             assert auth_time is not None
             if now > auth_time + max_age + self._leeway:
                 raise TokenExpired("the authentication is older than max_age")
+
+
+def _shown(value: object) -> str:
+    """``value`` as ASCII for messages and headers: escaped, and cut when long."""
+    text = ascii(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _audience_refusal(
+    audiences: list[str], azp: Any, audience: str | None, parties: frozenset[str]
+) -> str:
+    """Why an access token is not meant for this app: what it carried, what was expected,
+    and how to fix it (ASCII only, no token content beyond ``aud`` and ``azp``)."""
+    carried = f"aud={_shown(audiences[:5])} azp={_shown(azp)}"
+    wanted = []
+    if audience is not None:
+        wanted.append(f"aud containing {_shown(audience)}")
+    if parties:
+        wanted.append(f"azp one of {_shown(sorted(parties)[:5])}")
+    caller = azp if isinstance(azp, str) and azp.isascii() and len(azp) <= 80 else "CALLER"
+    target = audience or (sorted(parties)[0] if parties else "THIS-CLIENT")
+    return (
+        f"the token is not meant for this app: it carries {carried}, kc expects "
+        f"{' or '.join(wanted)}. Fix: in Keycloak add an Audience mapper to client {caller!r} "
+        f"(Clients > {caller} > Client scopes > {caller}-dedicated > Configure a new mapper > "
+        f"Audience, Included Client Audience: {target}), or accept that client with the "
+        f"setting authorized_parties (KEYCLOAK_AUTHORIZED_PARTIES={caller})"
+    )
 
 
 def _check_logout_token(claims: Mapping[str, Any]) -> None:

@@ -7,9 +7,10 @@ rotation, client settings, sessions and users. Every call has a timeout and rais
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -193,6 +194,37 @@ class KeycloakAdmin:
         client = self.client(realm, client_id)
         client.setdefault("attributes", {}).update(attributes)
         self.put(f"{self.realm_path(realm)}/clients/{client['id']}", json=client)
+
+    @contextlib.contextmanager
+    def audience_mapper(self, realm: str, client_id: str, audience: str) -> Iterator[None]:
+        """Add an Audience mapper to ``client_id`` (its tokens then name ``audience`` in
+        ``aud``) for the ``with`` block, then remove it.
+
+        Keycloak's clients have none by default: a test that needs one says why and adds it
+        with this, so the realm file stays as Keycloak creates clients.
+        """
+        client = self.client(realm, client_id)
+        mappers = f"{self.realm_path(realm)}/clients/{client['id']}/protocol-mappers/models"
+        name = f"kc-test audience {audience} {uuid.uuid4().hex[:8]}"
+        self.post(
+            mappers,
+            json={
+                "name": name,
+                "protocol": "openid-connect",
+                "protocolMapper": "oidc-audience-mapper",
+                "config": {
+                    "included.client.audience": audience,
+                    "access.token.claim": "true",
+                    "id.token.claim": "false",
+                    "introspection.token.claim": "true",
+                },
+            },
+        )
+        mapper_id = next(m["id"] for m in self.get(mappers) if m["name"] == name)
+        try:
+            yield
+        finally:
+            self.delete(f"{mappers}/{mapper_id}")
 
     # Users and sessions --------------------------------------------------------------------
 

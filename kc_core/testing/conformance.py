@@ -26,9 +26,12 @@ The kit needs the ``keycloak`` and ``keycloak_admin`` fixtures of :mod:`kc_core.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
+import json
 import os
+import shutil
 import socketserver
 import tempfile
 import threading
@@ -37,6 +40,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -48,6 +52,8 @@ from kc_core import Config
 from kc_core.engine import _REFRESH_LINGER, Engine, EngineSettings
 from kc_core.oidc import TokenSet
 from kc_core.plugins import Plugins, hookimpl
+from kc_core.stores import SessionRecord
+from kc_core.stores.memory import MemoryTokenStore
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form
 from kc_core.testing.server import KeycloakRealm
@@ -56,6 +62,7 @@ __all__ = [
     "AdapterConformance",
     "EngineEvents",
     "backchannel_logout_to",
+    "chromium",
     "serve_wsgi",
     "wait_for",
 ]
@@ -122,6 +129,31 @@ def backchannel_logout_to(admin: KeycloakAdmin, realm: str, url: str) -> Iterato
                 admin.set_client_attributes(realm, _CLIENT_ID, {"backchannel.logout.url": previous})
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def chromium(profile_dir: Path) -> Iterator[Any]:
+    """A headless Chromium (Debian's ``chromium`` and ``chromedriver``) through Selenium;
+    skips the test when either is missing."""
+    binary = shutil.which("chromium") or "/usr/bin/chromium"
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not (Path(binary).exists() and Path(driver_path).exists()):
+        pytest.skip(f"chromium/chromedriver not installed ({binary}, {driver_path})")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", f"--user-data-dir={profile_dir / 'chromium-profile'}",
+    ):  # fmt: skip
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(driver_path))
+    driver.set_page_load_timeout(_TIMEOUT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @dataclass
@@ -468,6 +500,201 @@ class AdapterConformance:
         assert forged.json()["error"] == "invalid_request"
         missing = requests.post(f"{app_url}/kc/backchannel-logout", data={}, timeout=_TIMEOUT)
         assert missing.status_code == 400
+
+    # -- Keycloak as it comes: a default client, a user without roles, misconfigurations --------
+
+    def test_user_without_roles_logs_in_and_is_refused_role_pages(
+        self, app_url: str, browser: requests.Session, kc_engine: Engine
+    ) -> None:
+        # erin has no role at all, so Keycloak's default token for kc-web carries no aud.
+        token = kc_engine.client.password_grant("erin", "erin-password").access_token
+        assert "aud" not in _claims_of(token)
+        result = login_with_form(f"{app_url}/private", "erin", "erin-password", session=browser)
+        assert result.response.status_code == 200
+        assert "erin" in result.response.text
+        again = browser.get(f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT)
+        assert again.status_code == 200
+        admin = browser.get(f"{app_url}/admin", allow_redirects=False, timeout=_TIMEOUT)
+        assert admin.status_code == 403
+
+    def test_default_clients_own_tokens_pass_its_bearer_endpoints(
+        self, app_url: str, kc_engine: Engine
+    ) -> None:
+        for user in ("carol", "erin"):
+            token = kc_engine.client.password_grant(user, f"{user}-password").access_token
+            # The realm's kc-web has no audience mapper: kc-web is not in the token's aud.
+            assert _CLIENT_ID not in _audiences_of(token), user
+            answer = requests.get(
+                f"{app_url}/private",
+                headers={"Authorization": f"Bearer {token}"},
+                allow_redirects=False,
+                timeout=_TIMEOUT,
+            )
+            assert answer.status_code == 200, (user, answer.text)
+
+    def test_token_of_another_client_is_refused_naming_its_azp_and_aud(
+        self, app_url: str, keycloak: KeycloakRealm, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        service = keycloak.client("kc-service")
+        answer = requests.post(
+            keycloak.token_url,
+            data={"grant_type": "client_credentials"},
+            auth=(service.client_id, service.secret or ""),
+            timeout=_TIMEOUT,
+        )
+        token = answer.json()["access_token"]
+        with caplog.at_level("WARNING", logger="kc_core.engine"):
+            refused = requests.get(
+                f"{app_url}/private",
+                headers={"Authorization": f"Bearer {token}"},
+                allow_redirects=False,
+                timeout=_TIMEOUT,
+            )
+        assert refused.status_code == 401
+        challenge = refused.headers["WWW-Authenticate"]
+        assert challenge.isascii()
+        assert "azp='kc-service'" in challenge
+        assert "aud=" in challenge
+        assert "KEYCLOAK_AUTHORIZED_PARTIES=kc-service" in refused.json()["error_description"]
+        assert any("azp='kc-service'" in r.getMessage() for r in caplog.records)
+
+    def test_a_login_whose_tokens_are_refused_ends_on_an_error_page(
+        self,
+        keycloak: KeycloakRealm,
+        browser: requests.Session,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        # Misconfigured on purpose: Keycloak signs with RS256, the app allows only ES256.
+        engine = self._engine(keycloak, algorithms=("ES256",))
+        with self.serve(engine) as url, caplog.at_level("WARNING", logger="kc_core.engine"):
+            result = login_with_form(f"{url}/private", "alice", "alice-password", session=browser)
+        page = result.response
+        assert page.status_code == 401
+        assert urlsplit(page.url).path == "/kc/callback"  # no way back to Keycloak from here
+        assert "Login refused" in page.text
+        assert "alg" in page.text.lower()  # the page names the check that refused
+        assert any("login refused" in r.getMessage() for r in caplog.records)
+
+    def test_two_processes_with_the_memory_store_end_on_an_error_page(
+        self,
+        keycloak: KeycloakRealm,
+        browser: requests.Session,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        # Two engines, each with its own memory store, behind one host: two worker processes.
+        first, second = self._engine(keycloak), self._engine(keycloak)
+        with self.serve(first) as url_a, self.serve(second) as url_b:
+            login_with_form(f"{url_a}/private", "alice", "alice-password", session=browser)
+            with caplog.at_level("WARNING", logger="kc_core.engine"):
+                other = browser.get(f"{url_b}/private", timeout=_TIMEOUT)
+        assert len(other.history) <= 4
+        if other.status_code == 200:
+            # This framework's sessions are per app (e.g. a secret each): the second one
+            # simply logged in on its own, which is no loop.
+            assert "alice" in other.text
+        else:
+            assert other.status_code == 401
+            assert "memory token store" in other.text
+            assert any("memory token store" in r.getMessage() for r in caplog.records)
+
+    def test_sessions_that_never_stick_stop_after_three_logins(
+        self,
+        keycloak: KeycloakRealm,
+        browser: requests.Session,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        # A store that loses every session at once (as an evicting cache would).
+        engine = self._engine(keycloak, store=_ForgetfulStore())
+        with self.serve(engine) as url, caplog.at_level("WARNING", logger="kc_core.engine"):
+            result = login_with_form(f"{url}/private", "alice", "alice-password", session=browser)
+        assert result.response.status_code == 401
+        assert "Login loop stopped" in result.response.text
+        assert len(result.response.history) < 12
+        assert any("stopped a login loop" in r.getMessage() for r in caplog.records)
+
+    @pytest.mark.parametrize(("username", "is_admin"), [("alice", True), ("erin", False)])
+    def test_a_real_browser_logs_in_sees_role_pages_and_logs_out(
+        self,
+        app_url: str,
+        keycloak: KeycloakRealm,
+        keycloak_admin: KeycloakAdmin,
+        kc_events: EngineEvents,
+        tmp_path: Path,
+        username: str,
+        is_admin: bool,
+    ) -> None:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support import expected_conditions as until
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        with chromium(tmp_path) as driver:
+            wait = WebDriverWait(driver, _TIMEOUT)
+
+            def sign_in() -> None:
+                driver.get(f"{app_url}/private")
+                wait.until(until.visibility_of_element_located((By.ID, "username")))
+                driver.find_element(By.ID, "username").send_keys(username)
+                driver.find_element(By.ID, "password").send_keys(f"{username}-password")
+                driver.find_element(By.ID, "kc-login").click()
+                wait.until(until.url_to_be(f"{app_url}/private"))
+                assert username in driver.page_source
+
+            sign_in()
+            driver.get(f"{app_url}/admin")
+            refused = "You do not have access to this page." in driver.page_source
+            assert refused is not is_admin
+            # A logout button posts a form: do what it does.
+            driver.execute_script(
+                "const f = document.createElement('form'); f.method = 'POST';"
+                "f.action = arguments[0]; document.body.appendChild(f); f.submit();",
+                f"{app_url}/kc/logout",
+            )
+            wait.until(until.url_to_be(f"{app_url}/"))
+            driver.get(f"{app_url}/private")  # logged out of Keycloak too: the form again
+            wait.until(until.visibility_of_element_located((By.ID, "username")))
+
+            with backchannel_logout_to(
+                keycloak_admin, keycloak.realm, f"{app_url}/kc/backchannel-logout"
+            ):
+                sign_in()
+                keycloak_admin.delete_session(keycloak.realm, kc_events.sid)
+
+                def sent_to_keycloak() -> bool:
+                    driver.get(f"{app_url}/private")
+                    return bool(driver.current_url.startswith(keycloak.issuer))
+
+                wait_for(sent_to_keycloak, what="the back-channel logout to end the session")
+
+    def _engine(self, keycloak: KeycloakRealm, *, store: Any = None, **config: Any) -> Engine:
+        return Engine(
+            Config(
+                server_url=keycloak.base_url,
+                realm=keycloak.realm,
+                client_id=_CLIENT_ID,
+                client_secret=_CLIENT_SECRET,
+                **config,
+            ),
+            plugins=self.make_plugins(),
+            store=store,
+        )
+
+
+class _ForgetfulStore(MemoryTokenStore):
+    def set(self, key: str, record: SessionRecord, ttl: float | None) -> None:
+        pass
+
+
+def _claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+def _audiences_of(token: str) -> list[str]:
+    aud = _claims_of(token).get("aud", [])
+    return [aud] if isinstance(aud, str) else list(aud)
 
 
 def _has_session(admin: KeycloakAdmin, realm: str, username: str, sid: str) -> bool:

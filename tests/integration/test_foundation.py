@@ -95,7 +95,10 @@ def test_real_access_token_from_a_browser_login_validates(keycloak: KeycloakReal
     identity = tokens.id_claims
 
     assert access["preferred_username"] == "alice"
-    assert "kc-web" in access["aud"]
+    # kc-web is as Keycloak creates a client: no audience mapper, so its own id is not in
+    # aud; the token is accepted because Keycloak issued it to kc-web (azp).
+    assert "kc-web" not in access["aud"]
+    assert access["azp"] == "kc-web"
     assert identity is not None
     assert identity["nonce"] == login.nonce
     assert identity["aud"] == "kc-web" or "kc-web" in identity["aud"]
@@ -103,10 +106,16 @@ def test_real_access_token_from_a_browser_login_validates(keycloak: KeycloakReal
 
 def test_service_account_token_for_another_audience_is_refused(keycloak: KeycloakRealm) -> None:
     token = service_client(keycloak).client_credentials().access_token
-    strict = service_client(keycloak, audience="kc-authz")
+    # kc-authz's API: the token names kc-api in aud and was issued to kc-service.
+    other_api = service_client(
+        keycloak, client_id="kc-authz", client_secret=keycloak.client("kc-authz").secret
+    )
+    other_api = Client(other_api.config.replace(audience=None))
 
-    with pytest.raises(WrongAudience):
-        strict.validate_access_token(token)
+    with pytest.raises(WrongAudience) as refused:
+        other_api.validate_access_token(token)
+    assert refused.value.azp == "kc-service"
+    assert "kc-api" in refused.value.audiences
 
 
 @pytest.fixture

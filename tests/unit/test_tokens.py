@@ -320,14 +320,20 @@ HOSTILE_TOKENS = [
     hostile("issuer-missing", lambda m: m.mint(m.access_claims(without=["iss"])), WrongIssuer),
     hostile("issuer-is-a-list", lambda m: m.mint(m.access_claims(iss=[ISSUER])), WrongIssuer),
     hostile(
-        "wrong-audience-string", lambda m: m.mint(m.access_claims(aud="billing-api")), WrongAudience
+        "wrong-audience-string",
+        lambda m: m.mint(m.access_claims(aud="billing-api", azp="rogue-client")),
+        WrongAudience,
     ),
     hostile(
         "wrong-audience-list",
-        lambda m: m.mint(m.access_claims(aud=["billing-api", "account"])),
+        lambda m: m.mint(m.access_claims(aud=["billing-api", "account"], azp="rogue-client")),
         WrongAudience,
     ),
-    hostile("audience-missing", lambda m: m.mint(m.access_claims(without=["aud"])), WrongAudience),
+    hostile(
+        "audience-missing-other-client",
+        lambda m: m.mint(m.access_claims(azp="rogue-client", without=["aud"])),
+        WrongAudience,
+    ),
     hostile(
         "audience-not-strings",
         lambda m: m.mint(m.access_claims(aud=[API_AUDIENCE, 1])),
@@ -335,20 +341,20 @@ HOSTILE_TOKENS = [
     ),
     hostile(
         "azp-not-authorized",
-        lambda m: m.mint(m.access_claims(azp="rogue-client")),
-        WrongAuthorizedParty,
+        lambda m: m.mint(m.access_claims(aud="account", azp="rogue-client")),
+        WrongAudience,
         validator={"authorized_parties": [WEB_CLIENT, "orders-cli"]},
     ),
     hostile(
         "azp-is-a-list",
-        lambda m: m.mint(m.access_claims(azp=[WEB_CLIENT])),
-        WrongAuthorizedParty,
+        lambda m: m.mint(m.access_claims(aud="account", azp=[WEB_CLIENT])),
+        WrongAudience,
         validator={"authorized_parties": [WEB_CLIENT]},
     ),
     hostile(
         "azp-missing-when-required",
-        lambda m: m.mint(m.access_claims(without=["azp"])),
-        WrongAuthorizedParty,
+        lambda m: m.mint(m.access_claims(aud="account", without=["azp"])),
+        WrongAudience,
         validator={"authorized_parties": [WEB_CLIENT]},
     ),
     hostile(
@@ -811,3 +817,83 @@ def test_forged_headers_do_not_enter_the_header_cache(
     for jti in ("a", "b"):
         validator.validate(minter.mint(minter.access_claims(jti=jti)))
     assert parsed.count(b64url_json(minter.header("rsa"))) == 1
+
+
+# -- the audience rule: aud names this app, or azp is this client or a trusted caller ------
+
+
+def test_accepts_this_clients_own_token_whatever_its_audience(
+    minter: TokenMinter, validator: TokenValidator
+) -> None:
+    # Keycloak's default for a client without an audience mapper: aud "account", azp = client.
+    claims = validator.validate(minter.mint(minter.access_claims(aud="account")))
+
+    assert claims["azp"] == WEB_CLIENT
+
+
+def test_accepts_this_clients_own_token_without_any_audience(
+    minter: TokenMinter, validator: TokenValidator
+) -> None:
+    # A user without roles gets no aud at all from Keycloak's defaults.
+    assert validator.validate(minter.mint(minter.access_claims(without=["aud"])))
+
+
+def test_accepts_a_token_of_an_authorized_party_without_audience(
+    minter: TokenMinter, make_validator: MakeValidator
+) -> None:
+    validator = make_validator(authorized_parties=["orders-spa"])
+
+    token = minter.mint(minter.access_claims(aud="account", azp="orders-spa"))
+
+    assert validator.validate(token)["azp"] == "orders-spa"
+
+
+def test_refuses_another_clients_token_naming_what_it_carried_and_the_fix(
+    minter: TokenMinter, validator: TokenValidator
+) -> None:
+    token = minter.mint(minter.access_claims(aud="account", azp="orders-spa"))
+
+    with pytest.raises(WrongAudience) as caught:
+        validator.validate(token)
+
+    message = str(caught.value)
+    assert message.isascii()
+    assert "aud=['account']" in message
+    assert "azp='orders-spa'" in message
+    assert f"aud containing '{API_AUDIENCE}'" in message
+    assert repr(WEB_CLIENT) in message
+    assert "Audience mapper" in message
+    assert "KEYCLOAK_AUTHORIZED_PARTIES=orders-spa" in message
+    assert caught.value.audiences == ("account",)
+    assert caught.value.azp == "orders-spa"
+
+
+def test_audience_refusal_escapes_non_ascii_and_long_values(
+    minter: TokenMinter, validator: TokenValidator
+) -> None:
+    token = minter.mint(minter.access_claims(aud=["\u65e5\u672c" * 50], azp="\ud800x"))
+
+    with pytest.raises(WrongAudience) as caught:
+        validator.validate(token)
+
+    message = str(caught.value)
+    assert message.isascii()
+    assert len(message) < 800
+    assert "CALLER" in message  # a non-ASCII azp is never put into the suggested fix
+
+
+def test_audience_check_switched_off_accepts_every_client(
+    minter: TokenMinter, make_validator: MakeValidator
+) -> None:
+    validator = make_validator(verify_audience=False)
+
+    assert validator.validate(minter.mint(minter.access_claims(aud="x", azp="rogue-client")))
+
+
+def test_audience_check_switched_off_still_checks_id_tokens(
+    minter: TokenMinter, make_validator: MakeValidator
+) -> None:
+    validator = make_validator(verify_audience=False)
+
+    with pytest.raises(WrongAudience):
+        validator.validate(minter.mint(minter.id_claims(aud="rogue-client")), kind="id")
