@@ -13,7 +13,8 @@ every plugin; ``kc_build_identity``, ``kc_select_tenant`` and ``kc_token_store``
 first non-``None`` result.
 
 Every adapter hook is required except ``kc_session_rotate`` (default: nothing),
-``kc_request_client_address`` (default: ``None``) and ``kc_request_is_secure`` (default: the
+``kc_request_client_address`` (default: ``None``), ``kc_request_header_names``
+(default: none) and ``kc_request_is_secure`` (default: the
 URL's scheme is https). A plugin module's ``kc_*`` functions are its hook implementations;
 the marker from :mod:`kc_core.plugins` adds options such as ``tryfirst``::
 
@@ -29,7 +30,7 @@ fail at start-up.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -92,6 +93,16 @@ def kc_request_header(request: Any, name: str) -> str | None:
     """One header by case-insensitive name, or ``None``. **Owning adapter only.**
 
     Called on every protected request (for ``Authorization``): keep it cheap.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kc_request_header_names(request: Any) -> Iterable[str]:
+    """The names of the request's headers. **Owning adapter only.**
+
+    Only called when a policy enforcer's claim information point scans the headers; the
+    values are read with :func:`kc_request_header`.
     """
     raise NotImplementedError
 

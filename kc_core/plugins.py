@@ -11,13 +11,14 @@ marked with :data:`hookimpl` or not; the marker only adds options (``tryfirst`` 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
 from . import hookspecs
+from .engine.values import Identity
 from .errors import KeycloakError
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ _ADAPTER_HOOKS: dict[str, tuple[str, ...]] = {
     "kc_request_path": ("request",),
     "kc_request_query": ("request",),
     "kc_request_header": ("request", "name"),
+    "kc_request_header_names": ("request",),
     "kc_request_cookies": ("request",),
     "kc_request_form": ("request",),
     "kc_request_client_address": ("request",),
@@ -66,6 +68,7 @@ class Adapter:
     path: Callable[[Any], str]
     query: Callable[[Any], Mapping[str, str]]
     header: Callable[[Any, str], str | None]
+    header_names: Callable[[Any], Iterable[str]]
     cookies: Callable[[Any], Mapping[str, str]]
     form: Callable[[Any], Mapping[str, str]]
     client_address: Callable[[Any], str | None]
@@ -82,6 +85,10 @@ def _no_rotation(request: Any) -> None:
 
 def _no_client_address(request: Any) -> str | None:
     return None
+
+
+def _no_header_names(request: Any) -> Iterable[str]:
+    return ()
 
 
 class _Manager(pluggy.PluginManager):
@@ -199,6 +206,7 @@ class Plugins:
         name = self.manager.get_name(plugin) or repr(plugin)
         functions.setdefault("kc_session_rotate", _no_rotation)
         functions.setdefault("kc_request_client_address", _no_client_address)
+        functions.setdefault("kc_request_header_names", _no_header_names)
         if "kc_request_is_secure" not in functions and "kc_request_url" in functions:
             url = functions["kc_request_url"]
             functions["kc_request_is_secure"] = lambda request: url(request).startswith("https:")
@@ -212,6 +220,7 @@ class Plugins:
             path=functions["kc_request_path"],
             query=functions["kc_request_query"],
             header=functions["kc_request_header"],
+            header_names=functions["kc_request_header_names"],
             cookies=functions["kc_request_cookies"],
             form=functions["kc_request_form"],
             client_address=functions["kc_request_client_address"],
@@ -274,6 +283,4 @@ class _BuiltinPlugin:
 
     @hookimpl(trylast=True)
     def kc_build_identity(self, claims: Mapping[str, Any], request: Any) -> Any:
-        from .engine import Identity
-
         return Identity.from_claims(claims)

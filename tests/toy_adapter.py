@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -82,6 +82,10 @@ class ToyAdapter:
     @hookimpl
     def kc_request_header(self, request: ToyRequest, name: str) -> str | None:
         return next((v for k, v in request.headers.items() if k.lower() == name.lower()), None)
+
+    @hookimpl
+    def kc_request_header_names(self, request: ToyRequest) -> Iterable[str]:
+        return list(request.headers)
 
     @hookimpl
     def kc_request_cookies(self, request: ToyRequest) -> Mapping[str, str]:

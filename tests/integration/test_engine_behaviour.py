@@ -631,6 +631,6 @@ def test_async_engine_answers_a_known_token_on_the_loop(
 ) -> None:
     token = tokens_of("alice").access_token
     engine.protect(bearer(token))  # first sight: validated (in a worker, for async callers)
-    assert engine._answers_locally(bearer(token))
+    assert engine._protect_locally(bearer(token), Requirement()) is not None
     guard = asyncio.run(AsyncEngine(engine).protect(bearer(token)))
     assert guard.identity.username == "alice"

@@ -7,7 +7,7 @@ for every request it wraps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import bottle
@@ -47,6 +47,11 @@ def kc_request_query(request: bottle.BaseRequest) -> Mapping[str, str]:
 def kc_request_header(request: bottle.BaseRequest, name: str) -> str | None:
     value = request.get_header(name)
     return None if value is None else str(value)
+
+
+@hookimpl
+def kc_request_header_names(request: bottle.BaseRequest) -> Iterable[str]:
+    return [str(name) for name in request.headers]
 
 
 @hookimpl

@@ -9,7 +9,7 @@ module needs no configured settings: kc loads every installed adapter, Django pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from functools import lru_cache
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, cast
@@ -91,6 +91,11 @@ def kc_request_query(request: HttpRequest) -> Mapping[str, str]:
 def kc_request_header(request: HttpRequest, name: str) -> str | None:
     value: str | None = request.META.get(_meta_key(name))
     return value
+
+
+@hookimpl
+def kc_request_header_names(request: HttpRequest) -> Iterable[str]:
+    return list(request.headers.keys())
 
 
 @hookimpl

@@ -7,7 +7,7 @@ Flask request context, where the session is :data:`flask.session`) and the WSGI 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -78,6 +78,11 @@ def kc_request_header(request: Request, name: str) -> str | None:
     # Straight from the WSGI environ: no header object is built on the hot path.
     value: str | None = request.environ.get(_environ_key(name))
     return value
+
+
+@hookimpl
+def kc_request_header_names(request: Request) -> Iterable[str]:
+    return list(request.headers.keys())
 
 
 @hookimpl

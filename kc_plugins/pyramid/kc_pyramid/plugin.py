@@ -88,6 +88,12 @@ def kc_request_header(request: Any, name: str) -> str | None:
 
 
 @hookimpl
+def kc_request_header_names(request: Any) -> Iterable[str]:
+    names: Iterable[str] = request.headers.keys()
+    return names
+
+
+@hookimpl
 def kc_request_cookies(request: Any) -> Mapping[str, str]:
     cookies: Mapping[str, str] = request.cookies
     return cookies

@@ -9,7 +9,7 @@ scope under :data:`FORM_KEY`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -102,6 +102,11 @@ def kc_request_header(request: HTTPConnection, name: str) -> str | None:
             break
     decoded[name] = text
     return text
+
+
+@hookimpl
+def kc_request_header_names(request: HTTPConnection) -> Iterable[str]:
+    return request.headers.keys()
 
 
 @hookimpl

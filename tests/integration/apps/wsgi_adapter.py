@@ -20,6 +20,7 @@ from wsgiref.util import request_uri
 from kc_core.plugins import hookimpl
 
 SESSION_COOKIE = "kc_demo_session"
+_BODY_KEYS = ("CONTENT_TYPE", "CONTENT_LENGTH")  # WSGI keeps these two without HTTP_
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 _REASONS = {200: "OK", 302: "Found", 400: "Bad Request", 401: "Unauthorized",
@@ -127,10 +128,16 @@ class WsgiAdapter:
     @hookimpl
     def kc_request_header(self, request: WsgiRequest, name: str) -> str | None:
         key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if key in _BODY_KEYS:
             return request.environ.get(key) or None
         value = request.environ.get(f"HTTP_{key}")
         return None if value is None else str(value)
+
+    @hookimpl
+    def kc_request_header_names(self, request: WsgiRequest) -> Iterable[str]:
+        environ = request.environ
+        names = [k[5:].replace("_", "-").title() for k in environ if k.startswith("HTTP_")]
+        return names + [k.replace("_", "-").title() for k in _BODY_KEYS if environ.get(k)]
 
     @hookimpl
     def kc_request_cookies(self, request: WsgiRequest) -> Mapping[str, str]:

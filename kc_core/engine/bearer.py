@@ -1,0 +1,69 @@
+"""Bearer tokens: reading ``Authorization: Bearer``, and the verifier seam that judges the
+token (local JWT validation today; introspection or DPoP proof checks can plug in here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from .context import MEMO_SIZE, Tenant
+
+
+class BearerVerifier(Protocol):
+    """Judges a bearer token for a tenant."""
+
+    def verify(self, tenant: Tenant, token: str) -> Mapping[str, Any]:
+        """The token's validated claims.
+
+        Raises:
+            TokenError: the token is refused (the reason goes into the 401's challenge).
+            KeycloakError: Keycloak is needed and unreachable (a 503).
+        """
+        ...
+
+    def cached(self, tenant: Tenant, token: str) -> Mapping[str, Any] | None:
+        """The claims of a token verified before and still valid, with no I/O; else ``None``."""
+        ...
+
+
+class JwtVerifier:
+    """Validates a JWT access token locally against the realm's signing keys (cached)."""
+
+    def verify(self, tenant: Tenant, token: str) -> Mapping[str, Any]:
+        return tenant.validate(token)
+
+    def cached(self, tenant: Tenant, token: str) -> Mapping[str, Any] | None:
+        validator = tenant.ready_validator
+        return None if validator is None else validator.cached(token)
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, else ``None``."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class BearerTokens:
+    """Bearer tokens by ``Authorization`` header, verified through a :class:`BearerVerifier`."""
+
+    __slots__ = ("_tokens", "verifier")
+
+    def __init__(self, verifier: BearerVerifier) -> None:
+        self.verifier = verifier
+        self._tokens: dict[str, str] = {}  # Authorization header -> its token
+
+    def cached(self, tenant: Tenant, authorization: str) -> tuple[str, Mapping[str, Any]] | None:
+        """The header's token and its claims, if verified before (no I/O), else ``None``."""
+        # The same token string each time: its (1-2 KB) hash is computed once, not per check.
+        token = self._tokens.get(authorization)
+        if token is None:
+            token = bearer_token(authorization)
+            if token is None:
+                return None
+            if len(self._tokens) >= MEMO_SIZE:
+                self._tokens.clear()
+            self._tokens[authorization] = token
+        claims = self.verifier.cached(tenant, token)
+        return None if claims is None else (token, claims)

@@ -1,0 +1,143 @@
+"""The engine's settings: its routes and behaviour, readable from a framework's settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ..config import parse_bool, parse_words
+from ..errors import ConfigError
+
+__all__ = ["REFRESH_LINGER", "EngineSettings"]
+
+# A finished refresh keeps answering its session's later requests this long (see SingleFlight).
+REFRESH_LINGER = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Routes and behaviour of the engine; every adapter exposes these as its settings."""
+
+    prefix: str = "/kc"
+    after_login_url: str = "/"
+    after_logout_url: str = "/"
+    #: ``redirect``: end the Keycloak session through its end-session page (RP-initiated);
+    #: ``server``: end it with a back-channel call; ``local``: forget it in this app only.
+    logout_mode: Literal["redirect", "server", "local"] = "redirect"
+    #: Logout is POST (CSRF-safe); allow GET only for apps that cannot post.
+    allow_get_logout: bool = False
+    #: Refresh the access token when it expires within this many seconds.
+    refresh_margin: float = 30.0
+    session_key: str = "kc"
+    max_pending_logins: int = 5
+    login_ttl: float = 600.0
+    exempt_paths: tuple[str, ...] = ()
+    scopes: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.prefix.startswith("/") or self.prefix.endswith("/"):
+            raise ConfigError(
+                f"prefix must start with '/' and not end with one, got {self.prefix!r}",
+                key="prefix",
+            )
+
+    @classmethod
+    def from_mapping(
+        cls, values: Mapping[str, Any], *, key_prefix: str = "KEYCLOAK_", **overrides: Any
+    ) -> EngineSettings:
+        """Settings from ``{key_prefix}{FIELD}`` keys of a framework's settings mapping.
+
+        ``KEYCLOAK_PREFIX``, ``KEYCLOAK_LOGOUT_MODE``, ``KEYCLOAK_REFRESH_MARGIN`` ...; values
+        may be Python values or strings (environment files), which are parsed by the field's
+        type. ``KEYCLOAK_SCOPES`` is left to the client's :class:`~kc_core.Config`.
+
+        Raises:
+            ConfigError: a value cannot be read as its setting's type.
+        """
+        defaults = cls()
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            key = f"{key_prefix}{f.name.upper()}"
+            if f.name == "scopes" or key not in values:
+                continue
+            try:
+                changes[f.name] = _setting_value(values[key], getattr(defaults, f.name))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{key} is not valid: {exc}", key=f.name) from exc
+        return cls(**(changes | overrides))
+
+    @classmethod
+    def for_seed_middleware(
+        cls,
+        callback_url: str,
+        redirect_uri: str = "/",
+        logout_uri: str | None = None,
+        *,
+        exempt_paths: Iterable[str] = (),
+        values: Mapping[str, Any] | None = None,
+        key_prefix: str = "KEYCLOAK_",
+    ) -> EngineSettings:
+        """Settings for the earlier library's ``AuthenticationMiddleware(callback_url=...,
+        redirect_uri=..., logout_uri=...)``, which every adapter keeps working.
+
+        The routes live beside ``callback_url`` (``/kc/callback`` → prefix ``/kc``); users
+        land on ``redirect_uri`` after login and on ``logout_uri`` after logout, which is
+        also reachable by GET because the earlier library's logout was a link.
+
+        Raises:
+            ConfigError: ``callback_url``'s path does not look like ``/PREFIX/callback``.
+        """
+        callback_path = urlsplit(callback_url).path
+        suffix = "/callback"
+        if not callback_path.endswith(suffix) or callback_path == suffix:
+            raise ConfigError(
+                f"callback_url's path must look like /PREFIX/callback, got {callback_path!r}",
+                key="callback_url",
+            )
+        return cls.from_mapping(
+            values or {},
+            key_prefix=key_prefix,
+            prefix=callback_path[: -len(suffix)],
+            after_login_url=redirect_uri,
+            after_logout_url=logout_uri or "/",
+            allow_get_logout=True,
+            exempt_paths=tuple(exempt_paths),
+        )
+
+    @property
+    def login_path(self) -> str:
+        """Where a browser starts a login (``?next=`` names the page to return to)."""
+        return f"{self.prefix}/login"
+
+    @property
+    def callback_path(self) -> str:
+        """Where Keycloak sends the browser back (register it as a redirect URI)."""
+        return f"{self.prefix}/callback"
+
+    @property
+    def logout_path(self) -> str:
+        """Where the app's logout form posts."""
+        return f"{self.prefix}/logout"
+
+    @property
+    def backchannel_logout_path(self) -> str:
+        """Where Keycloak posts logout tokens (the client's back-channel logout URL)."""
+        return f"{self.prefix}/backchannel-logout"
+
+
+def _setting_value(value: Any, default: Any) -> Any:
+    """``value`` as the type of the setting's ``default``; strings are parsed."""
+    if not isinstance(value, str):
+        if isinstance(default, tuple) and isinstance(value, list | tuple | set | frozenset):
+            return tuple(value)
+        return value
+    if isinstance(default, bool):
+        return parse_bool(value)
+    if isinstance(default, int | float):
+        return type(default)(value)
+    if isinstance(default, tuple) or default is None:
+        return parse_words(value)
+    return value
