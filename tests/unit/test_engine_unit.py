@@ -22,8 +22,20 @@ import pytest
 from toy_adapter import ToyAdapter, ToyRequest
 
 from kc_core import Config
-from kc_core.engine import AsyncEngine, Engine, EngineSettings, Requirement, safe_return_url
+from kc_core.engine import (
+    AsyncEngine,
+    CookieSessions,
+    Engine,
+    EngineSettings,
+    Identity,
+    RequestHeaders,
+    Requirement,
+    ServerSessions,
+    SessionBackend,
+    safe_return_url,
+)
 from kc_core.plugins import Plugins
+from kc_core.stores.cookie import CookieTokenStore
 
 # Nothing listens on the discard port: a test that reached Keycloak would get a 503, not pass.
 NO_KEYCLOAK = "http://127.0.0.1:9"
@@ -249,3 +261,52 @@ def test_role_and_bearer_requirements_say_what_the_decorators_mean() -> None:
     api = Requirement.for_bearer(("kc-api:reader",))
     assert api == Requirement(("kc-api:reader",), api=True, bearer_only=True)
     assert Requirement.for_bearer() == Requirement(api=True, bearer_only=True)
+
+
+_VALUES_ALONE = """
+import sys
+import kc_core.engine.values
+import kc_core.plugins
+parts = [n for n in sys.modules if n.startswith("kc_core.engine.") and n != "kc_core.engine.values"]
+print(sorted(parts))
+"""
+
+
+def test_the_value_types_load_without_the_engine_and_plugins_import_them() -> None:
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", _VALUES_ALONE], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['kc_core.engine.settings']"
+
+
+def test_identity_has_role_reads_realm_client_and_own_roles() -> None:
+    identity = Identity.from_claims(
+        {
+            "sub": "u1",
+            "azp": "orders-web",
+            "realm_access": {"roles": ["admin"]},
+            "resource_access": {"orders-web": {"roles": ["clerk"]}, "api": {"roles": ["reader"]}},
+        }
+    )
+    assert identity.has_role("realm:admin")
+    assert identity.has_role("api:reader")
+    assert identity.has_role("clerk")  # a bare role: of the client the token was issued to
+    assert not identity.has_role("clerk", client_id="api")
+    assert not identity.has_role("realm:clerk")
+
+
+def test_request_headers_read_and_iterate_through_the_adapter(toy_plugins: Plugins) -> None:
+    request = ToyRequest(headers={"X-Agent": "kc", "Accept": "text/html"})
+    headers = RequestHeaders(toy_plugins.adapter_for(request), request)
+    assert headers["x-agent"] == "kc"
+    assert dict(headers.items()) == {"X-Agent": "kc", "Accept": "text/html"}
+    assert len(headers) == 2
+    assert "missing" not in headers
+
+
+def test_both_session_backends_are_one_protocol(make_engine: Callable[..., Engine]) -> None:
+    server: SessionBackend = make_engine().sessions
+    cookies: SessionBackend = CookieSessions(CookieTokenStore("x" * 32))
+    assert isinstance(server, ServerSessions)
+    assert isinstance(cookies, CookieSessions)
