@@ -22,7 +22,7 @@ from . import protection
 from .answers import _forbidden, _unauthorized
 from .authorization import Enforcer
 from .bearer import BearerVerifier
-from .context import Tenant
+from .context import Call, Tenant
 from .logout import ReplayGuard
 from .parts import Parts
 from .settings import EngineSettings
@@ -212,9 +212,25 @@ class Engine(Parts):
         claims, without validating the token again. A ``guard`` without claims (a visitor,
         a refusal) gets the full :meth:`protect`.
         """
-        if guard.response is not None or guard.claims is None:
+        claims = guard.claims
+        if guard.response is not None or claims is None:
             return self.protect(request, requirement)
-        return protection.authorize(self, self.call(request), guard, requirement)
+        adapter = self.plugins.adapter_for(request)
+        if self.is_exempt(adapter.path(request)):
+            return guard
+        tenant = self._single
+        if not (requirement.bearer_only and not guard.bearer) and self.authorizer.enforcer is None:
+            # Nothing to ask and no answer to build unless the roles or scopes are missing.
+            if not (requirement.roles or requirement.scopes):
+                return guard
+            if tenant is None:
+                tenant = self._tenant(request)
+            client_id = tenant.client.config.client_id
+            token = guard.token or ""
+            if self.authorizer.requirement_failure(token, claims, requirement, client_id) is None:
+                return guard
+        call = Call(request, adapter, self._tenant, tenant)
+        return protection.authorize(self, call, guard, requirement)
 
     def refuse(self, request: Any, guard: Guard, reason: str, api: bool | None = None) -> Any:
         """The engine's refusal of a request the app's own rules denied (an ACL, a check).
