@@ -13,10 +13,10 @@ every plugin; ``kc_build_identity``, ``kc_select_tenant`` and ``kc_token_store``
 first non-``None`` result.
 
 Every adapter hook is required except ``kc_session_rotate`` (default: nothing),
-``kc_request_client_address`` (default: ``None``), ``kc_request_header_names``
-(default: none) and ``kc_request_is_secure`` (default: the
-URL's scheme is https). A plugin module's ``kc_*`` functions are its hook implementations;
-the marker from :mod:`kc_core.plugins` adds options such as ``tryfirst``::
+``kc_request_client_address`` (default: ``None``), ``kc_request_header_names`` (default: no
+names) and ``kc_request_is_secure`` (default: the URL's scheme is https). A plugin module's
+``kc_*`` functions are its hook implementations; the marker from :mod:`kc_core.plugins` adds
+options such as ``tryfirst``::
 
     from kc_core.plugins import hookimpl
 

@@ -76,6 +76,10 @@ class Call:
     def tenant(self, tenant: Tenant) -> None:
         self._tenant = tenant
 
+    def select_tenant(self) -> Tenant:
+        """Select the tenant now: where an unknown tenant must fail before anything else."""
+        return self.tenant
+
     def session(self) -> MutableMapping[str, Any]:
         """The framework session of the request (the rotated one after a login)."""
         return self.adapter.session(self.request)

@@ -75,7 +75,7 @@ def logout(parts: Parts, call: Call) -> Any:
 
 def end_session(parts: Parts, call: Call) -> list[tuple[str, str]]:
     """See :meth:`kc_core.engine.Engine.end_session`."""
-    call.tenant  # noqa: B018  (selected first: an unknown tenant fails before anything else)
+    call.select_tenant()
     found = parts.sessions.load(call)
     parts.sessions.end(call, None if found is None else found.key)
     forget_recent_logins(call.session())

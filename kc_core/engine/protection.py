@@ -55,7 +55,7 @@ def admit_bearer(
 
 def protect_session(parts: Parts, call: Call, requirement: Requirement) -> Guard:
     """The session's user, or the login redirect (browsers) or a 401 (API clients)."""
-    call.tenant  # noqa: B018  (selected first, as an unknown tenant must fail first)
+    call.select_tenant()
     try:
         found = session_user(parts, call)
     except Unavailable as exc:
