@@ -48,10 +48,12 @@ def bearer_token(authorization: str) -> str | None:
 class BearerTokens:
     """Bearer tokens by ``Authorization`` header, verified through a :class:`BearerVerifier`."""
 
-    __slots__ = ("_tokens", "verifier")
+    __slots__ = ("_jwt", "_tokens", "verifier")
 
     def __init__(self, verifier: BearerVerifier) -> None:
         self.verifier = verifier
+        # The default verifier's cache is read inline: one call less on the hot path.
+        self._jwt = type(verifier) is JwtVerifier
         self._tokens: dict[str, str] = {}  # Authorization header -> its token
 
     def cached(self, tenant: Tenant, authorization: str) -> tuple[str, Mapping[str, Any]] | None:
@@ -65,5 +67,9 @@ class BearerTokens:
             if len(self._tokens) >= MEMO_SIZE:
                 self._tokens.clear()
             self._tokens[authorization] = token
-        claims = self.verifier.cached(tenant, token)
+        if self._jwt:
+            validator = tenant.ready_validator
+            claims = None if validator is None else validator.cached(token)
+        else:
+            claims = self.verifier.cached(tenant, token)
         return None if claims is None else (token, claims)

@@ -108,15 +108,6 @@ class Engine(Parts):
 
     # -- the no-I/O path ----------------------------------------------------------------------
 
-    def _cached_bearer(
-        self, request: Any, adapter: Adapter, tenant: Tenant
-    ) -> tuple[str, Mapping[str, Any]] | None:
-        """The bearer token of ``request`` and its claims, if validated before (no I/O)."""
-        authorization = adapter.header(request, "authorization")
-        if authorization is None:
-            return None
-        return self.bearer.cached(tenant, authorization)
-
     def _admit_bearer(
         self,
         request: Any,
@@ -148,7 +139,8 @@ class Engine(Parts):
         adapter = self.plugins.adapter_for(request)
         if self.is_exempt(adapter.path(request)):
             return Guard()
-        found = self._cached_bearer(request, adapter, tenant)
+        authorization = adapter.header(request, "authorization")
+        found = None if authorization is None else self.bearer.cached(tenant, authorization)
         if found is None:
             return None
         return self._admit_bearer(request, adapter, tenant, found[0], found[1], requirement)
@@ -158,7 +150,8 @@ class Engine(Parts):
         tenant = self._single
         if tenant is None:
             return None
-        found = self._cached_bearer(request, self.plugins.adapter_for(request), tenant)
+        authorization = self.plugins.adapter_for(request).header(request, "authorization")
+        found = None if authorization is None else self.bearer.cached(tenant, authorization)
         if found is None:
             return None
         token, claims = found
