@@ -163,6 +163,9 @@ class EngineSettings:
     login_ttl: float = 600.0
     exempt_paths: tuple[str, ...] = ()
     scopes: tuple[str, ...] | None = None
+    #: Where sessions' tokens live when the app passes no store and no plugin provides one
+    #: (``KEYCLOAK_TOKEN_STORE``): ``memory`` (one process only) or a ``redis://`` URL.
+    token_store: str = "memory"
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
@@ -378,7 +381,9 @@ class Engine:
         for name, value in tenants.items():
             client = value if isinstance(value, Client) else Client(value)
             tenant_store = (
-                server_store or self.plugins.token_store(client.config) or MemoryTokenStore()
+                server_store
+                or self.plugins.token_store(client.config)
+                or _store_from_setting(self.settings.token_store, client.config)
             )
             self._tenants[name] = _Tenant(name, client, tenant_store)
         self._single = next(iter(self._tenants.values())) if len(self._tenants) == 1 else None
@@ -1399,6 +1404,20 @@ def _requirement_failure(
     if requirement.scopes and not has_scope(claims, requirement.scopes):
         return "the token lacks a required scope"
     return None
+
+
+def _store_from_setting(setting: str, config: Config) -> TokenStore:
+    """The store :attr:`EngineSettings.token_store` names, one prefix per realm and client."""
+    if setting == "memory":
+        return MemoryTokenStore()
+    if setting.startswith(("redis://", "rediss://", "unix://")):
+        from .stores.redis import RedisTokenStore  # the optional redis dependency
+
+        return RedisTokenStore.from_url(setting, prefix=RedisTokenStore.prefix_for(config))
+    raise ConfigError(
+        f"token_store must be 'memory' or a redis:// URL, got {setting.split(':', 1)[0]!r}...",
+        key="token_store",
+    )
 
 
 def _forget_recent_logins(session: MutableMapping[str, Any]) -> None:
