@@ -18,7 +18,7 @@ import requests
 
 __all__ = ["KeycloakAdmin", "KeycloakAdminError"]
 
-_TIMEOUT = 10.0
+_TIMEOUT = 30.0  # creating a realm takes seconds, more on a loaded machine
 # Admin tokens live 60 s by default; renew a little before that.
 _TOKEN_MARGIN = 10.0
 
