@@ -112,6 +112,19 @@ class KeycloakAdmin:
         """DELETE ``path``."""
         return self.request("DELETE", path)
 
+    def server_version(self) -> tuple[int, ...]:
+        """The server's Keycloak version as numbers, e.g. ``(26, 7, 3)`` (``/admin/serverinfo``).
+
+        A suffix (``999.0.0-SNAPSHOT``) is dropped: only the leading numeric parts count.
+        """
+        version = str(self.get("/admin/serverinfo")["systemInfo"]["version"])
+        numbers: list[int] = []
+        for part in version.split("-", 1)[0].split("."):
+            if not part.isdigit():
+                break
+            numbers.append(int(part))
+        return tuple(numbers)
+
     # Realm-level helpers -------------------------------------------------------------------
 
     def realm_path(self, realm: str) -> str:

@@ -10,6 +10,8 @@ Fixtures (all session-scoped except ``form_login``):
 - ``keycloak``: :class:`~kc_core.testing.server.KeycloakRealm`, endpoints and credentials of
   the test realm (``keycloak.issuer``, ``keycloak.token_url``, ``keycloak.client("kc-web")``).
 - ``keycloak_admin``: :class:`~kc_core.testing.admin.KeycloakAdmin` logged in as admin.
+- ``keycloak_version``: the running server's version as numbers, e.g. ``(26, 7, 3)``, for
+  tests that state a per-version rule (``if keycloak_version >= (26, 6): ...``).
 - ``form_login``: :class:`~kc_core.testing.browser.RealmLogin`, call it to log a user in.
 - ``web_client``: a :class:`kc_core.Client` of the realm's ``kc-web`` client (session-scoped).
 - ``access_token``: ``access_token("bob")``, an access token Keycloak issues to a user.
@@ -37,13 +39,22 @@ __all__ = [
     "keycloak",
     "keycloak_admin",
     "keycloak_server",
+    "keycloak_version",
     "web_client",
 ]
 
 _SERVER = pytest.StashKey[KeycloakServer]()
 _LOG_TAIL_LINES = 60
 _SERVER_FIXTURES = frozenset(
-    {"keycloak_server", "keycloak", "keycloak_admin", "form_login", "web_client", "access_token"}
+    {
+        "keycloak_server",
+        "keycloak",
+        "keycloak_admin",
+        "keycloak_version",
+        "form_login",
+        "web_client",
+        "access_token",
+    }
 )
 _WEB_CLIENT = "kc-web"
 
@@ -93,6 +104,12 @@ def keycloak_admin(keycloak: KeycloakRealm) -> Iterator[KeycloakAdmin]:
     admin = KeycloakAdmin(keycloak.base_url, keycloak.admin_username, keycloak.admin_password)
     yield admin
     admin.close()
+
+
+@pytest.fixture(scope="session")
+def keycloak_version(keycloak_admin: KeycloakAdmin) -> tuple[int, ...]:
+    """The running server's Keycloak version, e.g. ``(26, 7, 3)`` (read from the server)."""
+    return keycloak_admin.server_version()
 
 
 @pytest.fixture
