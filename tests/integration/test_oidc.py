@@ -525,11 +525,11 @@ def test_resource_server_introspects_a_token_meant_for_it(
         assert "kc-service" not in _payload(token)["aud"]
         assert api.introspect(token)["active"] is True
         assert _keycloak_says_active(keycloak, "kc-api", token) is True
-        # The issuing client is outside aud: Keycloak's answer depends on its version ...
+        # The issuing client is outside aud: Keycloak's answer depends on its version, and
+        # kc reports it as it is.
         expected = keycloak_version < INTROSPECTION_AUDIENCE_RULE
         assert _keycloak_says_active(keycloak, "kc-service", token) is expected
-        # ... kc's does not.
-        assert service.introspect(token) == {"active": False}
+        assert service.introspect(token)["active"] is expected
 
 
 def test_only_the_issuing_client_introspects_a_refresh_token(
@@ -545,9 +545,9 @@ def test_only_the_issuing_client_introspects_a_refresh_token(
     assert _keycloak_says_active(keycloak, "kc-api", refresh, **hinted) is expected
     # Without the hint the token is judged like an access token, by its aud.
     assert _keycloak_says_active(keycloak, "kc-web", refresh) is expected
-    assert web.introspect(refresh) == {"active": False}
+    assert web.introspect(refresh)["active"] is expected
     with make_client(keycloak, "kc-api") as api:
-        assert api.introspect(refresh, **hinted) == {"active": False}
+        assert api.introspect(refresh, **hinted)["active"] is expected
         # The access token names kc-api in aud: kc-api may introspect it on every version.
         assert api.introspect(tokens.access_token)["active"] is True
 
