@@ -846,9 +846,11 @@ class Engine:
         mark = tenant.store.get(_logout_mark_key(self.cookies, record))
         if mark is None:
             return False
-        # A later login into the same Keycloak session (a local logout) is not refused.
-        issued = (record.tokens.id_claims or {}).get("iat")
-        return not isinstance(issued, int | float) or issued <= mark.tokens.expires_at
+        # A later login into the same Keycloak session (a local logout) is not refused; this
+        # app's own clock dates both (a token's iat has whole seconds and Keycloak's clock).
+        tokens = record.tokens
+        received_at = tokens.expires_at - float(tokens.raw.get("expires_in") or 0)
+        return received_at <= mark.tokens.expires_at
 
     def _session_identity(
         self,

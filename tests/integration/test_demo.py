@@ -39,6 +39,7 @@ def test_demo_app_logs_alice_in_and_serves_her_api(
             "KEYCLOAK_REALM": demo_realm,
             "KEYCLOAK_CLIENT_ID": "kc-demo",
             "KEYCLOAK_CLIENT_SECRET": "kc-demo-secret",
+            "SECRET_KEY": "demo-test-secret-0123456789",
         }
     )
     browser = app.test_client()
