@@ -70,6 +70,8 @@ _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
 # A finished refresh keeps answering its session's later requests this long (see SingleFlight).
 _REFRESH_LINGER = 5.0
+# How long a logged-out cookie session stays refused when its tokens name no end (offline).
+_OFFLINE_COOKIE_TTL = 86_400 * 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,10 @@ class EngineSettings:
     #: Where sessions' tokens live when the app passes no store and no plugin provides one
     #: (``KEYCLOAK_TOKEN_STORE``): ``memory`` (one process only) or a ``redis://`` URL.
     token_store: str = "memory"
+    #: The app's public origin (``https://shop.example``): the callback and post-logout URLs,
+    #: the logout's same-origin check and ``next`` are built from it, never from the request's
+    #: Host. Unset, the request URL is used, as far as the framework's trusted hosts allow.
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
@@ -173,6 +179,8 @@ class EngineSettings:
                 f"prefix must start with '/' and not end with one, got {self.prefix!r}",
                 key="prefix",
             )
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url", _public_origin(self.public_url))
 
     @classmethod
     def from_mapping(
@@ -192,6 +200,9 @@ class EngineSettings:
         for f in dataclasses.fields(cls):
             key = f"{key_prefix}{f.name.upper()}"
             if f.name == "scopes" or key not in values:
+                continue
+            if f.name == "public_url":
+                changes[f.name] = str(values[key]) if values[key] else None
                 continue
             try:
                 changes[f.name] = _setting_value(values[key], getattr(defaults, f.name))
@@ -309,6 +320,18 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _public_origin(url: str, key: str = "public_url") -> str:
+    """``url`` as an origin (``https://host[:port]``), or a :class:`ConfigError`."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key} must be an http(s) URL with a host, got {url!r}", key=key)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ConfigError(
+            f"{key} names only the app's origin (scheme, host, port), got {url!r}", key=key
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
 def _quote_header(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -316,13 +339,17 @@ def _quote_header(value: str) -> str:
 class _Tenant:
     """One realm/client: its client and where its sessions' tokens live."""
 
-    __slots__ = ("client", "name", "ready_validator", "realm", "store")
+    __slots__ = ("client", "name", "public_origin", "ready_validator", "realm", "store")
 
-    def __init__(self, name: str, client: Client, store: TokenStore) -> None:
+    def __init__(
+        self, name: str, client: Client, store: TokenStore, public_origin: str | None
+    ) -> None:
         self.name = name
         self.client = client
         self.store = store
         self.realm = client.config.realm
+        #: Where browsers reach the app (public_url or Config.redirect_uri), else None.
+        self.public_origin = public_origin
         #: Set once the validator exists (discovery done), so async callers can use its cache.
         self.ready_validator: TokenValidator | None = None
 
@@ -385,7 +412,8 @@ class Engine:
                 or self.plugins.token_store(client.config)
                 or _store_from_setting(self.settings.token_store, client.config)
             )
-            self._tenants[name] = _Tenant(name, client, tenant_store)
+            origin = _pinned_origin(self.settings, client.config)
+            self._tenants[name] = _Tenant(name, client, tenant_store, origin)
         self._single = next(iter(self._tenants.values())) if len(self._tenants) == 1 else None
         self._refreshes: SingleFlight[SessionRecord | None] = SingleFlight(linger=_REFRESH_LINGER)
         self._identities: dict[int, tuple[Mapping[str, Any], Any]] = {}
@@ -627,6 +655,8 @@ class Engine:
         found = self._load_session(request, adapter, tenant)
         self._end_session(request, adapter, tenant, None if found is None else found.key, headers)
         _forget_recent_logins(adapter.session(request))
+        if found is not None:
+            self._refuse_copies(tenant, found.record)
         tokens = None if found is None else found.record.tokens
         identity = (
             self._identity(tokens.id_claims, request)
@@ -754,10 +784,16 @@ class Engine:
 
     # -- sessions -----------------------------------------------------------------------------
 
+    def _site(self, request: Any, adapter: Adapter, tenant: _Tenant) -> str:
+        """The app's origin as browsers reach it: pinned by settings, else the request's."""
+        return tenant.public_origin or _origin(adapter.url(request))
+
     def _load_session(self, request: Any, adapter: Adapter, tenant: _Tenant) -> _Session | None:
         if self.cookies is not None:
             record = self.cookies.decode(adapter.cookies(request))
-            return None if record is None else _Session(self.cookies.key_of(record), record)
+            if record is None or self._logged_out(tenant, record):
+                return None
+            return _Session(self.cookies.key_of(record), record)
         data = adapter.session(request).get(self.settings.session_key)
         if not isinstance(data, dict) or not isinstance(data.get("key"), str):
             return None
@@ -814,6 +850,32 @@ class Engine:
         if key is not None:
             tenant.store.delete(key)
         adapter.session(request).pop(self.settings.session_key, None)
+
+    def _refuse_copies(self, tenant: _Tenant, record: SessionRecord) -> None:
+        """Cookie mode: refuse every cookie of ``record``'s session issued until now.
+
+        A copy of the cookie saved before logout would otherwise keep working until its
+        tokens expire. The mark lives in the tenant's token store (this process's memory, or
+        the shared store a ``kc_token_store`` hook gives) for as long as such a cookie lives.
+        """
+        if self.cookies is None:
+            return
+        now = time.time()
+        ttl = _record_ttl(record.tokens) or _OFFLINE_COOKIE_TTL
+        mark = TokenSet(access_token="", token_type="logged-out", expires_at=now)
+        tenant.store.set(_logout_mark_key(self.cookies, record), SessionRecord(mark, sub=""), ttl)
+
+    def _logged_out(self, tenant: _Tenant, record: SessionRecord) -> bool:
+        """Whether a logout refused ``record`` (see :meth:`_refuse_copies`)."""
+        assert self.cookies is not None
+        mark = tenant.store.get(_logout_mark_key(self.cookies, record))
+        if mark is None:
+            return False
+        # A later login into the same Keycloak session (a local logout) is not refused; this
+        # app's own clock dates both (a token's iat has whole seconds and Keycloak's clock).
+        tokens = record.tokens
+        received_at = tokens.expires_at - float(tokens.raw.get("expires_in") or 0)
+        return received_at <= mark.tokens.expires_at
 
     def _session_identity(
         self,
@@ -967,11 +1029,11 @@ class Engine:
         if stop is not None:
             return stop
         tenant = self._tenant(request)
-        url = adapter.url(request)
-        target = safe_return_url(adapter.query(request).get("next"), url)
+        site = self._site(request, adapter, tenant)
+        target = safe_return_url(adapter.query(request).get("next"), site)
         try:
             login = tenant.client.login(
-                _origin(url) + self.settings.callback_path,
+                site + self.settings.callback_path,
                 scopes=self.settings.scopes,
                 remember=False,
             )
@@ -1038,7 +1100,7 @@ class Engine:
         except (KeyError, TypeError, ValueError):
             return self._page(request, adapter, 400, "This login link is invalid.")
         try:
-            tokens = tenant.client.callback(code, str(state), login=login)
+            tokens = tenant.client.callback(code, str(state), login=login, iss=query.get("iss"))
         except TokenError as exc:
             # Keycloak's own tokens failing a check is a deployment to fix: say which check.
             _log.warning("login refused: Keycloak's ID token does not pass: %s", exc)
@@ -1090,14 +1152,16 @@ class Engine:
         session.pop(_REFUSED_KEY, None)
         identity = self._identity(claims, request)
         self.plugins.after_login(request, tokens, identity)
-        target = safe_return_url(str(entry.get("next") or ""), adapter.url(request))
+        site = self._site(request, adapter, tenant)
+        target = safe_return_url(str(entry.get("next") or ""), site)
         return adapter.redirect(request, target or self.settings.after_login_url, headers)
 
     def logout(self, request: Any) -> Any:
         """``POST {prefix}/logout``: end the session here and (by default) in Keycloak.
 
-        GET answers 405 unless :attr:`EngineSettings.allow_get_logout`; a cross-site POST
-        (``Origin`` of another site) answers 403.
+        GET answers 405 unless :attr:`EngineSettings.allow_get_logout`; a cross-site request
+        (an ``Origin`` other than the app's, ``Origin: null``, or ``Sec-Fetch-Site`` other
+        than ``same-origin``/``none``) answers 403.
         """
         adapter = self.plugins.adapter_for(request)
         method = adapter.method(request)
@@ -1105,17 +1169,20 @@ class Engine:
             return adapter.response(
                 request, 405, b"Logout must be a POST.", _TEXT, [("Allow", "POST")]
             )
-        url = adapter.url(request)
-        origin = adapter.header(request, "origin")
-        if method == "POST" and origin not in (None, "null") and origin != _origin(url):
-            return self._page(request, adapter, 403, "Cross-site logout refused.")
         tenant = self._tenant(request)
+        site = self._site(request, adapter, tenant)
+        if _cross_site(
+            adapter.header(request, "origin"), adapter.header(request, "sec-fetch-site"), site
+        ):
+            return self._page(request, adapter, 403, "Cross-site logout refused.")
         headers: list[tuple[str, str]] = [("Cache-Control", "no-store")]
         try:
             found = self._load_session(request, adapter, tenant)
             key = None if found is None else found.key
             self._end_session(request, adapter, tenant, key, headers)
             _forget_recent_logins(adapter.session(request))
+            if found is not None:
+                self._refuse_copies(tenant, found.record)
         except TokenStoreUnavailable as exc:
             return self._unavailable(request, adapter, exc)
         record = found.record if found is not None else None
@@ -1125,7 +1192,7 @@ class Engine:
             else None
         )
         self.plugins.after_logout(request, identity)
-        after = _origin(url) + self.settings.after_logout_url
+        after = site + self.settings.after_logout_url
         mode = self.settings.logout_mode
         if record is not None and mode == "server" and record.tokens.refresh_token:
             try:
@@ -1376,6 +1443,53 @@ class _HeaderView(Mapping[str, str]):
 
     def __len__(self) -> int:
         return 0
+
+
+def _cross_site(origin: str | None, fetch_site: str | None, site: str) -> bool:
+    """Whether a request's ``Origin``/``Sec-Fetch-Site`` say it came from another origin.
+
+    ``Origin: null`` (sandboxed frames, some redirects) is another origin too; a browser that
+    says ``same-site`` means a sibling origin, which may be someone else's subdomain.
+    """
+    if fetch_site is not None and fetch_site.strip().lower() not in ("same-origin", "none"):
+        return True
+    return origin is not None and origin.strip().lower() != site.lower()
+
+
+def _pinned_origin(settings: EngineSettings, config: Config) -> str | None:
+    """The public origin a tenant's URLs are built from, or ``None`` (the request's).
+
+    ``Config.redirect_uri`` is honoured as the callback URL: its origin pins the app's, as
+    ``public_url`` does; a path other than the engine's callback path, or an origin other
+    than ``public_url``, contradicts the settings.
+
+    Raises:
+        ConfigError: ``redirect_uri`` contradicts the engine's settings.
+    """
+    if not config.redirect_uri:
+        return settings.public_url
+    parts = urlsplit(config.redirect_uri)
+    if parts.path != settings.callback_path or parts.query or parts.fragment:
+        raise ConfigError(
+            f"redirect_uri {config.redirect_uri!r} must be the engine's callback URL "
+            f"(<public origin>{settings.callback_path}); set public_url instead, or leave "
+            "redirect_uri unset",
+            key="redirect_uri",
+        )
+    origin = _public_origin(_origin(config.redirect_uri), "redirect_uri")
+    if settings.public_url is not None and origin != settings.public_url:
+        raise ConfigError(
+            f"redirect_uri {config.redirect_uri!r} is not on public_url {settings.public_url!r}",
+            key="redirect_uri",
+        )
+    return origin
+
+
+def _logout_mark_key(cookies: CookieTokenStore, record: SessionRecord) -> str:
+    # By Keycloak session when known: a copy saved before a refresh has other tokens.
+    if record.sid is not None:
+        return f"kc-logged-out:sid:{record.sid}"
+    return f"kc-logged-out:{cookies.key_of(record)}"
 
 
 def _setting_value(value: Any, default: Any) -> Any:

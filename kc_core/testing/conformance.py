@@ -42,7 +42,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urljoin, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urljoin, urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
@@ -53,6 +53,7 @@ from kc_core.engine import _REFRESH_LINGER, Engine, EngineSettings
 from kc_core.oidc import TokenSet
 from kc_core.plugins import Plugins, hookimpl
 from kc_core.stores import SessionRecord
+from kc_core.stores.cookie import CookieTokenStore
 from kc_core.stores.memory import MemoryTokenStore
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form
@@ -678,6 +679,153 @@ class AdapterConformance:
             store=store,
         )
 
+    # -- trust: the public URL, cross-site logout, the login answer's issuer ---------------------
+
+    def test_public_url_pins_the_callback_url_whatever_the_host(
+        self, kc_make_engine: Callable[..., Engine]
+    ) -> None:
+        with self.serve(kc_make_engine(public_url=_PINNED)) as url:
+            for poison in _POISONS:
+                start = requests.get(
+                    f"{url}/kc/login?next=/private",
+                    headers=poison,
+                    allow_redirects=False,
+                    timeout=_TIMEOUT,
+                )
+                if start.status_code == 400:  # the framework refused the Host itself
+                    continue
+                assert start.status_code == 302, poison
+                query = parse_qs(urlsplit(start.headers["Location"]).query)
+                assert query["redirect_uri"] == [f"{_PINNED}/kc/callback"], poison
+
+    def test_public_url_pins_the_post_logout_url_whatever_the_host(
+        self,
+        kc_make_engine: Callable[..., Engine],
+        browser: requests.Session,
+        keycloak: KeycloakRealm,
+    ) -> None:
+        with self.serve(kc_make_engine(public_url=_PINNED)) as url:
+            for poison in _POISONS:
+                _login_through(url, browser, "alice")
+                # requests matches cookies by a Host header given: send them by hand.
+                host = urlsplit(url).hostname
+                cookies = "; ".join(
+                    f"{c.name}={c.value}" for c in browser.cookies if c.domain.lstrip(".") == host
+                )
+                out = browser.post(
+                    f"{url}/kc/logout",
+                    headers={**poison, "Origin": _PINNED, "Cookie": cookies},
+                    allow_redirects=False,
+                    timeout=_TIMEOUT,
+                )
+                if out.status_code == 400:  # the framework refused the Host itself
+                    browser.post(f"{url}/kc/logout", allow_redirects=False, timeout=_TIMEOUT)
+                    continue
+                assert out.status_code == 302, poison
+                end_session = out.headers["Location"]
+                assert end_session.startswith(keycloak.issuer), poison
+                query = parse_qs(urlsplit(end_session).query)
+                assert query["post_logout_redirect_uri"] == [f"{_PINNED}/"], poison
+                back = browser.get(end_session, allow_redirects=False, timeout=_TIMEOUT)
+                assert back.status_code == 302
+                assert back.headers["Location"] == f"{_PINNED}/"
+
+    def test_logout_refuses_cross_site_requests(
+        self, app_url: str, browser: requests.Session
+    ) -> None:
+        login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
+        for signals in (
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site", "Origin": "http://other.localhost"},
+            {"Sec-Fetch-Site": "same-site"},
+        ):
+            refused = browser.post(
+                f"{app_url}/kc/logout", headers=signals, allow_redirects=False, timeout=_TIMEOUT
+            )
+            assert refused.status_code == 403, signals
+        still = browser.get(f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT)
+        assert still.status_code == 200
+        out = browser.post(
+            f"{app_url}/kc/logout",
+            headers={"Origin": app_url, "Sec-Fetch-Site": "same-origin"},
+            allow_redirects=False,
+            timeout=_TIMEOUT,
+        )
+        assert out.status_code == 302
+
+    def test_callback_refuses_a_wrong_or_missing_issuer(
+        self, app_url: str, browser: requests.Session, keycloak: KeycloakRealm
+    ) -> None:
+        for forged in (f"{keycloak.base_url}/realms/another", None):
+            start = browser.get(
+                f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
+            )
+            done = login_with_form(
+                start.headers["Location"],
+                "alice",
+                "alice-password",
+                session=browser,
+                stop_at=f"{app_url}/kc/callback",
+            )
+            query = dict(parse_qsl(urlsplit(done.url).query))
+            assert query.get("iss") == keycloak.issuer  # Keycloak sends it (RFC 9207)
+            if forged is None:
+                del query["iss"]
+            else:
+                query["iss"] = forged
+            answer = browser.get(
+                f"{app_url}/kc/callback?{urlencode(query)}",
+                allow_redirects=False,
+                timeout=_TIMEOUT,
+            )
+            assert answer.status_code == 401, forged
+            assert (
+                browser.get(
+                    f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT
+                ).status_code
+                == 302
+            )
+
+    def test_cookie_mode_refuses_a_cookie_saved_before_logout(
+        self, keycloak: KeycloakRealm, browser: requests.Session
+    ) -> None:
+        for mode in ("redirect", "local"):
+            plugins = self.make_plugins()
+            plugins.register(EngineEvents(), name="kc-conformance-events")
+            engine = Engine(
+                Config(
+                    server_url=keycloak.base_url,
+                    realm=keycloak.realm,
+                    client_id=_CLIENT_ID,
+                    client_secret=_CLIENT_SECRET,
+                ),
+                plugins=plugins,
+                store=CookieTokenStore(secret="conformance-cookie-secret-0123456789"),
+                settings=EngineSettings(logout_mode=mode),
+            )
+            with self.serve(engine) as url:
+                login_with_form(f"{url}/private", "alice", "alice-password", session=browser)
+                saved = requests.Session()
+                saved.cookies.update(browser.cookies)
+                assert (
+                    saved.get(f"{url}/private", allow_redirects=False, timeout=_TIMEOUT).status_code
+                    == 200
+                )
+                out = browser.post(f"{url}/kc/logout", allow_redirects=False, timeout=_TIMEOUT)
+                assert out.status_code == 302
+                replayed = saved.get(f"{url}/private", allow_redirects=False, timeout=_TIMEOUT)
+                assert replayed.status_code == 302, mode
+                # A new login (into the same Keycloak session, after a local logout) works.
+                again = login_with_form(
+                    f"{url}/private", "alice", "alice-password", session=browser
+                )
+                assert again.url == f"{url}/private", mode
+                assert "alice" in again.response.text
+                browser.post(f"{url}/kc/logout", allow_redirects=False, timeout=_TIMEOUT)
+                saved.close()
+            browser.cookies.clear()
+
 
 class _ForgetfulStore(MemoryTokenStore):
     def set(self, key: str, record: SessionRecord, ttl: float | None) -> None:
@@ -699,3 +847,31 @@ def _audiences_of(token: str) -> list[str]:
 
 def _has_session(admin: KeycloakAdmin, realm: str, username: str, sid: str) -> bool:
     return any(s.get("id") == sid for s in admin.user_sessions(realm, username))
+
+
+# An origin nobody serves; Keycloak accepts it as a loopback redirect URI of kc-web.
+_PINNED = "http://127.0.0.1:1"
+_POISONS = (
+    {"Host": "evil.example:9999"},
+    {"X-Forwarded-Host": "evil.example:9999", "X-Forwarded-Proto": "https"},
+)
+
+
+def _login_through(url: str, browser: requests.Session, user: str) -> None:
+    """Log ``user`` in on the app at ``url`` whose public URL is :data:`_PINNED`.
+
+    Keycloak sends the browser to the pinned callback URL; its query is taken to ``url``.
+    """
+    start = browser.get(f"{url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT)
+    done = login_with_form(
+        start.headers["Location"],
+        user,
+        f"{user}-password",
+        session=browser,
+        stop_at=f"{_PINNED}/kc/callback",
+    )
+    landed = browser.get(
+        f"{url}/kc/callback?{urlsplit(done.url).query}", allow_redirects=False, timeout=_TIMEOUT
+    )
+    assert landed.status_code == 302
+    assert browser.get(f"{url}/private", allow_redirects=False, timeout=_TIMEOUT).status_code == 200

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import bottle
 
 from kc_core.plugins import hookimpl
 
-from .extension import request_session
+from .extension import request_session, request_url
 
 
 @hookimpl
@@ -29,8 +30,7 @@ def kc_request_method(request: bottle.BaseRequest) -> str:
 
 @hookimpl
 def kc_request_url(request: bottle.BaseRequest) -> str:
-    # Bottle honours X-Forwarded-Proto/-Host here, as the browser saw the URL.
-    return str(request.url)
+    return request_url(request)
 
 
 @hookimpl
@@ -67,7 +67,7 @@ def kc_request_client_address(request: bottle.BaseRequest) -> str | None:
 
 @hookimpl
 def kc_request_is_secure(request: bottle.BaseRequest) -> bool:
-    return bool(request.urlparts.scheme == "https")
+    return urlsplit(request_url(request)).scheme == "https"
 
 
 @hookimpl

@@ -12,20 +12,24 @@ from functools import lru_cache
 from typing import Any
 
 from pyramid.exceptions import ConfigurationError  # type: ignore[import-untyped]
+from pyramid.httpexceptions import HTTPBadRequest  # type: ignore[import-untyped]
 from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
 from pyramid.request import Request  # type: ignore[import-untyped]
 from pyramid.response import Response  # type: ignore[import-untyped]
 
 from kc_core.plugins import hookimpl
 
-__all__ = ["SESSIONLESS_KEY", "build_response"]
+__all__ = ["SESSIONLESS_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
 
 #: Registry key set by ``includeme`` when the app may run without a session (bearer-only).
 SESSIONLESS_KEY = "kc.sessionless"
+#: Registry key of the ``keycloak.trusted_hosts`` setting (``None``: every Host).
+TRUSTED_HOSTS_KEY = "kc.trusted_hosts"
 _UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 _NO_SESSION = (
     "kc-pyramid keeps logins in request.session, and no session factory is registered: "
-    "call config.set_session_factory(...) (e.g. pyramid.session.SignedCookieSessionFactory)"
+    "call config.set_session_factory(...) with a server-side or encrypted session (a login "
+    "keeps its PKCE verifier there: a cookie that is only signed shows it)"
 )
 
 
@@ -65,6 +69,10 @@ def kc_request_method(request: Any) -> str:
 
 @hookimpl
 def kc_request_url(request: Any) -> str:
+    trusted = request.registry.get(TRUSTED_HOSTS_KEY)
+    if trusted is not None and str(request.host).lower() not in trusted:
+        # Pyramid's own 400 (its exception view renders it); never a URL from this Host.
+        raise HTTPBadRequest("untrusted Host header")
     url: str = request.url
     return url
 
