@@ -298,6 +298,10 @@ def _origin(url: str) -> str:
 
 
 def _quote_header(value: str) -> str:
+    """``value`` for the inside of a header's quoted-string: printable ASCII, ``\\`` and ``"``
+    escaped (servers refuse or mangle anything else: a 500, a dropped connection)."""
+    if not (value.isascii() and value.isprintable()):
+        value = "".join(c if " " <= c <= "~" else "?" for c in value)
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
