@@ -57,7 +57,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _LOGINS_KEY = "kc.logins"
-# Every printable ASCII character but space: kept as is when a return URL is percent-encoded.
+# Printable ASCII punctuation but space and backslash: kept when a return URL is percent-encoded.
 _URL_PUNCTUATION = "!#$%&'()*+,-./:;=?@[]^_`{|}~\"<>"
 _MEMO_SIZE = 4096  # identities and verdicts remembered per validated token
 _JSON = "application/json"
