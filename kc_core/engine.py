@@ -18,6 +18,7 @@ import dataclasses
 import html
 import json
 import logging
+import math
 import secrets
 import threading
 import time
@@ -25,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from .config import Config, parse_bool, parse_words
 from .errors import (
@@ -65,6 +66,8 @@ _RECENT_LOGINS_KEY = "kc.recent_logins"
 _REFUSED_KEY = "kc.refused"
 _LOOP_WINDOW = 60.0  # seconds after a login in which a refused session means a loop
 _LOOP_LOGINS = 3  # completed logins within the window, without one admitted request
+# Printable ASCII punctuation but space and backslash: kept when a return URL is percent-encoded.
+_URL_PUNCTUATION = "!#$%&'()*+,-./:;=?@[]^_`{|}~\"<>"
 _MEMO_SIZE = 4096  # identities and verdicts remembered per validated token
 _JSON = "application/json"
 _TEXT = "text/plain; charset=utf-8"
@@ -302,8 +305,14 @@ def safe_return_url(target: str | None, request_url: str) -> str | None:
     Refuses other hosts, protocol-relative ``//host`` and backslash tricks, and control
     characters, so a login's ``next`` can never send the user elsewhere (no open redirect).
     """
-    if not target or any(ord(c) < 32 or c == "\\" for c in target):
+    if not target or any(ord(c) < 32 or c == "\\" or c == "\x7f" for c in target):
         return None
+    if not target.isascii():
+        # A Location header is ASCII: percent-encode the rest (a lone surrogate has no UTF-8).
+        try:
+            target = quote(target, safe=_URL_PUNCTUATION)
+        except UnicodeEncodeError:
+            return None
     parts = urlsplit(target)
     if not parts.scheme and not parts.netloc:
         if target.startswith("/") and not target.startswith("//"):
@@ -333,6 +342,10 @@ def _public_origin(url: str, key: str = "public_url") -> str:
 
 
 def _quote_header(value: str) -> str:
+    """``value`` for the inside of a header's quoted-string: printable ASCII, ``\\`` and ``"``
+    escaped (servers refuse or mangle anything else: a 500, a dropped connection)."""
+    if not (value.isascii() and value.isprintable()):
+        value = "".join(c if " " <= c <= "~" else "?" for c in value)
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
@@ -1043,9 +1056,8 @@ class Engine:
         now = time.time()
         pending = {
             state: entry
-            for state, entry in dict(session.get(_LOGINS_KEY) or {}).items()
-            if isinstance(entry, dict)
-            and float(entry.get("created_at", 0)) + self.settings.login_ttl > now
+            for state, entry in _pending_logins(session).items()
+            if _created_at(entry) + self.settings.login_ttl > now
         }
         pending[login.state] = {
             "nonce": login.nonce,
@@ -1057,7 +1069,7 @@ class Engine:
         }
         # Several tabs may log in at once; keep the newest few.
         while len(pending) > self.settings.max_pending_logins:
-            pending.pop(min(pending, key=lambda s: float(pending[s].get("created_at", 0))))
+            pending.pop(min(pending, key=lambda s: _created_at(pending[s])))
         session[_LOGINS_KEY] = pending
         return adapter.redirect(request, login.url, [("Cache-Control", "no-store")])
 
@@ -1072,7 +1084,7 @@ class Engine:
         query = adapter.query(request)
         session = adapter.session(request)
         state = query.get("state")
-        pending = dict(session.get(_LOGINS_KEY) or {})
+        pending = _pending_logins(session)
         entry = pending.pop(state, None) if state else None
         if entry is not None:
             session[_LOGINS_KEY] = pending  # single use, whatever happens next
@@ -1095,7 +1107,7 @@ class Engine:
                 nonce=str(entry["nonce"]),
                 code_verifier=entry.get("code_verifier"),
                 redirect_uri=str(entry["redirect_uri"]),
-                created_at=float(entry.get("created_at", 0)),
+                created_at=_created_at(entry),
             )
         except (KeyError, TypeError, ValueError):
             return self._page(request, adapter, 400, "This login link is invalid.")
@@ -1378,8 +1390,9 @@ class Engine:
         message: str,
         headers: Sequence[tuple[str, str]] = (),
     ) -> Any:
+        body = message.encode("utf-8", "replace")  # a lone surrogate from a query string
         return adapter.response(
-            request, status, message.encode(), _TEXT, [("Cache-Control", "no-store"), *headers]
+            request, status, body, _TEXT, [("Cache-Control", "no-store"), *headers]
         )
 
     def _error_page(
@@ -1546,6 +1559,26 @@ def _bearer_token(authorization: str) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+def _pending_logins(session: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The session's pending logins by state; anything else found under the key is ignored."""
+    found = session.get(_LOGINS_KEY)
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, dict)}
+
+
+def _created_at(entry: Mapping[str, Any]) -> float:
+    """When a pending login started; 0 (long expired) unless a finite number was kept."""
+    value = entry.get("created_at")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        number = float(value)
+    except OverflowError:
+        return 0.0
+    return number if math.isfinite(number) else 0.0
 
 
 def _record_ttl(tokens: TokenSet) -> float | None:

@@ -369,6 +369,7 @@ class Client:
                         algorithms=self.config.algorithms,
                         leeway=self.config.leeway,
                         cache_size=self.config.token_cache_size,
+                        max_token_size=self.config.max_token_size,
                         clock=self._clock,
                     )
         return validator

@@ -40,12 +40,18 @@ def kc_request_path(request: bottle.BaseRequest) -> str:
 
 @hookimpl
 def kc_request_query(request: bottle.BaseRequest) -> Mapping[str, str]:
-    return _first_values(request.query.decode())
+    try:
+        return _first_values(request.query.decode())
+    except UnicodeDecodeError:  # not UTF-8: Bottle's decode() raises, a 500
+        return _lenient(request.query)
 
 
 @hookimpl
 def kc_request_header(request: bottle.BaseRequest, name: str) -> str | None:
-    value = request.get_header(name)
+    try:
+        value = request.get_header(name)
+    except UnicodeDecodeError:  # not UTF-8: the value as the server handed it over
+        value = request.headers.raw(name)
     return None if value is None else str(value)
 
 
@@ -56,7 +62,10 @@ def kc_request_cookies(request: bottle.BaseRequest) -> Mapping[str, str]:
 
 @hookimpl
 def kc_request_form(request: bottle.BaseRequest) -> Mapping[str, str]:
-    return _first_values(request.forms.decode())
+    try:
+        return _first_values(request.forms.decode())
+    except UnicodeDecodeError:
+        return _lenient(request.forms)
 
 
 @hookimpl
@@ -108,3 +117,15 @@ def kc_response(
 
 def _first_values(values: Any) -> dict[str, str]:
     return {key: values.getall(key)[0] for key in values}
+
+
+def _lenient(values: bottle.FormsDict) -> dict[str, str]:
+    """``values`` (Latin-1 text as WSGI gives it) read as UTF-8, bad bytes replaced."""
+
+    def text(native: str) -> str:
+        return native.encode("latin-1", "replace").decode("utf-8", "replace")
+
+    lenient: dict[str, str] = {}
+    for key, value in values.allitems():
+        lenient.setdefault(text(key), text(value))
+    return lenient

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from pyramid.exceptions import ConfigurationError  # type: ignore[import-untyped]
 from pyramid.httpexceptions import HTTPBadRequest  # type: ignore[import-untyped]
@@ -86,7 +87,11 @@ def kc_request_path(request: Any) -> str:
 
 @hookimpl
 def kc_request_query(request: Any) -> Mapping[str, str]:
-    return _first_values(request.GET.items())
+    try:
+        return _first_values(request.GET.items())
+    except UnicodeDecodeError:  # WebOb refuses a query string that is not UTF-8: a 500
+        raw = request.environ.get("QUERY_STRING", "").encode("latin-1", "replace")
+        return _first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 @hookimpl
@@ -103,7 +108,12 @@ def kc_request_cookies(request: Any) -> Mapping[str, str]:
 
 @hookimpl
 def kc_request_form(request: Any) -> Mapping[str, str]:
-    return _first_values(request.POST.items())
+    try:
+        return _first_values(request.POST.items())
+    except (UnicodeDecodeError, ValueError, DeprecationWarning):
+        # WebOb raises on a body that is not UTF-8, a multipart form without a boundary, or
+        # another declared charset (a DeprecationWarning, raised): no form, so a 400.
+        return {}
 
 
 @hookimpl
