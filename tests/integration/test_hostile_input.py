@@ -86,6 +86,7 @@ def app_url(
         "KEYCLOAK_REALM": keycloak.realm, "KEYCLOAK_CLIENT_ID": "kc-web",
         "KEYCLOAK_CLIENT_SECRET": secret, "FLASK_KEYCLOAK_SERVER_URL": keycloak.base_url,
         "SECRET_KEY": "hostile-input-secret", "SESSION_SECRET": "hostile-input-secret",
+        "FLASK_SECRET_KEY": "hostile-input-secret", "DJANGO_SECRET_KEY": "hostile-input-secret",
         "DJANGO_SETTINGS_MODULE": "kc_example.settings", "PYTHONUNBUFFERED": "1",
     }  # fmt: skip
     log_path = tmp_path_factory.mktemp(adapter) / "server.log"
