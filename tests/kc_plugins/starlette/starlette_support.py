@@ -1,4 +1,4 @@
-"""Helpers of kc-starlette's tests: the test app and settings (apps are served by the kit's serve_asgi).
+"""Helpers of kc-starlette's tests: the test app and its settings.
 
 A module of its own (not ``conftest``): every test folder has a ``conftest`` module, and only
 one of them can be imported under that name in a run.
@@ -83,8 +83,14 @@ async def starlette_admin(request: Request) -> PlainTextResponse:
     return PlainTextResponse("starlette admin")
 
 
-def build_app(engine: Engine | None = None, **middleware: Any) -> Starlette:
-    """The routes the conformance kit expects, and a JSON API, protected the Starlette way."""
+def build_app(
+    engine: Engine | None = None, *, https_only: bool = False, **middleware: Any
+) -> Starlette:
+    """The routes the conformance kit expects, and a JSON API, protected the Starlette way.
+
+    ``https_only`` makes the session cookie ``Secure`` (the kit's browser still sends it to
+    127.0.0.1 over http).
+    """
     if engine is not None:
         middleware["engine"] = engine
     return Starlette(
@@ -97,7 +103,7 @@ def build_app(engine: Engine | None = None, **middleware: Any) -> Starlette:
             Route("/starlette-admin", starlette_admin),
         ],
         middleware=[
-            Middleware(SessionMiddleware, secret_key=SECRET_KEY),
+            Middleware(SessionMiddleware, secret_key=SECRET_KEY, https_only=https_only),
             Middleware(KeycloakMiddleware, **middleware),
         ],
     )

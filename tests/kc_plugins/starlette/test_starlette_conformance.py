@@ -15,4 +15,4 @@ pytestmark = pytest.mark.integration
 
 class TestStarletteAdapter(AdapterConformance):
     def serve(self, engine: Engine) -> AbstractContextManager[str]:
-        return serve_asgi(build_app(engine))
+        return serve_asgi(build_app(engine, https_only=True))
