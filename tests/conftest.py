@@ -16,7 +16,7 @@ import pytest
 from kc_core import Client, Config
 from kc_core.testing import KeycloakRealm
 
-pytest_plugins = ["kc_core.testing.plugin"]
+pytest_plugins = ["kc_core.testing.plugin", "pytester"]
 
 _INTEGRATION_DIR = Path(__file__).parent / "integration"
 _SERVER_FIXTURES = frozenset({"keycloak", "keycloak_server", "keycloak_admin", "form_login"})
