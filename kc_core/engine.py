@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -38,9 +38,10 @@ from .errors import (
     TokenStoreUnavailable,
     WrongAudience,
 )
+from .identity import Identity
 from .oidc import Client, LoginRequest, TokenSet
 from .plugins import Adapter, Plugins
-from .roles import client_roles, has_role, has_scope, realm_roles
+from .roles import has_role, has_scope
 from .singleflight import SingleFlight
 from .stores import SessionRecord, TokenStore
 from .stores.cookie import CookieTokenStore
@@ -75,39 +76,6 @@ _TEXT = "text/plain; charset=utf-8"
 _REFRESH_LINGER = 5.0
 # How long a logged-out cookie session stays refused when its tokens name no end (offline).
 _OFFLINE_COOKIE_TTL = 86_400 * 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """The user behind a request, from validated token claims."""
-
-    sub: str
-    username: str | None
-    email: str | None
-    name: str | None
-    claims: Mapping[str, Any] = field(repr=False)
-
-    is_authenticated = True
-
-    @classmethod
-    def from_claims(cls, claims: Mapping[str, Any]) -> Identity:
-        """Build an identity from access- or ID-token claims."""
-        return cls(
-            sub=str(claims.get("sub", "")),
-            username=claims.get("preferred_username"),
-            email=claims.get("email"),
-            name=claims.get("name"),
-            claims=claims,
-        )
-
-    @property
-    def realm_roles(self) -> frozenset[str]:
-        """Realm roles granted by the token."""
-        return realm_roles(self.claims)
-
-    def client_roles(self, client_id: str) -> frozenset[str]:
-        """Roles of client ``client_id`` granted by the token."""
-        return client_roles(self.claims, client_id)
 
 
 @dataclass(frozen=True, slots=True)

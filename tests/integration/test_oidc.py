@@ -23,7 +23,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-import kc_core.testing
 from kc_core import Client, Config, LoginRequest, TokenSet
 from kc_core.errors import DeviceFlowError, OAuthError
 from kc_core.oidc import DeviceAuthorization
@@ -42,7 +41,7 @@ pytestmark = pytest.mark.integration
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 POST_LOGOUT_URI = "http://127.0.0.1:9/signed-out"
 REPO = Path(__file__).resolve().parents[2]
-KEYS = Path(kc_core.testing.__file__).with_name("keys")
+KEYS = REPO / "tests" / "keys"  # kc-jwt's key pair: test assets, not shipped
 
 
 # -- helpers ------------------------------------------------------------------------------

@@ -137,7 +137,11 @@ class KeycloakPlugin:
         session_idle_timeout: float = 8 * 3600,
         sessions: SessionStore | None = None,
     ) -> None:
+        from . import hooks  # here: hooks imports this module
+
+        # The adapter registers its own hooks; the entry point serves engines used without it.
         self.engine = engine
+        engine.plugins.ensure_registered(hooks, name="bottle")
         self.protect_all = protect_all
         self.session_cookie = session_cookie
         self.sessions = sessions if sessions is not None else SessionStore(session_idle_timeout)

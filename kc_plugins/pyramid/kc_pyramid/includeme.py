@@ -135,11 +135,9 @@ def build_engine(config: Any) -> Engine:
 
 
 def with_pyramid_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (when kc-pyramid's entry point was not loaded)."""
+    """``plugins`` with this adapter registered (no entry point needed for Pyramid requests)."""
     module: ModuleType = pyramid_plugin
-    if not plugins.manager.is_registered(module):
-        plugins.register(module, name="kc_pyramid")
-    return plugins
+    return plugins.ensure_registered(module, name="pyramid")
 
 
 def _bearer_only(engine: Engine) -> bool:
