@@ -8,6 +8,7 @@ the app on http://127.0.0.1:5000. Ctrl-C stops both.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -39,6 +40,8 @@ def main() -> None:
                 "KEYCLOAK_REALM": realm.realm,
                 "KEYCLOAK_CLIENT_ID": "kc-demo",
                 "KEYCLOAK_CLIENT_SECRET": "kc-demo-secret",
+                # A new key at each start: the demo's sessions need not outlive it.
+                "SECRET_KEY": os.environ.get("FLASK_SECRET_KEY") or secrets.token_hex(32),
             }
         )
         print(

@@ -16,7 +16,7 @@ from typing import Any
 
 from .config import Config
 from .errors import KeycloakError
-from .oidc import Client, DeviceAuthorization, LoginRequest, TokenSet
+from .oidc import _NOT_GIVEN, Client, DeviceAuthorization, LoginRequest, TokenSet, _NotGiven
 from .tokens import TokenKind
 
 __all__ = ["AsyncClient"]
@@ -129,6 +129,7 @@ class AsyncClient:
         code_verifier: str | None = None,
         nonce: str | None = None,
         redirect_uri: str | None = None,
+        iss: str | _NotGiven | None = _NOT_GIVEN,
     ) -> TokenSet:
         """See :meth:`Client.callback`."""
         return await asyncio.to_thread(
@@ -139,6 +140,7 @@ class AsyncClient:
             code_verifier=code_verifier,
             nonce=nonce,
             redirect_uri=redirect_uri,
+            iss=iss,
         )
 
     # -- grants -------------------------------------------------------------------------
@@ -201,9 +203,9 @@ class AsyncClient:
 
     # -- userinfo, introspection, revocation, logout ----------------------------------------
 
-    async def fetch_userinfo(self, access_token: str) -> dict[str, Any]:
+    async def fetch_userinfo(self, access_token: str, *, sub: str | None = None) -> dict[str, Any]:
         """See :meth:`Client.fetch_userinfo`."""
-        return await asyncio.to_thread(self.sync.fetch_userinfo, access_token)
+        return await asyncio.to_thread(self.sync.fetch_userinfo, access_token, sub=sub)
 
     async def introspect(self, token: str, *, token_type_hint: str | None = None) -> dict[str, Any]:
         """See :meth:`Client.introspect`."""

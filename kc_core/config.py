@@ -83,6 +83,8 @@ class Config:
     discovery_ttl: float = 3600.0
     jwks_refetch_interval: float = 10.0
     token_cache_size: int = 4096
+    #: Longest token accepted (characters); longer ones are refused before any parsing.
+    max_token_size: int = 65536
 
     def __post_init__(self) -> None:
         # Normalise what users commonly write, then refuse what cannot work.
@@ -137,7 +139,7 @@ class Config:
                 f"(never 'none' or HMAC), got {unsupported or 'nothing'}",
                 key="algorithms",
             )
-        for key in ("connect_timeout", "read_timeout"):
+        for key in ("connect_timeout", "read_timeout", "max_token_size"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be positive", key=key)
 

@@ -10,7 +10,8 @@ The hierarchy::
     │       └── DeviceFlowError      the device flow ended (access_denied, expired_token)
     ├── TokenStoreUnavailable        the server-side token store (Redis) did not answer
     ├── LoginError                   a login round trip cannot be completed safely
-    │   └── StateMismatch            unknown, reused or forged ``state``
+    │   ├── StateMismatch            unknown, reused or forged ``state``
+    │   └── IssuerMismatch           the callback's ``iss`` names another server (RFC 9207)
     └── TokenError                   a token is rejected; one subclass per reason
         ├── MalformedToken
         ├── DisallowedAlgorithm
@@ -25,7 +26,8 @@ The hierarchy::
         ├── WrongTokenType
         ├── NonceMismatch
         ├── AtHashMismatch
-        └── MissingClaim
+        ├── MissingClaim
+        └── SubjectMismatch          userinfo names another user than the tokens
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = [
     "ConfigError",
     "DeviceFlowError",
     "DisallowedAlgorithm",
+    "IssuerMismatch",
     "KeycloakError",
     "KeycloakResponseError",
     "KeycloakUnreachable",
@@ -47,6 +50,7 @@ __all__ = [
     "NonceMismatch",
     "OAuthError",
     "StateMismatch",
+    "SubjectMismatch",
     "TokenError",
     "TokenExpired",
     "TokenIssuedInFuture",
@@ -138,6 +142,14 @@ class StateMismatch(LoginError):
     """The ``state`` of a callback is unknown, was already used, or does not match."""
 
 
+class IssuerMismatch(LoginError):
+    """The authorization response's ``iss`` is missing or not this client's server.
+
+    RFC 9207: a login answered by another authorization server (a mix-up across realms or
+    tenants) must not be redeemed here.
+    """
+
+
 class TokenError(KeycloakError):
     """A token was rejected. Subclasses name the exact reason."""
 
@@ -207,3 +219,7 @@ class AtHashMismatch(TokenError):
 
 class MissingClaim(TokenError):
     """A claim required for this kind of token is absent or has the wrong JSON type."""
+
+
+class SubjectMismatch(TokenError):
+    """The userinfo answer's ``sub`` is not the user the tokens belong to (OIDC Core 5.3.2)."""

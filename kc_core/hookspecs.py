@@ -2,9 +2,10 @@
 
 An adapter is a pluggy plugin (a module or an object) that implements the ``kc_request_*``,
 ``kc_session``, ``kc_redirect`` and ``kc_response`` hooks for the request type of its
-framework, and says which request types those are with :func:`kc_request_types`. It is found
-through an entry point in the group ``kc_core``, or registered with
-:meth:`kc_core.plugins.Plugins.register`.
+framework, and says which request types those are with :func:`kc_request_types`. It registers
+itself when the app builds it (:meth:`kc_core.plugins.Plugins.ensure_registered`), or is found
+through an entry point in the group ``kc_core.adapters`` named after its framework's top-level
+package, or is registered with :meth:`kc_core.plugins.Plugins.register`.
 
 Adapter hooks are called **on the adapter that owns the request** (the facade in
 :mod:`kc_core.plugins` resolves it once per request type), so several adapters installed
@@ -24,8 +25,8 @@ options such as ``tryfirst``::
     def kc_request_types():
         return (bottle.BaseRequest,)
 
-A name that is no hook here (``kc_reqeust_path``) makes :meth:`kc_core.plugins.Plugins.check`
-fail at start-up.
+A name that is no hook here (``kc_reqeust_path``), or an adapter missing a required hook,
+makes :meth:`kc_core.plugins.Plugins.check` fail at start-up.
 """
 
 from __future__ import annotations
@@ -92,7 +93,10 @@ def kc_request_query(request: Any) -> Mapping[str, str]:
 def kc_request_header(request: Any, name: str) -> str | None:
     """One header by case-insensitive name, or ``None``. **Owning adapter only.**
 
-    Called on every protected request (for ``Authorization``): keep it cheap.
+    Return ``None`` for a missing header. An empty value (``""``, which some frameworks give
+    for a missing header) is taken as missing too: the facade maps it to ``None``, so an
+    empty ``Authorization`` never counts as a bearer token. Called on every protected
+    request (for ``Authorization``): keep it cheap.
     """
     raise NotImplementedError
 
@@ -211,7 +215,7 @@ def kc_after_refresh(request: Any, tokens: TokenSet) -> None:
 def kc_build_identity(claims: Mapping[str, Any], request: Any) -> Any:
     """Turn validated claims into the user object the app sees. **First non-None result.**
 
-    kc's built-in plugin returns a :class:`kc_core.engine.Identity`; an adapter or the app
+    kc's built-in plugin returns a :class:`kc_core.identity.Identity`; an adapter or the app
     may return the framework's own user object instead. Called once per distinct token.
     """
 

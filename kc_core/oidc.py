@@ -22,7 +22,15 @@ from josepy import jwa
 
 from .config import Config
 from .discovery import Discovery
-from .errors import DeviceFlowError, KeycloakError, LoginError, OAuthError, StateMismatch
+from .errors import (
+    DeviceFlowError,
+    IssuerMismatch,
+    KeycloakError,
+    LoginError,
+    OAuthError,
+    StateMismatch,
+    SubjectMismatch,
+)
 from .http import HttpClient
 from .jwks import RemoteKeySet
 from .roles import has_role
@@ -46,6 +54,18 @@ _ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 _DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 _ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+# Discovery's promise to send ``iss`` with every authorization response (RFC 9207).
+_ISS_PARAMETER = "authorization_response_iss_parameter_supported"
+
+
+class _NotGiven:
+    """The default of ``callback(iss=)``: the caller did not read the callback's ``iss``."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+_NOT_GIVEN = _NotGiven()
 
 
 def _b64url(data: bytes) -> str:
@@ -349,6 +369,7 @@ class Client:
                         algorithms=self.config.algorithms,
                         leeway=self.config.leeway,
                         cache_size=self.config.token_cache_size,
+                        max_token_size=self.config.max_token_size,
                         clock=self._clock,
                     )
         return validator
@@ -472,6 +493,7 @@ class Client:
         code_verifier: str | None = None,
         nonce: str | None = None,
         redirect_uri: str | None = None,
+        iss: str | _NotGiven | None = _NOT_GIVEN,
     ) -> TokenSet:
         """Finish a login: exchange ``code`` and validate the ID token it brings.
 
@@ -486,8 +508,14 @@ class Client:
         holds; without a login or state they are the low-level form for callers that
         checked the state themselves.
 
+        ``iss`` is the callback's ``iss`` parameter (``None`` when it had none): it must be
+        this realm's issuer, and it must be there when discovery announces
+        ``authorization_response_iss_parameter_supported`` (RFC 9207; Keycloak does). Web
+        apps pass it; leaving it out skips the check.
+
         Raises:
             StateMismatch: the state is unknown, reused or does not match ``login``.
+            IssuerMismatch: ``iss`` is another server's, or missing though announced.
             LoginError: nothing tells which login the code belongs to.
             OAuthError: Keycloak refused the code (``invalid_grant``: reused, expired ...).
             TokenError: the ID token failed validation (``NonceMismatch``, ...).
@@ -524,6 +552,8 @@ class Client:
         redirect = redirect_uri or self.config.redirect_uri
         if not redirect:
             raise LoginError("callback needs the redirect_uri the login used")
+        if not isinstance(iss, _NotGiven):
+            self._check_response_issuer(iss)
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect}
         if code_verifier is not None:
             data["code_verifier"] = code_verifier
@@ -671,17 +701,19 @@ class Client:
 
     # -- userinfo, introspection, revocation, logout ----------------------------------------
 
-    def fetch_userinfo(self, access_token: str) -> dict[str, Any]:
+    def fetch_userinfo(self, access_token: str, *, sub: str | None = None) -> dict[str, Any]:
         """The userinfo endpoint's claims for ``access_token``, as a new plain dict.
 
         Keycloak answers JSON, or a signed JWT when the client's *user info signed response
         algorithm* is set; the JWT is verified (signature, iss, aud) before its claims are
         returned. A plain dict, as the seed returned, so it can go straight into a session
-        or ``jsonify``.
+        or ``jsonify``. Pass ``sub``, the ID token's (``tokens.id_claims["sub"]``): the
+        answer must name that same user (OIDC Core 5.3.2).
 
         Raises:
             OAuthError: Keycloak refused the token (``invalid_token``: expired, revoked,
                 session ended, ...).
+            SubjectMismatch: the answer's ``sub`` is not ``sub``.
             TokenError: the signed answer failed validation.
         """
         url = self.discovery.endpoint("userinfo_endpoint")
@@ -692,14 +724,26 @@ class Client:
         )
         content_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
         if content_type == "application/jwt":
-            return dict(self.validator.validate(response.text.strip(), kind="userinfo"))
-        return _json_object(response, "userinfo")
+            claims = dict(self.validator.validate(response.text.strip(), kind="userinfo"))
+        else:
+            claims = _json_object(response, "userinfo")
+        if sub is not None and not (
+            isinstance(claims.get("sub"), str)
+            and secrets.compare_digest(claims["sub"].encode(), sub.encode())
+        ):
+            raise SubjectMismatch(
+                f"the userinfo answer names sub {claims.get('sub')!r}, not the session's {sub!r}"
+            )
+        return claims
 
     def introspect(self, token: str, *, token_type_hint: str | None = None) -> dict[str, Any]:
         """RFC 7662 introspection (also for RPTs); ``active`` says whether the token is live.
 
         Needs a confidential client. An expired, revoked or foreign token is not an error:
-        the answer is ``{"active": False}``.
+        the answer is ``{"active": False}``. The answer is Keycloak's own: since 26.6.2
+        Keycloak answers ``active: false`` to a client that the token's ``aud`` does not name
+        (a refresh token: to any client but the one it was issued to), even the client the
+        token was issued to; earlier releases answer any confidential client of the realm.
         """
         data = {"token": token}
         if token_type_hint is not None:
@@ -812,6 +856,17 @@ class Client:
         elif require_id_token and "openid" in str(body.get("scope", "")).split():
             raise LoginError("the token endpoint returned no ID token for an openid login")
         return TokenSet.from_response(body, received_at=received_at, id_claims=id_claims)
+
+    def _check_response_issuer(self, iss: str | None) -> None:
+        """RFC 9207: the authorization response's ``iss`` is this realm's issuer."""
+        if iss is None:
+            if self.discovery.openid().get(_ISS_PARAMETER) is True:
+                raise IssuerMismatch(
+                    "the login answer carries no iss, though this server always sends it"
+                )
+            return
+        if not secrets.compare_digest(iss.encode(), self.discovery.issuer.encode()):
+            raise IssuerMismatch(f"the login answer comes from issuer {iss!r}, not this realm's")
 
     def _token_request(self, data: dict[str, str]) -> Any:
         return self.post_authenticated(self.discovery.endpoint("token_endpoint"), data)

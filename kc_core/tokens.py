@@ -5,6 +5,12 @@ the header and claims are decoded with the standard library, and the signature i
 with josepy's JWA over ``cryptography``, using a key object loaded once per key set.
 A token that passed is remembered (keyed by its exact string, until its ``exp``), so a
 token seen again costs one dictionary lookup and one clock read.
+
+Hostile input is bounded before anything is parsed: a token longer than ``max_token_size``
+is refused on its length, a JOSE header on its own (smaller) limit, and JSON nested deeper
+than :data:`MAX_JSON_DEPTH` is refused before the decoder recurses into it. Whatever else
+goes wrong inside validation ends as a :class:`~kc_core.errors.TokenError`, whose text is
+ASCII and never repeats what the token says.
 """
 
 from __future__ import annotations
@@ -32,12 +38,14 @@ from .errors import (
     AtHashMismatch,
     BadSignature,
     DisallowedAlgorithm,
+    KeycloakError,
     MalformedToken,
     MissingClaim,
     NonceMismatch,
     TokenExpired,
     TokenIssuedInFuture,
     TokenNotYetValid,
+    UnknownKey,
     WrongAudience,
     WrongAuthorizedParty,
     WrongIssuer,
@@ -45,12 +53,28 @@ from .errors import (
 )
 from .jwks import KeySource, StaticKeySet
 
-__all__ = ["BACKCHANNEL_LOGOUT_EVENT", "TokenKind", "TokenValidator"]
+__all__ = [
+    "BACKCHANNEL_LOGOUT_EVENT",
+    "DEFAULT_MAX_TOKEN_SIZE",
+    "MAX_JSON_DEPTH",
+    "TokenKind",
+    "TokenValidator",
+]
 
 TokenKind = Literal["access", "id", "logout", "userinfo"]
 BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 _PART = re.compile(r"[A-Za-z0-9_-]*")
+
+#: The default longest token accepted, in characters: Keycloak's tokens are 1-4 KB, an RPT
+#: with many permissions some tens of KB.
+DEFAULT_MAX_TOKEN_SIZE = 64 * 1024
+#: Longest base64url JOSE header: Keycloak's are under 200 characters (alg, typ, kid).
+_MAX_HEADER_SIZE = 4096
+#: Deepest JSON nesting accepted in a header or claims (Keycloak's claims nest 3 deep).
+MAX_JSON_DEPTH = 32
+# A JSON string (escapes included), to be skipped when counting brackets.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
 def _verify_eddsa(key: Any, message: bytes, signature: bytes) -> bool:
@@ -121,16 +145,29 @@ def _decode_part(part: str) -> bytes:
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in ``text`` (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _decode_json(part: str, what: str) -> dict[str, Any]:
     try:
         text = _decode_part(part).decode("utf-8")
+        # Fewer brackets than the limit cannot nest deeper: the common case costs two counts.
+        brackets = text.count("[") + text.count("{")
+        if brackets > MAX_JSON_DEPTH and _json_depth(text) > MAX_JSON_DEPTH:
+            raise MalformedToken(f"the token's {what} nests deeper than {MAX_JSON_DEPTH} levels")
         if text[:1] == "{":
             value, end = _scan_json(text, 0)
             if end != len(text):
                 value = json.loads(text)  # trailing whitespace, or garbage: let json judge
         else:
             value = json.loads(text)
-    except (ValueError, StopIteration) as exc:  # UnicodeDecodeError, JSONDecodeError
+    except (ValueError, StopIteration, RecursionError) as exc:  # UnicodeDecodeError, ...
         raise MalformedToken(f"the token's {what} is not JSON") from exc
     if not isinstance(value, dict):
         raise MalformedToken(f"the token's {what} is not a JSON object")
@@ -190,8 +227,12 @@ class TokenValidator:
             HMAC are never accepted.
         leeway: seconds of clock skew allowed on ``exp``, ``nbf`` and ``iat``.
         cache_size: how many validated access tokens are remembered (0 turns it off).
+        max_token_size: the longest token accepted, in characters; longer ones are refused
+            before any decoding (:data:`DEFAULT_MAX_TOKEN_SIZE`, 64 KiB).
 
-    Every rejection raises a :class:`~kc_core.TokenError` subclass naming the reason.
+    Every rejection raises a :class:`~kc_core.TokenError` subclass naming the reason, in
+    ASCII text that never repeats the token's content; only the key source's own failures
+    (Keycloak unreachable: a :class:`~kc_core.KeycloakError`) pass through as they are.
 
     Example::
 
@@ -213,6 +254,7 @@ class TokenValidator:
         leeway: float = 10.0,
         cache_size: int = 4096,
         clock: Callable[[], float] = time.time,
+        max_token_size: int = DEFAULT_MAX_TOKEN_SIZE,
     ) -> None:
         self._keys: KeySource = StaticKeySet(jwks) if isinstance(jwks, Mapping) else jwks
         self._issuers = frozenset([issuer] if isinstance(issuer, str) else issuer)
@@ -234,6 +276,9 @@ class TokenValidator:
         self._leeway = leeway
         self._cache_size = cache_size
         self._clock = clock
+        if max_token_size < 1:
+            raise ValueError("max_token_size must be positive")
+        self._max_token_size = max_token_size
         # Ordered: evicting the oldest entry is O(1) (a plain dict scans its tombstones).
         self._cache: OrderedDict[str, tuple[Mapping[str, Any], float]] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -266,10 +311,35 @@ class TokenValidator:
                 be recent enough.
 
         Raises:
-            TokenError: a subclass naming why the token is rejected.
+            TokenError: a subclass naming why the token is rejected; any failure while
+                parsing or checking hostile input is a :class:`~kc_core.MalformedToken`.
+            KeycloakError: the key source cannot fetch the keys (Keycloak unreachable).
+            ValueError: an ID or logout token, and the validator has no ``client_id``.
         """
         if not isinstance(token, str):
             raise MalformedToken("the token is not a string")
+        if len(token) > self._max_token_size:
+            raise MalformedToken(
+                f"the token is longer than the {self._max_token_size} characters accepted"
+            )
+        if kind != "access" and self._client_id is None:
+            raise ValueError("validating ID or logout tokens needs the validator's client_id")
+        try:
+            return self._validate(token, kind, nonce, access_token, max_age)
+        except KeycloakError:
+            raise  # a TokenError, or the key source's (Keycloak unreachable: a 503, not a 401)
+        except Exception as exc:
+            # Hostile input must never escape as anything but a rejection of the token.
+            raise MalformedToken("the token cannot be parsed or checked") from exc
+
+    def _validate(
+        self,
+        token: str,
+        kind: TokenKind,
+        nonce: str | None,
+        access_token: str | None,
+        max_age: float | None,
+    ) -> Mapping[str, Any]:
         if kind == "access":
             hit = self._cache.get(token)
             if hit is not None:
@@ -291,6 +361,8 @@ class TokenValidator:
         Never verifies and never touches the network: async callers use it to stay on the
         event loop when they can, and hand first-seen tokens to a worker thread.
         """
+        if not isinstance(token, str) or len(token) > self._max_token_size:
+            return None
         hit = self._cache.get(token)
         if hit is not None and self._clock() <= hit[1]:
             return hit[0]
@@ -314,17 +386,17 @@ class TokenValidator:
         # A realm signs every token with the same few headers: parse each one once.
         parsed = self._headers.get(header_part)
         header, kid, algorithm = parsed or self._parse_header(header_part)
-        key = self._keys.get(kid)
+        try:
+            key = self._keys.get(kid)
+        except UnknownKey as exc:
+            # The key source may name the kid: never send the token's text back.
+            raise UnknownKey("no key with the token's kid is in the realm's key set") from exc
         if key.kty != algorithm.kty or (
             algorithm.curves is not None and key.crv not in algorithm.curves
         ):
-            raise DisallowedAlgorithm(
-                f"alg {header['alg']!r} does not fit the {key.kty} key {kid!r}"
-            )
+            raise DisallowedAlgorithm(f"the token's alg does not fit the {key.kty} key")
         if key.alg is not None and key.alg != header["alg"]:
-            raise DisallowedAlgorithm(
-                f"key {kid!r} is for {key.alg}, the token says {header['alg']}"
-            )
+            raise DisallowedAlgorithm("the token's key is restricted to another alg")
         signature = _decode_part(signature_part)
         if not algorithm.verify(key.key, signing_input.encode("ascii"), signature):
             raise BadSignature("the token's signature does not verify")
@@ -334,17 +406,18 @@ class TokenValidator:
         return header, _decode_json(claims_part, "claims")
 
     def _parse_header(self, header_part: str) -> tuple[dict[str, Any], str | None, _Algorithm]:
+        if len(header_part) > _MAX_HEADER_SIZE:
+            raise MalformedToken(f"the token's header is longer than {_MAX_HEADER_SIZE} characters")
         header = _decode_json(header_part, "header")
         alg = header.get("alg")
         if not isinstance(alg, str):
             raise MalformedToken("the token's header has no 'alg'")
         if alg not in self._algorithms:
-            reason = (
-                "unsigned tokens are never accepted"
-                if alg.lower() == "none"
-                else ("not on the allow-list")
-            )
-            raise DisallowedAlgorithm(f"alg {alg!r} is refused: {reason}")
+            if alg.lower() == "none":
+                raise DisallowedAlgorithm(
+                    "alg 'none' is refused: unsigned tokens are never accepted"
+                )
+            raise DisallowedAlgorithm("the token's alg is refused: not on the allow-list")
         if "crit" in header:
             raise MalformedToken("the token's header has critical extensions kc does not know")
         kid = header.get("kid")
@@ -378,7 +451,7 @@ class TokenValidator:
             raise TokenIssuedInFuture("the token was issued in the future (iat)")
         iss = claims.get("iss")
         if not isinstance(iss, str) or iss not in self._issuers:
-            raise WrongIssuer(f"issuer {claims.get('iss')!r} is not accepted")
+            raise WrongIssuer("the token's issuer is not accepted")
         self._check_type(header, claims, kind)
         audiences = _audiences(claims)
         azp = claims.get("azp")
@@ -396,7 +469,7 @@ class TokenValidator:
         if client_id not in audiences:
             raise WrongAudience(f"the token is not meant for {client_id!r}")
         if azp is not None and azp != client_id:
-            raise WrongAuthorizedParty(f"azp {azp!r} is not {client_id!r}")
+            raise WrongAuthorizedParty(f"the token's azp is not {client_id!r}")
         if kind == "id":
             if len(audiences) > 1 and azp is None:
                 raise WrongAuthorizedParty("an ID token with several audiences must carry azp")
@@ -416,12 +489,12 @@ class TokenValidator:
         if header_type is not None and (
             not isinstance(header_type, str) or header_type.lower() not in allowed
         ):
-            raise WrongTokenType(f"header typ {header_type!r} is not a {kind} token")
+            raise WrongTokenType(f"the token's header typ is not that of a {kind} token")
         claim_type = claims.get("typ")
         if claim_type is not None and (
             not isinstance(claim_type, str) or claim_type.lower() != _CLAIM_TYPES[kind]
         ):
-            raise WrongTokenType(f"typ {claim_type!r} is not a {kind} token")
+            raise WrongTokenType(f"the token's typ is not that of a {kind} token")
 
     def _check_id_token(
         self,
@@ -436,16 +509,20 @@ class TokenValidator:
             raise MissingClaim("the ID token has no 'sub'")
         if nonce is not None:
             received = claims.get("nonce")
+            # surrogatepass: JSON may escape a lone surrogate, which strict UTF-8 refuses.
             if not isinstance(received, str) or not hmac.compare_digest(
-                received.encode(), nonce.encode()
+                received.encode("utf-8", "surrogatepass"), nonce.encode("utf-8", "surrogatepass")
             ):
                 raise NonceMismatch("the ID token's nonce is not the one sent at login")
         at_hash = claims.get("at_hash")
         if access_token is not None and at_hash is not None:
             hash_name = _ALGORITHMS[header["alg"]].hash_name
-            digest = hashlib.new(hash_name, access_token.encode()).digest()
-            expected = base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()
-            if not isinstance(at_hash, str) or not hmac.compare_digest(at_hash, expected):
+            digest = hashlib.new(hash_name, access_token.encode("utf-8", "surrogatepass")).digest()
+            expected = base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=")
+            # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+            if not isinstance(at_hash, str) or not hmac.compare_digest(
+                at_hash.encode("utf-8", "surrogatepass"), expected
+            ):
                 raise AtHashMismatch("the ID token's at_hash does not match the access token")
         if max_age is not None:
             auth_time = _numeric(claims, "auth_time", required=True)

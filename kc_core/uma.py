@@ -48,6 +48,7 @@ __all__ = [
     "AccessDenied",
     "AuthzClient",
     "OwnerIgnored",
+    "OwnerTokenRequired",
     "Permission",
     "PermissionRequest",
     "PermissionTicket",
@@ -76,6 +77,14 @@ class OwnerIgnored(KeycloakError):
 
     Keycloak 26.6 and later make the resource server the owner of every resource created
     with a PAT.
+    """
+
+
+class OwnerTokenRequired(KeycloakResponseError):
+    """Keycloak refused the PAT a permission ticket on a user-owned resource (HTTP 403).
+
+    Keycloak before 26.5 lets only the resource's owner create its tickets: pass the owner's
+    access token as ``owner_token`` to :meth:`PermissionTickets.create`.
     """
 
 
@@ -580,6 +589,7 @@ class PermissionTickets(_Protection):
         resource_id: str | None = None,
         resource_name: str | None = None,
         granted: bool = False,
+        owner_token: str | None = None,
     ) -> PermissionTicket:
         """Record that ``requester`` (user id or user name) may ask for ``scope`` on a resource.
 
@@ -587,13 +597,31 @@ class PermissionTickets(_Protection):
         exact-name query of the Protection API).
         ``granted=True`` shares the resource right away. Keycloak accepts tickets only on
         owner-managed resources.
+
+        The ticket is created with the PAT (Keycloak 26.5 and later refuse a user's token
+        here: it lacks ``uma_protection``). Keycloak before 26.5 refuses the PAT on a
+        user-owned resource; then ``owner_token``, the owner's access token, is used instead.
+
+        Raises:
+            OwnerTokenRequired: Keycloak wants the owner's token and ``owner_token`` is unset.
         """
         resource = resource_id or self._resource_id(resource_name)
         ticket = PermissionTicket(resource=resource, granted=granted)
         body = ticket.to_json()
         body["scopeName"] = scope
         body["requesterName" if not _looks_like_id(requester) else "requester"] = requester
-        answer = self._call("POST", self._url(), body=body, expected=(200, 201))
+        try:
+            answer = self._call("POST", self._url(), body=body, expected=(200, 201))
+        except KeycloakResponseError as exc:
+            if not _owner_only(exc):
+                raise
+            if owner_token is None:
+                raise OwnerTokenRequired(
+                    exc.status, exc.error, exc.error_description, url=exc.url
+                ) from exc
+            answer = self._call(
+                "POST", self._url(), token=owner_token, body=body, expected=(200, 201)
+            )
         if not isinstance(answer, Mapping):
             raise KeycloakError("Keycloak created the ticket without describing it")
         return PermissionTicket.from_json(answer)
@@ -647,6 +675,11 @@ class PermissionTickets(_Protection):
         if not found or found[0].id is None:
             raise KeycloakError(f"no resource is named {name!r}")
         return found[0].id
+
+
+def _owner_only(error: KeycloakResponseError) -> bool:
+    # Keycloak before 26.5: 403 not_authorised, "... can be only created by the owner".
+    return error.status == 403 and error.error == "not_authorised"
 
 
 def _looks_like_id(value: str) -> bool:

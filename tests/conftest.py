@@ -1,28 +1,26 @@
-"""Suite-wide pytest setup: the Keycloak fixtures and the ``integration`` marker.
+"""Suite-wide pytest setup: kc's Keycloak fixtures, the kc-web fixtures, the ``integration`` marker.
 
-The fixtures come from :mod:`kc_core.testing.plugin`, normally registered by the ``pytest11``
-entry point of the installed kc-core; registered here too when kc-core is not installed.
-Every test under ``tests/integration/``, and every test using a Keycloak fixture, is marked
-``integration`` (``-m "not integration"``
-runs the fast unit tests only).
+kc's pytest plugin is opt-in (no ``pytest11`` entry point), so the suite loads it here, the
+way any project using it does. Every test under ``tests/integration/``, and every test using a
+Keycloak fixture, is marked ``integration`` (``-m "not integration"`` runs the fast unit tests
+only).
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
+from kc_core import Client, Config
+from kc_core.testing import KeycloakRealm
+
+pytest_plugins = ["kc_core.testing.plugin", "pytester"]
+
 _INTEGRATION_DIR = Path(__file__).parent / "integration"
 _SERVER_FIXTURES = frozenset({"keycloak", "keycloak_server", "keycloak_admin", "form_login"})
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    manager = config.pluginmanager
-    plugin = "kc_core.testing.plugin"
-    if not manager.has_plugin("kc_core") and not manager.has_plugin(plugin):
-        manager.register(importlib.import_module(plugin), plugin)
+WEB_CLIENT = "kc-web"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -30,3 +28,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         uses_server = not _SERVER_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
         if uses_server or _INTEGRATION_DIR in item.path.parents:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def web_client(keycloak: KeycloakRealm) -> Iterator[Client]:
+    """A :class:`kc_core.Client` of ``kc-web``, to get tokens from Keycloak's token endpoint."""
+    config = Config(
+        server_url=keycloak.base_url,
+        realm=keycloak.realm,
+        client_id=WEB_CLIENT,
+        client_secret=keycloak.client(WEB_CLIENT).secret,
+    )
+    with Client(config) as client:
+        yield client
+
+
+@pytest.fixture
+def access_token(keycloak: KeycloakRealm, web_client: Client) -> Callable[..., str]:
+    """``access_token("bob")``: a ``kc-web`` access token Keycloak issues to the user.
+
+    ``scopes=`` asks for other scopes than the client's default (``openid``).
+    """
+
+    def grant(username: str, *, scopes: Iterable[str] | None = None) -> str:
+        password = keycloak.user(username).password
+        return web_client.password_grant(username, password, scopes=scopes).access_token
+
+    return grant

@@ -6,29 +6,34 @@ Run it against the test realm (``kc_core/testing/realm.json``)::
 
 ``KeycloakMiddleware`` serves ``/kc/login``, ``/kc/callback``, ``/kc/logout`` and
 ``/kc/backchannel-logout``; the dependencies answer through kc's engine (login redirect,
-JSON 401 with ``WWW-Authenticate``, JSON 403, 503).
+JSON 401 with ``WWW-Authenticate``, JSON 403, 503). ``SECRET_KEY`` is required (it encrypts
+the session cookie); behind a proxy, set ``KEYCLOAK_PUBLIC_URL`` (see docs/starlette.md).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from kc_starlette import (
     KeycloakMiddleware,
     KeycloakUser,
+    SealedSessionMiddleware,
     require_bearer,
     require_login,
     require_roles,
 )
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 
 from kc_core import Config
 
-SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
+SECRET_KEY = os.environ.get("SECRET_KEY")
+if not SECRET_KEY:
+    raise SystemExit(
+        "examples/fastapi: set SECRET_KEY (e.g. `python -c 'import secrets; "
+        "print(secrets.token_hex(32))'`): it encrypts the session cookie"
+    )
 config = Config.load(
     server_url=os.environ.get("KEYCLOAK_URL", "http://127.0.0.1:8080"),
     realm=os.environ.get("KEYCLOAK_REALM", "kc-test"),
@@ -37,7 +42,8 @@ config = Config.load(
 )
 app = FastAPI(
     middleware=[
-        Middleware(SessionMiddleware, secret_key=SECRET_KEY),
+        # Encrypted, not only signed: a pending login holds its PKCE verifier and nonce.
+        Middleware(SealedSessionMiddleware, secret_key=SECRET_KEY),
         Middleware(KeycloakMiddleware, config=config),
     ]
 )

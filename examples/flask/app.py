@@ -5,21 +5,29 @@ Run it against the test realm (``kc_core/testing/realm.json``)::
 
     KEYCLOAK_URL=http://127.0.0.1:18080 python examples/flask/app.py     # http://127.0.0.1:5000
 
-Any ``FLASK_KEYCLOAK_*`` environment variable overrides a setting (``FLASK_KEYCLOAK_REALM``
-→ ``KEYCLOAK_REALM``), as does ``FLASK_SECRET_KEY``.
+``FLASK_SECRET_KEY`` is required (it encrypts the session cookie): the app refuses to start
+without it. Any ``FLASK_KEYCLOAK_*`` environment variable overrides a setting
+(``FLASK_KEYCLOAK_REALM`` → ``KEYCLOAK_REALM``); behind a proxy, set
+``FLASK_KEYCLOAK_PUBLIC_URL`` (or ``FLASK_TRUSTED_HOSTS``, see docs/flask.md).
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, jsonify, render_template
 from flask.typing import ResponseReturnValue
-from kc_flask import Keycloak, bearer_required, current_user, login_required, roles_required
+from kc_flask import (
+    Keycloak,
+    SealedCookieSessionInterface,
+    bearer_required,
+    current_user,
+    login_required,
+    roles_required,
+)
 
 keycloak = Keycloak()
 
@@ -29,7 +37,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # root_path: templates are found however this file is loaded (script, module, test).
     app = Flask(__name__, root_path=str(Path(__file__).resolve().parent))
     app.config.from_mapping(
-        SECRET_KEY=secrets.token_hex(32),
         KEYCLOAK_SERVER_URL=os.environ.get("KEYCLOAK_URL", "http://127.0.0.1:8080"),
         KEYCLOAK_REALM="kc-test",
         KEYCLOAK_CLIENT_ID="kc-web",
@@ -38,6 +45,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env()
     if config:
         app.config.update(config)
+    if not app.config.get("SECRET_KEY"):
+        raise SystemExit(
+            "examples/flask: set FLASK_SECRET_KEY (e.g. `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`): it encrypts the session cookie"
+        )
+    # Encrypted, not only signed: the session holds the login's PKCE verifier and nonce.
+    app.session_interface = SealedCookieSessionInterface()
     keycloak.init_app(app)
 
     @app.get("/")

@@ -5,8 +5,10 @@ realm with a confidential client whose redirect URI is ``http://localhost:6543/k
 
     KEYCLOAK_SERVER_URL=http://localhost:8080 python examples/pyramid/app.py
 
-Then open http://localhost:6543/. ``create_app(settings)`` builds the WSGI app for a server
-of your choice (``keycloak.*`` settings, as in an ``.ini`` file).
+Then open http://localhost:6543/. ``SESSION_SECRET`` (or the ``session.secret`` setting) is
+required: it encrypts the session cookie. ``create_app(settings)`` builds the WSGI app for a
+server of your choice (``keycloak.*`` settings, as in an ``.ini`` file); behind a proxy, set
+``keycloak.public_url`` (see docs/pyramid.md).
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from html import escape
 from typing import Any
 from wsgiref.simple_server import make_server
 
-from kc_pyramid import bearer_required
+from kc_pyramid import SealedCookieSessionFactory, bearer_required
 from pyramid.config import Configurator
 from pyramid.csrf import get_csrf_token
 from pyramid.response import Response
-from pyramid.session import SignedCookieSessionFactory
 
 DEFAULTS = {
     "keycloak.server_url": "http://localhost:8080",
@@ -65,10 +66,16 @@ def _page(title: str, body: str) -> Response:
 
 def create_app(settings: dict[str, Any] | None = None) -> Any:
     """The example app as a WSGI callable; ``settings`` win over the defaults."""
-    with Configurator(settings={**DEFAULTS, **(settings or {})}) as config:
-        config.set_session_factory(
-            SignedCookieSessionFactory(os.environ.get("SESSION_SECRET", "change-me"))
+    merged = {**DEFAULTS, **(settings or {})}
+    secret = merged.pop("session.secret", None) or os.environ.get("SESSION_SECRET")
+    if not secret:
+        raise SystemExit(
+            "examples/pyramid: set SESSION_SECRET (e.g. `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`): it encrypts the session cookie"
         )
+    with Configurator(settings=merged) as config:
+        # Encrypted and HttpOnly: the session holds the login's PKCE verifier and nonce.
+        config.set_session_factory(SealedCookieSessionFactory(secret))
         config.include("kc_pyramid")
         config.add_route("home", "/")
         config.add_view(home, route_name="home")
@@ -83,7 +90,10 @@ def create_app(settings: dict[str, Any] | None = None) -> Any:
 
 if __name__ == "__main__":
     server_url = os.environ.get("KEYCLOAK_SERVER_URL", DEFAULTS["keycloak.server_url"])
-    app = create_app({"keycloak.server_url": server_url})
+    # The only Host kc builds URLs from when keycloak.public_url is unset (others answer 400).
+    app = create_app(
+        {"keycloak.server_url": server_url, "keycloak.trusted_hosts": "localhost:6543"}
+    )
     with make_server("localhost", 6543, app) as server:
         print("Serving on http://localhost:6543/")
         server.serve_forever()

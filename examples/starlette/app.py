@@ -5,27 +5,32 @@ Run it against the test realm (``kc_core/testing/realm.json``)::
 
     KEYCLOAK_URL=http://127.0.0.1:18080 python examples/starlette/app.py   # http://127.0.0.1:8000
 
-Any ``KEYCLOAK_*`` environment variable overrides a setting (``KEYCLOAK_REALM``,
-``KEYCLOAK_LOGOUT_MODE`` ...); ``SECRET_KEY`` signs the session cookie.
+``SECRET_KEY`` is required (it encrypts the session cookie): the app refuses to start without
+it. Any ``KEYCLOAK_*`` environment variable overrides a setting (``KEYCLOAK_REALM``,
+``KEYCLOAK_LOGOUT_MODE`` ...); behind a proxy, set ``KEYCLOAK_PUBLIC_URL`` (see
+docs/starlette.md).
 """
 
 from __future__ import annotations
 
 import html
 import os
-import secrets
 
-from kc_starlette import KeycloakMiddleware, bearer_required, login_required, roles_required
+from kc_starlette import (
+    KeycloakMiddleware,
+    SealedSessionMiddleware,
+    bearer_required,
+    login_required,
+    roles_required,
+)
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from kc_core import Config
 
-SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
 LOGOUT_FORM = '<form method="post" action="/kc/logout"><button>Log out</button></form>'
 
 
@@ -68,6 +73,12 @@ async def api_reports(request: Request) -> JSONResponse:
 
 def create_app() -> Starlette:
     """Build the example app; settings the environment does not give point at the test realm."""
+    secret_key = os.environ.get("SECRET_KEY")
+    if not secret_key:
+        raise SystemExit(
+            "examples/starlette: set SECRET_KEY (e.g. `python -c 'import secrets; "
+            "print(secrets.token_hex(32))'`): it encrypts the session cookie"
+        )
     config = Config.load(
         server_url=os.environ.get("KEYCLOAK_URL", "http://127.0.0.1:8080"),
         realm=os.environ.get("KEYCLOAK_REALM", "kc-test"),
@@ -83,8 +94,9 @@ def create_app() -> Starlette:
             Route("/api/reports", api_reports),
         ],
         middleware=[
-            # SessionMiddleware first: it wraps kc's middleware, which keeps logins in it.
-            Middleware(SessionMiddleware, secret_key=SECRET_KEY),
+            # The session first: it wraps kc's middleware, which keeps logins in it (encrypted,
+            # not only signed: a pending login holds its PKCE verifier and nonce).
+            Middleware(SealedSessionMiddleware, secret_key=secret_key),
             Middleware(KeycloakMiddleware, config=config),
         ],
     )

@@ -30,6 +30,10 @@ _ANY = Requirement()
 
 
 def _quote_header(value: str) -> str:
+    """``value`` for the inside of a header's quoted-string: printable ASCII, ``\\`` and ``"``
+    escaped (servers refuse or mangle anything else: a 500, a dropped connection)."""
+    if not (value.isascii() and value.isprintable()):
+        value = "".join(c if " " <= c <= "~" else "?" for c in value)
     return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
@@ -130,8 +134,9 @@ def _login_redirect(
 
 
 def _page(call: Call, status: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> Any:
+    body = message.encode("utf-8", "replace")  # a lone surrogate from a query string
     return call.adapter.response(
-        call.request, status, message.encode(), TEXT, [("Cache-Control", "no-store"), *headers]
+        call.request, status, body, TEXT, [("Cache-Control", "no-store"), *headers]
     )
 
 

@@ -28,13 +28,17 @@ TEXT = "text/plain; charset=utf-8"
 class Tenant:
     """One realm/client: its client and where its sessions' tokens live."""
 
-    __slots__ = ("client", "name", "ready_validator", "realm", "store")
+    __slots__ = ("client", "name", "public_origin", "ready_validator", "realm", "store")
 
-    def __init__(self, name: str, client: Client, store: TokenStore) -> None:
+    def __init__(
+        self, name: str, client: Client, store: TokenStore, public_origin: str | None = None
+    ) -> None:
         self.name = name
         self.client = client
         self.store = store
         self.realm = client.config.realm
+        #: Where browsers reach the app (public_url or Config.redirect_uri), else None.
+        self.public_origin = public_origin
         #: Set once the validator exists (discovery done), so async callers can use its cache.
         self.ready_validator: TokenValidator | None = None
 
@@ -83,6 +87,10 @@ class Call:
     def session(self) -> MutableMapping[str, Any]:
         """The framework session of the request (the rotated one after a login)."""
         return self.adapter.session(self.request)
+
+    def site(self) -> str:
+        """The app's origin as browsers reach it: pinned by settings, else the request's."""
+        return self.tenant.public_origin or origin(self.adapter.url(self.request))
 
 
 class Identities:

@@ -4,7 +4,9 @@ checks its answer, exchanges the code and starts the session."""
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import KeycloakError, LoginError, OAuthError, TokenError, TokenStoreUnavailable
@@ -18,7 +20,6 @@ from .context import (
     RECENT_LOGINS_KEY,
     REFUSED_KEY,
     Call,
-    origin,
 )
 from .parts import Parts
 from .values import safe_return_url
@@ -33,11 +34,11 @@ def login(parts: Parts, call: Call) -> Any:
     if stop is not None:
         return stop
     tenant = call.tenant
-    url = adapter.url(request)
-    target = safe_return_url(adapter.query(request).get("next"), url)
+    site = call.site()
+    target = safe_return_url(adapter.query(request).get("next"), site)
     try:
         login = tenant.client.login(
-            origin(url) + settings.callback_path, scopes=settings.scopes, remember=False
+            site + settings.callback_path, scopes=settings.scopes, remember=False
         )
     except KeycloakError as exc:
         return _unavailable(call, exc)
@@ -45,8 +46,8 @@ def login(parts: Parts, call: Call) -> Any:
     now = time.time()
     pending = {
         state: entry
-        for state, entry in dict(session.get(LOGINS_KEY) or {}).items()
-        if isinstance(entry, dict) and float(entry.get("created_at", 0)) + settings.login_ttl > now
+        for state, entry in _pending_logins(session).items()
+        if _created_at(entry) + settings.login_ttl > now
     }
     pending[login.state] = {
         "nonce": login.nonce,
@@ -58,7 +59,7 @@ def login(parts: Parts, call: Call) -> Any:
     }
     # Several tabs may log in at once; keep the newest few.
     while len(pending) > settings.max_pending_logins:
-        pending.pop(min(pending, key=lambda s: float(pending[s].get("created_at", 0))))
+        pending.pop(min(pending, key=lambda s: _created_at(pending[s])))
     session[LOGINS_KEY] = pending
     return adapter.redirect(request, login.url, [("Cache-Control", "no-store")])
 
@@ -69,7 +70,7 @@ def callback(parts: Parts, call: Call) -> Any:
     query = adapter.query(request)
     session = call.session()
     state = query.get("state")
-    pending = dict(session.get(LOGINS_KEY) or {})
+    pending = _pending_logins(session)
     entry = pending.pop(state, None) if state else None
     if entry is not None:
         session[LOGINS_KEY] = pending  # single use, whatever happens next
@@ -95,12 +96,12 @@ def callback(parts: Parts, call: Call) -> Any:
             nonce=str(entry["nonce"]),
             code_verifier=entry.get("code_verifier"),
             redirect_uri=str(entry["redirect_uri"]),
-            created_at=float(entry.get("created_at", 0)),
+            created_at=_created_at(entry),
         )
     except (KeyError, TypeError, ValueError):
         return _page(call, 400, "This login link is invalid.")
     try:
-        tokens = tenant.client.callback(code, str(state), login=login)
+        tokens = tenant.client.callback(code, str(state), login=login, iss=query.get("iss"))
     except TokenError as exc:
         # Keycloak's own tokens failing a check is a deployment to fix: say which check.
         _log.warning("login refused: Keycloak's ID token does not pass: %s", exc)
@@ -152,5 +153,25 @@ def callback(parts: Parts, call: Call) -> Any:
     id_token = tokens.id_token if tokens.id_claims is not None else None
     identity = parts.identities.of(id_token, claims, request)
     parts.plugins.after_login(request, tokens, identity)
-    target = safe_return_url(str(entry.get("next") or ""), adapter.url(request))
+    target = safe_return_url(str(entry.get("next") or ""), call.site())
     return adapter.redirect(request, target or settings.after_login_url, call.headers)
+
+
+def _pending_logins(session: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The session's pending logins by state; anything else found under the key is ignored."""
+    found = session.get(LOGINS_KEY)
+    if not isinstance(found, dict):
+        return {}
+    return {k: v for k, v in found.items() if isinstance(k, str) and isinstance(v, dict)}
+
+
+def _created_at(entry: Mapping[str, Any]) -> float:
+    """When a pending login started; 0 (long expired) unless a finite number was kept."""
+    value = entry.get("created_at")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    try:
+        number = float(value)
+    except OverflowError:
+        return 0.0
+    return number if math.isfinite(number) else 0.0

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import KeycloakError, TokenError, TokenStoreUnavailable
 from .answers import _json, _page, _unavailable
-from .context import TEXT, Call, forget_recent_logins, origin
+from .context import TEXT, Call, forget_recent_logins
 from .parts import Parts
 
 _log = logging.getLogger("kc_core.engine")
@@ -39,22 +39,25 @@ def logout(parts: Parts, call: Call) -> Any:
     method = adapter.method(request)
     if method != "POST" and not (method == "GET" and settings.allow_get_logout):
         return adapter.response(request, 405, b"Logout must be a POST.", TEXT, [("Allow", "POST")])
-    url = adapter.url(request)
-    origin_header = adapter.header(request, "origin")
-    if method == "POST" and origin_header not in (None, "null") and origin_header != origin(url):
-        return _page(call, 403, "Cross-site logout refused.")
     tenant = call.tenant
+    site = call.site()
+    if _cross_site(
+        adapter.header(request, "origin"), adapter.header(request, "sec-fetch-site"), site
+    ):
+        return _page(call, 403, "Cross-site logout refused.")
     call.headers.append(("Cache-Control", "no-store"))
     try:
         found = parts.sessions.load(call)
         parts.sessions.end(call, None if found is None else found.key)
         forget_recent_logins(call.session())
+        if found is not None:
+            parts.sessions.refuse_copies(call, found.record)
     except TokenStoreUnavailable as exc:
         return _unavailable(call, exc)
     record = found.record if found is not None else None
     identity = None if record is None else parts.identities.of_id_token(record.tokens, request)
     parts.plugins.after_logout(request, identity)
-    after = origin(url) + settings.after_logout_url
+    after = site + settings.after_logout_url
     mode = settings.logout_mode
     if record is not None and mode == "server" and record.tokens.refresh_token:
         try:
@@ -79,6 +82,8 @@ def end_session(parts: Parts, call: Call) -> list[tuple[str, str]]:
     found = parts.sessions.load(call)
     parts.sessions.end(call, None if found is None else found.key)
     forget_recent_logins(call.session())
+    if found is not None:
+        parts.sessions.refuse_copies(call, found.record)
     identity = (
         None if found is None else parts.identities.of_id_token(found.record.tokens, call.request)
     )
@@ -114,3 +119,14 @@ def backchannel_logout(parts: Parts, replays: ReplayGuard, call: Call) -> Any:
         return _unavailable(call, exc)
     _log.info("back-channel logout ended %d session(s)", ended)
     return adapter.response(request, 200, b"", TEXT, [("Cache-Control", "no-store")])
+
+
+def _cross_site(origin: str | None, fetch_site: str | None, site: str) -> bool:
+    """Whether a request's ``Origin``/``Sec-Fetch-Site`` say it came from another origin.
+
+    ``Origin: null`` (sandboxed frames, some redirects) is another origin too; a browser that
+    says ``same-site`` means a sibling origin, which may be someone else's subdomain.
+    """
+    if fetch_site is not None and fetch_site.strip().lower() not in ("same-origin", "none"):
+        return True
+    return origin is not None and origin.strip().lower() != site.lower()

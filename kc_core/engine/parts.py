@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config import Config
-from ..errors import KeycloakError
+from ..errors import ConfigError, KeycloakError
 from ..oidc import Client
 from ..plugins import Adapter, Plugins
 from ..stores import TokenStore
@@ -15,10 +16,10 @@ from ..stores.cookie import CookieTokenStore
 from ..stores.memory import MemoryTokenStore
 from .authorization import Authorizer, Enforcer
 from .bearer import BearerTokens, BearerVerifier, JwtVerifier
-from .context import Call, Identities, Tenant
+from .context import Call, Identities, Tenant, origin
 from .refresh import Refresher
 from .sessions import CookieSessions, ServerSessions, SessionBackend
-from .settings import EngineSettings
+from .settings import EngineSettings, public_origin
 
 
 class Parts:
@@ -47,9 +48,12 @@ class Parts:
         for name, value in tenants.items():
             client = value if isinstance(value, Client) else Client(value)
             tenant_store = (
-                server_store or self.plugins.token_store(client.config) or MemoryTokenStore()
+                server_store
+                or self.plugins.token_store(client.config)
+                or _store_from_setting(self.settings.token_store, client.config)
             )
-            self._tenants[name] = Tenant(name, client, tenant_store)
+            origin = _pinned_origin(self.settings, client.config)
+            self._tenants[name] = Tenant(name, client, tenant_store, origin)
         self._single = next(iter(self._tenants.values())) if len(self._tenants) == 1 else None
         self._server_sessions = ServerSessions(self.settings)
         self.sessions: SessionBackend = (
@@ -101,3 +105,46 @@ class Parts:
         if adapter is None:
             adapter = self.plugins.adapter_for(request)
         return Call(request, adapter, self._tenant, self._single)
+
+
+def _store_from_setting(setting: str, config: Config) -> TokenStore:
+    """The store :attr:`EngineSettings.token_store` names, one prefix per realm and client."""
+    if setting == "memory":
+        return MemoryTokenStore()
+    if setting.startswith(("redis://", "rediss://", "unix://")):
+        from ..stores.redis import RedisTokenStore  # the optional redis dependency
+
+        return RedisTokenStore.from_url(setting, prefix=RedisTokenStore.prefix_for(config))
+    raise ConfigError(
+        f"token_store must be 'memory' or a redis:// URL, got {setting.split(':', 1)[0]!r}...",
+        key="token_store",
+    )
+
+
+def _pinned_origin(settings: EngineSettings, config: Config) -> str | None:
+    """The public origin a tenant's URLs are built from, or ``None`` (the request's).
+
+    ``Config.redirect_uri`` is honoured as the callback URL: its origin pins the app's, as
+    ``public_url`` does; a path other than the engine's callback path, or an origin other
+    than ``public_url``, contradicts the settings.
+
+    Raises:
+        ConfigError: ``redirect_uri`` contradicts the engine's settings.
+    """
+    if not config.redirect_uri:
+        return settings.public_url
+    parts = urlsplit(config.redirect_uri)
+    if parts.path != settings.callback_path or parts.query or parts.fragment:
+        raise ConfigError(
+            f"redirect_uri {config.redirect_uri!r} must be the engine's callback URL "
+            f"(<public origin>{settings.callback_path}); set public_url instead, or leave "
+            "redirect_uri unset",
+            key="redirect_uri",
+        )
+    pinned = public_origin(origin(config.redirect_uri), "redirect_uri")
+    if settings.public_url is not None and pinned != settings.public_url:
+        raise ConfigError(
+            f"redirect_uri {config.redirect_uri!r} is not on public_url {settings.public_url!r}",
+            key="redirect_uri",
+        )
+    return pinned

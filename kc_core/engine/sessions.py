@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..oidc import TokenSet
 from ..stores import SessionRecord
 from ..stores.cookie import CookieTokenStore
 from ..stores.memory import MemoryTokenStore
@@ -17,7 +19,7 @@ from .context import MEMO_SIZE, Call, Tenant, note_refusal, record_ttl
 from .settings import EngineSettings
 
 _log = logging.getLogger("kc_core.engine")
-_COOKIE_LIFE = 86_400 * 30  # how long an ended session's cookies may still come back
+_COOKIE_LIFE = 86_400 * 30.0  # how long an ended session's cookies may still come back
 
 
 @dataclass(slots=True)
@@ -66,6 +68,10 @@ class SessionBackend(Protocol):
 
     def end_matching(self, tenant: Tenant, sid: str | None, sub: str | None, now: float) -> int:
         """A back-channel logout: end every session of ``sid`` (or user ``sub``)."""
+        ...
+
+    def refuse_copies(self, call: Call, record: SessionRecord) -> None:
+        """A logout: copies of the session saved before it must not work afterwards."""
         ...
 
 
@@ -123,6 +129,9 @@ class ServerSessions:
     def end_matching(self, tenant: Tenant, sid: str | None, sub: str | None, now: float) -> int:
         return tenant.store.delete_matching(sid=sid, sub=sub)
 
+    def refuse_copies(self, call: Call, record: SessionRecord) -> None:
+        return None  # the record is gone from the store: a copied key finds nothing
+
     def _note_lost_session(self, call: Call) -> None:
         """The session points at tokens the store does not have: say why, if it is a fault."""
         session = call.session()
@@ -148,7 +157,9 @@ class CookieSessions:
 
     def load(self, call: Call) -> StoredSession | None:
         record = self.cookies.decode(call.adapter.cookies(call.request))
-        return None if record is None else StoredSession(self.cookies.key_of(record), record)
+        if record is None or self._logged_out(call.tenant, record):
+            return None
+        return StoredSession(self.cookies.key_of(record), record)
 
     def forget_missing(self, call: Call) -> None:
         # Tampered, incomplete or ended cookies: delete what the browser sent.
@@ -186,3 +197,32 @@ class CookieSessions:
         # Cookies live in browsers: refuse them from now on, for as long as they may live.
         self.cookies.end(sid=sid, sub=sub, until=now + _COOKIE_LIFE)
         return tenant.store.delete_matching(sid=sid, sub=sub)
+
+    def refuse_copies(self, call: Call, record: SessionRecord) -> None:
+        """Refuse every cookie of ``record``'s session issued until now.
+
+        A copy of the cookie saved before logout would otherwise keep working until its
+        tokens expire. The mark lives in the tenant's token store (this process's memory, or
+        the shared store a ``kc_token_store`` hook gives) for as long as such a cookie lives.
+        """
+        now = time.time()
+        ttl = record_ttl(record.tokens) or _COOKIE_LIFE
+        mark = TokenSet(access_token="", token_type="logged-out", expires_at=now)
+        call.tenant.store.set(self._mark_key(record), SessionRecord(mark, sub=""), ttl)
+
+    def _logged_out(self, tenant: Tenant, record: SessionRecord) -> bool:
+        """Whether a logout refused ``record`` (see :meth:`refuse_copies`)."""
+        mark = tenant.store.get(self._mark_key(record))
+        if mark is None:
+            return False
+        # A later login into the same Keycloak session (a local logout) is not refused; this
+        # app's own clock dates both (a token's iat has whole seconds and Keycloak's clock).
+        tokens = record.tokens
+        received_at = tokens.expires_at - float(tokens.raw.get("expires_in") or 0)
+        return received_at <= mark.tokens.expires_at
+
+    def _mark_key(self, record: SessionRecord) -> str:
+        # By Keycloak session when known: a copy saved before a refresh has other tokens.
+        if record.sid is not None:
+            return f"kc-logged-out:sid:{record.sid}"
+        return f"kc-logged-out:{self.cookies.key_of(record)}"

@@ -36,6 +36,13 @@ class EngineSettings:
     login_ttl: float = 600.0
     exempt_paths: tuple[str, ...] = ()
     scopes: tuple[str, ...] | None = None
+    #: Where sessions' tokens live when the app passes no store and no plugin provides one
+    #: (``KEYCLOAK_TOKEN_STORE``): ``memory`` (one process only) or a ``redis://`` URL.
+    token_store: str = "memory"
+    #: The app's public origin (``https://shop.example``): the callback and post-logout URLs,
+    #: the logout's same-origin check and ``next`` are built from it, never from the request's
+    #: Host. Unset, the request URL is used, as far as the framework's trusted hosts allow.
+    public_url: str | None = None
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
@@ -43,6 +50,8 @@ class EngineSettings:
                 f"prefix must start with '/' and not end with one, got {self.prefix!r}",
                 key="prefix",
             )
+        if self.public_url is not None:
+            object.__setattr__(self, "public_url", public_origin(self.public_url))
 
     @classmethod
     def from_mapping(
@@ -62,6 +71,9 @@ class EngineSettings:
         for f in dataclasses.fields(cls):
             key = f"{key_prefix}{f.name.upper()}"
             if f.name == "scopes" or key not in values:
+                continue
+            if f.name == "public_url":
+                changes[f.name] = str(values[key]) if values[key] else None
                 continue
             try:
                 changes[f.name] = _setting_value(values[key], getattr(defaults, f.name))
@@ -141,3 +153,15 @@ def _setting_value(value: Any, default: Any) -> Any:
     if isinstance(default, tuple) or default is None:
         return parse_words(value)
     return value
+
+
+def public_origin(url: str, key: str = "public_url") -> str:
+    """``url`` as an origin (``https://host[:port]``), or a :class:`ConfigError`."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key} must be an http(s) URL with a host, got {url!r}", key=key)
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ConfigError(
+            f"{key} names only the app's origin (scheme, host, port), got {url!r}", key=key
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}"

@@ -7,55 +7,16 @@ layer can build identities without reaching back into the engine.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from ..roles import client_roles, has_role, realm_roles
+from ..identity import Identity
 
 __all__ = ["Guard", "Identity", "Requirement", "safe_return_url"]
 
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """The user behind a request, from validated token claims."""
-
-    sub: str
-    username: str | None
-    email: str | None
-    name: str | None
-    claims: Mapping[str, Any] = field(repr=False)
-
-    is_authenticated = True
-
-    @classmethod
-    def from_claims(cls, claims: Mapping[str, Any]) -> Identity:
-        """Build an identity from access- or ID-token claims."""
-        return cls(
-            sub=str(claims.get("sub", "")),
-            username=claims.get("preferred_username"),
-            email=claims.get("email"),
-            name=claims.get("name"),
-            claims=claims,
-        )
-
-    @property
-    def realm_roles(self) -> frozenset[str]:
-        """Realm roles granted by the token."""
-        return realm_roles(self.claims)
-
-    def client_roles(self, client_id: str) -> frozenset[str]:
-        """Roles of client ``client_id`` granted by the token."""
-        return client_roles(self.claims, client_id)
-
-    def has_role(self, spec: str, *, client_id: str | None = None) -> bool:
-        """Whether the token grants ``spec`` (``realm:admin``, ``api:editor``, ``editor``).
-
-        A bare role is one of client ``client_id``; by default of the client the token was
-        issued to (its ``azp``).
-        """
-        owner = client_id if client_id is not None else str(self.claims.get("azp") or "")
-        return has_role(self.claims, spec, client_id=owner)
+# Printable ASCII punctuation but space and backslash: kept when a return URL is percent-encoded.
+_URL_PUNCTUATION = "!#$%&'()*+,-./:;=?@[]^_`{|}~\"<>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +91,14 @@ def safe_return_url(target: str | None, request_url: str) -> str | None:
     Refuses other hosts, protocol-relative ``//host`` and backslash tricks, and control
     characters, so a login's ``next`` can never send the user elsewhere (no open redirect).
     """
-    if not target or any(ord(c) < 32 or c == "\\" for c in target):
+    if not target or any(ord(c) < 32 or c == "\\" or c == "\x7f" for c in target):
         return None
+    if not target.isascii():
+        # A Location header is ASCII: percent-encode the rest (a lone surrogate has no UTF-8).
+        try:
+            target = quote(target, safe=_URL_PUNCTUATION)
+        except UnicodeEncodeError:
+            return None
     parts = urlsplit(target)
     if not parts.scheme and not parts.netloc:
         if target.startswith("/") and not target.startswith("//"):

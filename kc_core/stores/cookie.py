@@ -108,7 +108,10 @@ class CookieTokenStore:
         if not head:
             return None
         count_text, _, first = head.partition(".")
-        if not count_text.isdigit() or not 1 <= int(count_text) <= self.max_chunks:
+        # ASCII digits only, and few: int() refuses "²" and 5,000-digit numbers (a ValueError).
+        if not (count_text.isascii() and count_text.isdigit()) or len(count_text) > 3:
+            return None
+        if not 1 <= int(count_text) <= self.max_chunks:
             return None
         parts = [first]
         for i in range(1, int(count_text)):

@@ -107,9 +107,14 @@ class RedisTokenStore:
         Give every tenant its own store this way (they may share one ``client``); this is
         what a ``kc_token_store`` hook implementation usually returns.
         """
+        return cls(client, prefix=cls.prefix_for(config, namespace=namespace))
+
+    @staticmethod
+    def prefix_for(config: Config, *, namespace: str = "kc") -> str:
+        """``<namespace>:<realm>:<client_id>``: the key prefix of one tenant's sessions."""
         realm = quote(config.realm, safe="")
         client_id = quote(config.client_id, safe="")
-        return cls(client, prefix=f"{namespace}:{realm}:{client_id}")
+        return f"{namespace}:{realm}:{client_id}"
 
     # -- TokenStore ---------------------------------------------------------------------------
 

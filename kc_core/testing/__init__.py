@@ -6,7 +6,10 @@
   :func:`submit_device_code` the device-flow pages.
 - :class:`KeycloakAdmin` changes the server through the admin REST API.
 
-The pytest fixtures live in :mod:`kc_core.testing.plugin` (registered automatically).
+Opt-in (``pip install "kc-core[testing]"``): the pytest fixtures live in
+:mod:`kc_core.testing.plugin`, enabled with ``-p kc_core.testing.plugin`` or
+``pytest_plugins = ["kc_core.testing.plugin"]``; the adapter conformance kit in
+:mod:`kc_core.testing.conformance`, the app servers in :mod:`kc_core.testing.serving`.
 Nothing here imports pytest, and the names below are loaded on first use.
 """
 
@@ -30,7 +33,6 @@ if TYPE_CHECKING:
         DEFAULT_KEYCLOAK_VERSION,
         DEFAULT_REALM_FILE,
         KC_JWT_KEY_ID,
-        KC_JWT_PRIVATE_KEY,
         KeycloakRealm,
         KeycloakServer,
         KeycloakStartError,
@@ -42,7 +44,6 @@ __all__ = [
     "DEFAULT_KEYCLOAK_VERSION",
     "DEFAULT_REALM_FILE",
     "KC_JWT_KEY_ID",
-    "KC_JWT_PRIVATE_KEY",
     "BrowserSession",
     "FormLoginError",
     "FormLoginResult",

@@ -18,7 +18,7 @@ import requests
 
 __all__ = ["KeycloakAdmin", "KeycloakAdminError"]
 
-_TIMEOUT = 10.0
+_TIMEOUT = 30.0  # creating a realm takes seconds, more on a loaded machine
 # Admin tokens live 60 s by default; renew a little before that.
 _TOKEN_MARGIN = 10.0
 
@@ -111,6 +111,19 @@ class KeycloakAdmin:
     def delete(self, path: str) -> requests.Response:
         """DELETE ``path``."""
         return self.request("DELETE", path)
+
+    def server_version(self) -> tuple[int, ...]:
+        """The server's Keycloak version as numbers, e.g. ``(26, 7, 3)`` (``/admin/serverinfo``).
+
+        A suffix (``999.0.0-SNAPSHOT``) is dropped: only the leading numeric parts count.
+        """
+        version = str(self.get("/admin/serverinfo")["systemInfo"]["version"])
+        numbers: list[int] = []
+        for part in version.split("-", 1)[0].split("."):
+            if not part.isdigit():
+                break
+            numbers.append(int(part))
+        return tuple(numbers)
 
     # Realm-level helpers -------------------------------------------------------------------
 

@@ -10,7 +10,9 @@ adapter's tests and say how to serve an app built around a given engine::
         def serve(self, engine):
             return serve_wsgi(make_app(engine))
 
-The app must offer these routes (besides the engine's own under ``/kc``):
+Serve with :func:`serve_wsgi` or :func:`serve_asgi` (both honour the kit's https run, which
+checks ``Secure`` cookies). The app must offer these routes (besides the engine's own under
+``/kc``):
 
 ========== ============================================================================
 ``/``       public page, 200
@@ -19,9 +21,17 @@ The app must offer these routes (besides the engine's own under ``/kc``):
 ``/admin``   realm role ``admin`` (``Requirement(roles=("realm:admin",))``)
 ========== ============================================================================
 
-The kit needs the ``keycloak`` and ``keycloak_admin`` fixtures of :mod:`kc_core.testing.plugin`
-(registered automatically) and marks its tests ``integration``. Users: ``alice`` is an admin,
-``bob`` is not.
+Every test runs twice, over a server-side store and over encrypted token cookies (small
+chunks, so ``Set-Cookie`` repeats); override the ``kc_store`` fixture to run over your own
+store, and ``kc_config`` to point the engine at another realm or client with the same users
+and roles. Cookies the app sets must be ``HttpOnly`` and ``SameSite``, and ``Secure`` under
+https: configure your framework's session cookie so.
+
+The kit is opt-in: it needs the ``keycloak`` and ``keycloak_admin`` fixtures of
+:mod:`kc_core.testing.plugin` (``pip install "kc-core[testing]"``, then
+``pytest_plugins = ["kc_core.testing.plugin"]`` in your ``conftest.py`` or ``-p
+kc_core.testing.plugin``), and marks its tests ``integration``. Users: ``alice`` is an admin,
+``bob`` is not; the client ``kc-web`` of kc's test realm by default.
 """
 
 from __future__ import annotations
@@ -32,7 +42,6 @@ import fcntl
 import json
 import os
 import shutil
-import socketserver
 import tempfile
 import threading
 import time
@@ -40,10 +49,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urljoin, urlsplit
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
@@ -52,53 +61,35 @@ from kc_core import Config
 from kc_core.engine import _REFRESH_LINGER, Engine, EngineSettings
 from kc_core.oidc import TokenSet
 from kc_core.plugins import Plugins, hookimpl
-from kc_core.stores import SessionRecord
+from kc_core.stores import SessionRecord, TokenStore
+from kc_core.stores.cookie import CookieTokenStore
 from kc_core.stores.memory import MemoryTokenStore
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form
 from kc_core.testing.server import KeycloakRealm
+from kc_core.testing.serving import https_serving, serve_asgi, serve_wsgi
 
 __all__ = [
     "AdapterConformance",
     "EngineEvents",
     "backchannel_logout_to",
     "chromium",
+    "serve_asgi",
     "serve_wsgi",
     "wait_for",
 ]
 
 _CLIENT_ID = "kc-web"
-_CLIENT_SECRET = "kc-web-secret"
 _TIMEOUT = 15.0
 _LOCK_FILE = os.path.join(tempfile.gettempdir(), "kc-test-backchannel-url.lock")
+_TOKEN_COOKIE = "kc_conformance_tokens"
+# Small chunks: Keycloak's tokens then need several cookies, so Set-Cookie repeats.
+_TOKEN_CHUNK = 1000
+# A request the event loop should answer at once, while another one is held in the engine.
+_LOOP_ANSWER_WITHIN = 2.0
 
 
 # -- helpers an adapter's own tests may use too ----------------------------------------------
-
-
-class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serve_wsgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve a WSGI app on a free port in a thread (one thread per request); yield its URL."""
-    server = make_server(
-        host, 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, name="kc-test-wsgi", daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(_TIMEOUT)
 
 
 def wait_for(condition: Callable[[], bool], *, timeout: float = _TIMEOUT, what: str = "") -> None:
@@ -190,6 +181,50 @@ class EngineEvents:
         return str(claims["sid"])
 
 
+class _HeldLogin:
+    """A kc plugin holding each login inside the engine until released (the loop check)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    @hookimpl
+    def kc_after_login(self, request: Any, tokens: TokenSet, identity: Any) -> None:
+        self.entered.set()
+        self.release.wait(_TIMEOUT)
+
+
+class _SetCookies:
+    """Records every ``Set-Cookie`` header the app at ``base_url`` answers a browser with."""
+
+    def __init__(self, session: requests.Session, base_url: str) -> None:
+        self.base_url = base_url
+        self.headers: list[str] = []
+        session.hooks["response"].append(self._record)
+
+    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.url.startswith(self.base_url):
+            # urllib3 keeps repeated headers apart; requests' mapping would join them.
+            self.headers.extend(response.raw.headers.getlist("Set-Cookie"))
+
+    def cookies(self) -> list[tuple[str, Any]]:
+        """``(name, morsel)`` of each cookie set, deletions left out."""
+        found = []
+        for header in self.headers:
+            jar: SimpleCookie = SimpleCookie()
+            jar.load(header)
+            for name, morsel in jar.items():
+                deleted = morsel["max-age"] == "0" or "1970" in morsel["expires"]
+                if morsel.value and not deleted:
+                    found.append((name, morsel))
+        return found
+
+
+def _app_cookies(session: requests.Session, base_url: str) -> set[tuple[str, str | None]]:
+    host = urlsplit(base_url).hostname
+    return {(c.name, c.value) for c in session.cookies if c.domain.lstrip(".") == host}
+
+
 # -- the suite ------------------------------------------------------------------------------------
 
 
@@ -210,24 +245,45 @@ class AdapterConformance:
 
     # -- fixtures ---------------------------------------------------------------------------
 
+    @pytest.fixture(params=["memory", "cookie"])
+    def kc_store(self, request: pytest.FixtureRequest) -> TokenStore | CookieTokenStore:
+        """The engine's token store: in memory, then encrypted token cookies.
+
+        Override in your class to run the suite over your own store.
+        """
+        if request.param == "cookie":
+            return CookieTokenStore(
+                "kc-conformance-cookie-secret", name=_TOKEN_COOKIE, chunk_size=_TOKEN_CHUNK
+            )
+        return MemoryTokenStore()
+
+    @pytest.fixture
+    def kc_config(self, keycloak: KeycloakRealm) -> Config:
+        """The engine's client: ``kc-web`` of the test realm. Override for another one."""
+        return Config(
+            server_url=keycloak.base_url,
+            realm=keycloak.realm,
+            client_id=_CLIENT_ID,
+            client_secret=keycloak.client(_CLIENT_ID).secret,
+        )
+
     @pytest.fixture
     def kc_events(self) -> EngineEvents:
         return EngineEvents()
 
     @pytest.fixture
     def kc_make_engine(
-        self, keycloak: KeycloakRealm, kc_events: EngineEvents
+        self,
+        kc_config: Config,
+        kc_store: TokenStore | CookieTokenStore,
+        kc_events: EngineEvents,
     ) -> Callable[..., Engine]:
         def make(**settings: Any) -> Engine:
             plugins = self.make_plugins()
             plugins.register(kc_events, name="kc-conformance-events")
-            config = Config(
-                server_url=keycloak.base_url,
-                realm=keycloak.realm,
-                client_id=_CLIENT_ID,
-                client_secret=_CLIENT_SECRET,
+            return Engine(
+                kc_config, plugins=plugins, store=kc_store, settings=EngineSettings(**settings)
             )
-            return Engine(config, plugins=plugins, settings=EngineSettings(**settings))
 
         return make
 
@@ -273,7 +329,9 @@ class AdapterConformance:
         for cookie in browser.cookies:
             assert not any(secret in (cookie.value or "") for secret in secrets), cookie.name
 
-    def test_session_cookie_changes_at_login(self, app_url: str, browser: requests.Session) -> None:
+    def test_session_cookie_changes_at_login(
+        self, app_url: str, browser: requests.Session, kc_engine: Engine
+    ) -> None:
         start = browser.get(
             f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
         )
@@ -283,6 +341,11 @@ class AdapterConformance:
         login_with_form(start.headers["Location"], "alice", "alice-password", session=browser)
         after = {(c.name, c.value) for c in browser.cookies if c.domain.lstrip(".") == host}
         assert before, "the app keeps the pending login in a session cookie"
+        if kc_engine.cookies is not None:
+            # The login lives in new token cookies; the engine rotates no session id then.
+            fresh = {name for name, _ in after - before}
+            assert any(name.startswith(kc_engine.cookies.name) for name in fresh)
+            return
         assert not before & after, "a cookie value from before login survived it (fixation)"
 
     def test_login_refuses_an_open_redirect(self, app_url: str, browser: requests.Session) -> None:
@@ -423,6 +486,141 @@ class AdapterConformance:
                 )
         assert [a.status_code for a in answers] == [200] * 6
         assert len(kc_events.refreshes) - before == 1
+
+    # -- what adapters typically get wrong ------------------------------------------------------
+
+    def test_every_set_cookie_header_reaches_the_browser(
+        self, app_url: str, browser: requests.Session, kc_engine: Engine
+    ) -> None:
+        start = browser.get(
+            f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
+        )
+        done = login_with_form(
+            start.headers["Location"],
+            "alice",
+            "alice-password",
+            session=browser,
+            stop_at=f"{app_url}/kc/callback",
+        )
+        landed = browser.get(done.url, allow_redirects=False, timeout=_TIMEOUT)
+        assert landed.status_code == 302
+        set_cookies = landed.raw.headers.getlist("Set-Cookie")
+        if kc_engine.cookies is not None:
+            token_cookies = [h for h in set_cookies if h.startswith(kc_engine.cookies.name)]
+            assert len(token_cookies) >= 2, "the kit's premise: the tokens need several cookies"
+            names = {name for name, _ in _app_cookies(browser, app_url)}
+            missing = [h.split("=", 1)[0] for h in token_cookies if h.split("=", 1)[0] not in names]
+            assert not missing, f"Set-Cookie headers lost (set, not added?): {missing}"
+        page = browser.get(f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT)
+        assert page.status_code == 200, "logged in, the browser must see /private"
+        assert "alice" in page.text
+
+    def test_cookies_the_app_sets_are_httponly_and_samesite(
+        self, app_url: str, browser: requests.Session
+    ) -> None:
+        recorded = _SetCookies(browser, app_url)
+        login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
+        browser.get(f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT)
+        cookies = recorded.cookies()
+        assert cookies, "the app keeps its session in a cookie"
+        for name, morsel in cookies:
+            assert morsel["httponly"], f"cookie {name} lacks HttpOnly"
+            assert morsel["samesite"].lower() in ("lax", "strict"), f"cookie {name}: SameSite"
+
+    def test_cookies_are_secure_and_urls_https_when_served_over_https(
+        self, kc_make_engine: Callable[..., Engine]
+    ) -> None:
+        engine = kc_make_engine()
+        with https_serving() as tls, self.serve(engine) as url:
+            if not url.startswith("https:"):
+                pytest.skip("serve() does not use the kit's serve_wsgi / serve_asgi")
+            with BrowserSession() as browser:
+                recorded = _SetCookies(browser, url)
+                # Per request: a session's own verify loses to REQUESTS_CA_BUNDLE.
+                start = browser.get(
+                    f"{url}/kc/login?next=/private",
+                    allow_redirects=False,
+                    timeout=_TIMEOUT,
+                    verify=str(tls.ca_file),
+                )
+        assert start.status_code == 302
+        redirect_uri = parse_qs(urlsplit(start.headers["Location"]).query)["redirect_uri"][0]
+        assert redirect_uri == f"{url}/kc/callback", "the URL hook must keep the https scheme"
+        cookies = recorded.cookies()
+        assert cookies, "the pending login lives in a session cookie"
+        for name, morsel in cookies:
+            assert morsel["secure"], f"cookie {name} lacks Secure under https"
+
+    def test_refreshed_token_cookies_reach_the_browser(
+        self,
+        kc_make_engine: Callable[..., Engine],
+        kc_events: EngineEvents,
+        browser: requests.Session,
+    ) -> None:
+        # As in the concurrent-refresh test: tokens need a refresh half a second after issue.
+        engine = kc_make_engine(refresh_margin=299.5)
+        with self.serve(engine) as url:
+            login_with_form(f"{url}/private", "alice", "alice-password", session=browser)
+            issued = kc_events.last_tokens_at
+            settle = 0.6 + (_REFRESH_LINGER if kc_events.refreshes else 0.0)
+            wait_for(lambda: time.time() > issued + settle, what="the token to enter the margin")
+            before = _app_cookies(browser, url)
+            refreshes = len(kc_events.refreshes)
+            refreshed = browser.get(f"{url}/private", allow_redirects=False, timeout=_TIMEOUT)
+            assert refreshed.status_code == 200
+            assert len(kc_events.refreshes) == refreshes + 1, "the request refreshed the tokens"
+            if engine.cookies is not None:
+                after = _app_cookies(browser, url)
+                assert before != after, "the refreshed token cookies never reached the browser"
+            following = browser.get(f"{url}/private", allow_redirects=False, timeout=_TIMEOUT)
+        assert following.status_code == 200
+        assert "alice" in following.text
+
+    def test_a_repeated_query_parameter_counts_by_its_first_value(
+        self, app_url: str, browser: requests.Session
+    ) -> None:
+        result = login_with_form(
+            f"{app_url}/kc/login?next=/private&next=/public",
+            "alice",
+            "alice-password",
+            session=browser,
+        )
+        assert result.url == f"{app_url}/private"
+
+    def test_login_lands_on_the_page_with_its_query_string(
+        self, app_url: str, browser: requests.Session
+    ) -> None:
+        page = f"{app_url}/private?tab=2&q=a+b"
+        result = login_with_form(page, "alice", "alice-password", session=browser)
+        assert result.url == page
+        assert result.response.status_code == 200
+
+    def test_the_event_loop_is_free_while_the_engine_waits(
+        self, kc_make_engine: Callable[..., Engine], browser: requests.Session
+    ) -> None:
+        engine = kc_make_engine()
+        held = _HeldLogin()
+        engine.plugins.register(held, name="kc-conformance-held-login")
+        with self.serve(engine) as url, ThreadPoolExecutor(1) as pool:
+            login = pool.submit(
+                login_with_form, f"{url}/private", "alice", "alice-password", session=browser
+            )
+            try:
+                assert held.entered.wait(_TIMEOUT), "the login never reached the engine"
+                started = time.monotonic()
+                try:
+                    answer = requests.get(f"{url}/public", timeout=_LOOP_ANSWER_WITHIN)
+                except requests.Timeout:
+                    pytest.fail(
+                        "a page went unanswered while a login was in the engine: the adapter "
+                        "runs blocking engine calls on its event loop (use AsyncEngine)"
+                    )
+                waited = time.monotonic() - started
+            finally:
+                held.release.set()
+            assert login.result(_TIMEOUT).url == f"{url}/private"
+        assert answer.status_code == 200
+        assert waited < _LOOP_ANSWER_WITHIN
 
     # -- logout -----------------------------------------------------------------------------------
 
@@ -671,12 +869,159 @@ class AdapterConformance:
                 server_url=keycloak.base_url,
                 realm=keycloak.realm,
                 client_id=_CLIENT_ID,
-                client_secret=_CLIENT_SECRET,
+                client_secret=keycloak.client(_CLIENT_ID).secret,
                 **config,
             ),
             plugins=self.make_plugins(),
             store=store,
         )
+
+    # -- trust: the public URL, cross-site logout, the login answer's issuer ---------------------
+
+    def test_public_url_pins_the_callback_url_whatever_the_host(
+        self, kc_make_engine: Callable[..., Engine]
+    ) -> None:
+        with self.serve(kc_make_engine(public_url=_PINNED)) as url:
+            for poison in _POISONS:
+                start = requests.get(
+                    f"{url}/kc/login?next=/private",
+                    headers=poison,
+                    allow_redirects=False,
+                    timeout=_TIMEOUT,
+                )
+                if start.status_code == 400:  # the framework refused the Host itself
+                    continue
+                assert start.status_code == 302, poison
+                query = parse_qs(urlsplit(start.headers["Location"]).query)
+                assert query["redirect_uri"] == [f"{_PINNED}/kc/callback"], poison
+
+    def test_public_url_pins_the_post_logout_url_whatever_the_host(
+        self,
+        kc_make_engine: Callable[..., Engine],
+        browser: requests.Session,
+        keycloak: KeycloakRealm,
+    ) -> None:
+        with self.serve(kc_make_engine(public_url=_PINNED)) as url:
+            for poison in _POISONS:
+                _login_through(url, browser, "alice")
+                # requests matches cookies by a Host header given: send them by hand.
+                host = urlsplit(url).hostname
+                cookies = "; ".join(
+                    f"{c.name}={c.value}" for c in browser.cookies if c.domain.lstrip(".") == host
+                )
+                out = browser.post(
+                    f"{url}/kc/logout",
+                    headers={**poison, "Origin": _PINNED, "Cookie": cookies},
+                    allow_redirects=False,
+                    timeout=_TIMEOUT,
+                )
+                if out.status_code == 400:  # the framework refused the Host itself
+                    browser.post(f"{url}/kc/logout", allow_redirects=False, timeout=_TIMEOUT)
+                    continue
+                assert out.status_code == 302, poison
+                end_session = out.headers["Location"]
+                assert end_session.startswith(keycloak.issuer), poison
+                query = parse_qs(urlsplit(end_session).query)
+                assert query["post_logout_redirect_uri"] == [f"{_PINNED}/"], poison
+                back = browser.get(end_session, allow_redirects=False, timeout=_TIMEOUT)
+                assert back.status_code == 302
+                assert back.headers["Location"] == f"{_PINNED}/"
+
+    def test_logout_refuses_cross_site_requests(
+        self, app_url: str, browser: requests.Session
+    ) -> None:
+        login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
+        for signals in (
+            {"Origin": "null"},
+            {"Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site", "Origin": "http://other.localhost"},
+            {"Sec-Fetch-Site": "same-site"},
+        ):
+            refused = browser.post(
+                f"{app_url}/kc/logout", headers=signals, allow_redirects=False, timeout=_TIMEOUT
+            )
+            assert refused.status_code == 403, signals
+        still = browser.get(f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT)
+        assert still.status_code == 200
+        out = browser.post(
+            f"{app_url}/kc/logout",
+            headers={"Origin": app_url, "Sec-Fetch-Site": "same-origin"},
+            allow_redirects=False,
+            timeout=_TIMEOUT,
+        )
+        assert out.status_code == 302
+
+    def test_callback_refuses_a_wrong_or_missing_issuer(
+        self, app_url: str, browser: requests.Session, keycloak: KeycloakRealm
+    ) -> None:
+        for forged in (f"{keycloak.base_url}/realms/another", None):
+            start = browser.get(
+                f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
+            )
+            done = login_with_form(
+                start.headers["Location"],
+                "alice",
+                "alice-password",
+                session=browser,
+                stop_at=f"{app_url}/kc/callback",
+            )
+            query = dict(parse_qsl(urlsplit(done.url).query))
+            assert query.get("iss") == keycloak.issuer  # Keycloak sends it (RFC 9207)
+            if forged is None:
+                del query["iss"]
+            else:
+                query["iss"] = forged
+            answer = browser.get(
+                f"{app_url}/kc/callback?{urlencode(query)}",
+                allow_redirects=False,
+                timeout=_TIMEOUT,
+            )
+            assert answer.status_code == 401, forged
+            assert (
+                browser.get(
+                    f"{app_url}/private", allow_redirects=False, timeout=_TIMEOUT
+                ).status_code
+                == 302
+            )
+
+    def test_cookie_mode_refuses_a_cookie_saved_before_logout(
+        self, keycloak: KeycloakRealm, browser: requests.Session
+    ) -> None:
+        for mode in ("redirect", "local"):
+            plugins = self.make_plugins()
+            plugins.register(EngineEvents(), name="kc-conformance-events")
+            engine = Engine(
+                Config(
+                    server_url=keycloak.base_url,
+                    realm=keycloak.realm,
+                    client_id=_CLIENT_ID,
+                    client_secret=keycloak.client(_CLIENT_ID).secret,
+                ),
+                plugins=plugins,
+                store=CookieTokenStore(secret="conformance-cookie-secret-0123456789"),
+                settings=EngineSettings(logout_mode=mode),
+            )
+            with self.serve(engine) as url:
+                login_with_form(f"{url}/private", "alice", "alice-password", session=browser)
+                saved = requests.Session()
+                saved.cookies.update(browser.cookies)
+                assert (
+                    saved.get(f"{url}/private", allow_redirects=False, timeout=_TIMEOUT).status_code
+                    == 200
+                )
+                out = browser.post(f"{url}/kc/logout", allow_redirects=False, timeout=_TIMEOUT)
+                assert out.status_code == 302
+                replayed = saved.get(f"{url}/private", allow_redirects=False, timeout=_TIMEOUT)
+                assert replayed.status_code == 302, mode
+                # A new login (into the same Keycloak session, after a local logout) works.
+                again = login_with_form(
+                    f"{url}/private", "alice", "alice-password", session=browser
+                )
+                assert again.url == f"{url}/private", mode
+                assert "alice" in again.response.text
+                browser.post(f"{url}/kc/logout", allow_redirects=False, timeout=_TIMEOUT)
+                saved.close()
+            browser.cookies.clear()
 
 
 class _ForgetfulStore(MemoryTokenStore):
@@ -699,3 +1044,31 @@ def _audiences_of(token: str) -> list[str]:
 
 def _has_session(admin: KeycloakAdmin, realm: str, username: str, sid: str) -> bool:
     return any(s.get("id") == sid for s in admin.user_sessions(realm, username))
+
+
+# An origin nobody serves; Keycloak accepts it as a loopback redirect URI of kc-web.
+_PINNED = "http://127.0.0.1:1"
+_POISONS = (
+    {"Host": "evil.example:9999"},
+    {"X-Forwarded-Host": "evil.example:9999", "X-Forwarded-Proto": "https"},
+)
+
+
+def _login_through(url: str, browser: requests.Session, user: str) -> None:
+    """Log ``user`` in on the app at ``url`` whose public URL is :data:`_PINNED`.
+
+    Keycloak sends the browser to the pinned callback URL; its query is taken to ``url``.
+    """
+    start = browser.get(f"{url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT)
+    done = login_with_form(
+        start.headers["Location"],
+        user,
+        f"{user}-password",
+        session=browser,
+        stop_at=f"{_PINNED}/kc/callback",
+    )
+    landed = browser.get(
+        f"{url}/kc/callback?{urlsplit(done.url).query}", allow_redirects=False, timeout=_TIMEOUT
+    )
+    assert landed.status_code == 302
+    assert browser.get(f"{url}/private", allow_redirects=False, timeout=_TIMEOUT).status_code == 200

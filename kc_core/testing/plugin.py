@@ -1,8 +1,10 @@
 """pytest plugin: a real Keycloak for the test session, and helpers bound to it.
 
-Registered through the ``pytest11`` entry point, so any project with kc-core installed gets
-these fixtures. Importing this module starts nothing: the server starts the first time a test
-asks for one of the fixtures, once per test session.
+Opt-in: ``pip install "kc-core[testing]"``, then enable it with ``-p kc_core.testing.plugin``
+or ``pytest_plugins = ["kc_core.testing.plugin"]`` in your top-level ``conftest.py`` (kc
+registers no ``pytest11`` entry point, so installing kc-core adds no fixtures to a project).
+Importing this module starts nothing: the server starts the first time a test asks for one
+of the fixtures, once per test session.
 
 Fixtures (all session-scoped except ``form_login``):
 
@@ -10,9 +12,9 @@ Fixtures (all session-scoped except ``form_login``):
 - ``keycloak``: :class:`~kc_core.testing.server.KeycloakRealm`, endpoints and credentials of
   the test realm (``keycloak.issuer``, ``keycloak.token_url``, ``keycloak.client("kc-web")``).
 - ``keycloak_admin``: :class:`~kc_core.testing.admin.KeycloakAdmin` logged in as admin.
+- ``keycloak_version``: the running server's version as numbers, e.g. ``(26, 7, 3)``, for
+  tests that state a per-version rule (``if keycloak_version >= (26, 6): ...``).
 - ``form_login``: :class:`~kc_core.testing.browser.RealmLogin`, call it to log a user in.
-- ``web_client``: a :class:`kc_core.Client` of the realm's ``kc-web`` client (session-scoped).
-- ``access_token``: ``access_token("bob")``, an access token Keycloak issues to a user.
 - ``closed_port``: a local port nothing listens on (a Keycloak that is down).
 
 When a test that uses the server fails, the tail of the server log is added to its report.
@@ -21,31 +23,29 @@ When a test that uses the server fails, the tail of the server log is added to i
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Generator, Iterator
 
 import pytest
 
-from kc_core import Client, Config
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import RealmLogin
 from kc_core.testing.server import KeycloakRealm, KeycloakServer
 
 __all__ = [
-    "access_token",
     "closed_port",
     "form_login",
     "keycloak",
     "keycloak_admin",
     "keycloak_server",
-    "web_client",
+    "keycloak_version",
 ]
 
 _SERVER = pytest.StashKey[KeycloakServer]()
 _LOG_TAIL_LINES = 60
+# Fixtures built on these list them among a test's fixturenames too.
 _SERVER_FIXTURES = frozenset(
-    {"keycloak_server", "keycloak", "keycloak_admin", "form_login", "web_client", "access_token"}
+    {"keycloak_server", "keycloak", "keycloak_admin", "keycloak_version", "form_login"}
 )
-_WEB_CLIENT = "kc-web"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -95,37 +95,16 @@ def keycloak_admin(keycloak: KeycloakRealm) -> Iterator[KeycloakAdmin]:
     admin.close()
 
 
+@pytest.fixture(scope="session")
+def keycloak_version(keycloak_admin: KeycloakAdmin) -> tuple[int, ...]:
+    """The running server's Keycloak version, e.g. ``(26, 7, 3)`` (read from the server)."""
+    return keycloak_admin.server_version()
+
+
 @pytest.fixture
 def form_login(keycloak: KeycloakRealm) -> RealmLogin:
     """Log users in through Keycloak's real login form: ``form_login("alice")``."""
     return RealmLogin(keycloak)
-
-
-@pytest.fixture(scope="session")
-def web_client(keycloak: KeycloakRealm) -> Iterator[Client]:
-    """A :class:`kc_core.Client` of ``kc-web``, to get tokens from Keycloak's token endpoint."""
-    config = Config(
-        server_url=keycloak.base_url,
-        realm=keycloak.realm,
-        client_id=_WEB_CLIENT,
-        client_secret=keycloak.client(_WEB_CLIENT).secret,
-    )
-    with Client(config) as client:
-        yield client
-
-
-@pytest.fixture
-def access_token(keycloak: KeycloakRealm, web_client: Client) -> Callable[..., str]:
-    """``access_token("bob")``: a ``kc-web`` access token Keycloak issues to the user.
-
-    ``scopes=`` asks for other scopes than the client's default (``openid``).
-    """
-
-    def grant(username: str, *, scopes: Iterable[str] | None = None) -> str:
-        password = keycloak.user(username).password
-        return web_client.password_grant(username, password, scopes=scopes).access_token
-
-    return grant
 
 
 @pytest.fixture

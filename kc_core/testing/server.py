@@ -44,7 +44,6 @@ __all__ = [
     "DEFAULT_KEYCLOAK_VERSION",
     "DEFAULT_REALM_FILE",
     "KC_JWT_KEY_ID",
-    "KC_JWT_PRIVATE_KEY",
     "KeycloakRealm",
     "KeycloakServer",
     "KeycloakStartError",
@@ -54,8 +53,8 @@ __all__ = [
 
 DEFAULT_KEYCLOAK_VERSION = "26.7.3"
 DEFAULT_REALM_FILE = Path(__file__).with_name("realm.json")
-# Test-only key pair of the private_key_jwt client kc-jwt (public half inline in realm.json).
-KC_JWT_PRIVATE_KEY = Path(__file__).with_name("keys") / "kc-jwt-private.pem"
+# The kid of the private_key_jwt client kc-jwt's public key (inline in realm.json); its
+# private half is a test asset of kc's own repository (tests/keys/), not shipped.
 KC_JWT_KEY_ID = "kc-jwt-test-key"
 DEFAULT_START_TIMEOUT = 180.0
 DEFAULT_JAVA_OPTS = "-XX:TieredStopAtLevel=1"
@@ -653,7 +652,7 @@ def _describe(server: KeycloakServer) -> str:
         if client.public:
             credential = "public"
         elif client.authenticator == "client-jwt":
-            credential = f"private_key_jwt, key {KC_JWT_PRIVATE_KEY}"
+            credential = f"private_key_jwt, kid {KC_JWT_KEY_ID}"
         else:
             credential = client.secret or "(no secret)"
         lines.append(f"    {client.client_id:<12} {credential}")

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -39,6 +40,7 @@ def test_demo_app_logs_alice_in_and_serves_her_api(
             "KEYCLOAK_REALM": demo_realm,
             "KEYCLOAK_CLIENT_ID": "kc-demo",
             "KEYCLOAK_CLIENT_SECRET": "kc-demo-secret",
+            "SECRET_KEY": "demo-test-secret-0123456789",
         }
     )
     browser = app.test_client()
@@ -50,7 +52,8 @@ def test_demo_app_logs_alice_in_and_serves_her_api(
         "alice-password",
         stop_at="http://localhost/kc/callback",
     )
-    landed = browser.get(f"/kc/callback?code={login.code}&state={login.state}")
+    # The whole answer: Keycloak's iss comes with code and state (RFC 9207).
+    landed = browser.get(f"/kc/callback?{urlsplit(login.url).query}")
     assert landed.status_code == 302
     assert landed.headers["Location"].endswith("/profile")
     assert "Alice" in browser.get("/profile").get_data(as_text=True)

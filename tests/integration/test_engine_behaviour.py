@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import pytest
 import requests
@@ -477,7 +477,9 @@ def test_callback_state_is_single_use_even_when_the_exchange_fails(
     engine.login(request)
     (state,) = request.session["kc.logins"]
     calls = count_token_calls(engine.client, monkeypatch)
-    request.url = f"{CALLBACK}?code=never-issued&state={state}"
+    # Keycloak's iss comes along (RFC 9207), so the code reaches the token endpoint.
+    iss = quote(engine.client.discovery.issuer, safe="")
+    request.url = f"{CALLBACK}?code=never-issued&state={state}&iss={iss}"
     assert engine.callback(request).status == 401
     assert [answer["error"] for answer in calls.answers] == ["invalid_grant"]
     assert engine.callback(request).status == 400

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +24,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kc_core.testing import (
     KC_JWT_KEY_ID,
-    KC_JWT_PRIVATE_KEY,
     FormLoginError,
     KeycloakAdmin,
     KeycloakRealm,
@@ -33,6 +33,8 @@ from kc_core.testing import (
     submit_device_code,
 )
 
+# The private half of kc-jwt's key: a test asset of this repository, not of the wheel.
+KC_JWT_PRIVATE_KEY = Path(__file__).resolve().parents[1] / "keys" / "kc-jwt-private.pem"
 TIMEOUT = 10
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"

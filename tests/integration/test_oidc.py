@@ -23,7 +23,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-import kc_core.testing
 from kc_core import Client, Config, LoginRequest, TokenSet
 from kc_core.errors import DeviceFlowError, OAuthError
 from kc_core.oidc import DeviceAuthorization
@@ -42,7 +41,7 @@ pytestmark = pytest.mark.integration
 REDIRECT_URI = "http://127.0.0.1:9/callback"
 POST_LOGOUT_URI = "http://127.0.0.1:9/signed-out"
 REPO = Path(__file__).resolve().parents[2]
-KEYS = Path(kc_core.testing.__file__).with_name("keys")
+KEYS = REPO / "tests" / "keys"  # kc-jwt's key pair: test assets, not shipped
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -81,6 +80,12 @@ def jose_header(token: str) -> dict[str, Any]:
     part = token.split(".", 1)[0]
     header: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
     return header
+
+
+def _payload(token: str) -> dict[str, Any]:
+    part = token.split(".")[1]
+    claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return claims
 
 
 @contextmanager
@@ -491,12 +496,59 @@ def _introspection_and_revocation(web: Client, keycloak: KeycloakRealm) -> None:
     assert web.introspect(tokens.access_token)["active"] is False
 
 
-def test_resource_server_introspects_a_token_meant_for_it(keycloak: KeycloakRealm) -> None:
+#: Keycloak 26.6.2 and later answer ``active: false`` to a client outside the token's ``aud``
+#: (for a refresh token: to any client but the one it was issued to); earlier releases
+#: answer any confidential client of the realm.
+INTROSPECTION_AUDIENCE_RULE = (26, 6, 2)
+
+
+def _keycloak_says_active(keycloak: KeycloakRealm, client_id: str, token: str, **hint: str) -> bool:
+    """Keycloak's own introspection answer for ``client_id``, without kc in between."""
+    secret = keycloak.client(client_id).secret or ""
+    answer = requests.post(
+        keycloak.introspection_url,
+        data={"token": token, **hint},
+        auth=(client_id, secret),
+        timeout=10,
+    )
+    answer.raise_for_status()
+    return bool(answer.json()["active"])
+
+
+def test_resource_server_introspects_a_token_meant_for_it(
+    keycloak: KeycloakRealm, keycloak_version: tuple[int, ...]
+) -> None:
     with make_client(keycloak, "kc-service") as service, make_client(keycloak, "kc-api") as api:
         token = service.client_credentials().access_token
+        assert _payload(token)["azp"] == "kc-service"
+        assert "kc-service" not in _payload(token)["aud"]
         assert api.introspect(token)["active"] is True
-        # Keycloak 26.6.2+: a client outside the token's aud gets active: false.
-        assert service.introspect(token)["active"] is False
+        assert _keycloak_says_active(keycloak, "kc-api", token) is True
+        # The issuing client is outside aud: Keycloak's answer depends on its version, and
+        # kc reports it as it is.
+        expected = keycloak_version < INTROSPECTION_AUDIENCE_RULE
+        assert _keycloak_says_active(keycloak, "kc-service", token) is expected
+        assert service.introspect(token)["active"] is expected
+
+
+def test_only_the_issuing_client_introspects_a_refresh_token(
+    web: Client, keycloak: KeycloakRealm, keycloak_version: tuple[int, ...]
+) -> None:
+    tokens = web.password_grant("bob", password(keycloak, "bob"))
+    refresh = tokens.refresh_token or ""
+    assert _payload(refresh)["aud"] == keycloak.issuer  # a refresh token's aud is the issuer
+    assert _payload(refresh)["azp"] == "kc-web"
+    hinted = {"token_type_hint": "refresh_token"}
+    assert web.introspect(refresh, **hinted)["active"] is True
+    expected = keycloak_version < INTROSPECTION_AUDIENCE_RULE
+    assert _keycloak_says_active(keycloak, "kc-api", refresh, **hinted) is expected
+    # Without the hint the token is judged like an access token, by its aud.
+    assert _keycloak_says_active(keycloak, "kc-web", refresh) is expected
+    assert web.introspect(refresh)["active"] is expected
+    with make_client(keycloak, "kc-api") as api:
+        assert api.introspect(refresh, **hinted)["active"] is expected
+        # The access token names kc-api in aud: kc-api may introspect it on every version.
+        assert api.introspect(tokens.access_token)["active"] is True
 
 
 # -- logout ---------------------------------------------------------------------------------------

@@ -435,3 +435,41 @@ def test_contradiction_from_combined_sources_is_reported(write_settings: WriteSe
 
 def test_ssl_required_all_is_fine_with_https() -> None:
     assert Config(**REQUIRED, ssl_required="all").ssl_required == "all"
+
+
+def test_authorized_parties_from_every_source(write_settings: WriteSettings) -> None:
+    base = {"server_url": "https://sso.example.test", "realm": "shop", "client_id": "api"}
+    env = {f"KEYCLOAK_{k.upper()}": v for k, v in base.items()}
+    from_env = Config.from_env({**env, "KEYCLOAK_AUTHORIZED_PARTIES": "spa, cli"})
+    from_mapping = Config.from_mapping({**env, "KEYCLOAK_AUTHORIZED_PARTIES": ["spa", "cli"]})
+    from_pyramid = Config.from_mapping(
+        {"keycloak.server_url": base["server_url"], "keycloak.realm": "shop",
+         "keycloak.client_id": "api", "keycloak.authorized_parties": "spa cli"},
+        key_prefix="keycloak.", upper=False,
+    )  # fmt: skip
+    path = write_settings(
+        {"realm": "shop", "auth-server-url": base["server_url"], "resource": "api",
+         "authorized-parties": ["spa", "cli"]}
+    )  # fmt: skip
+    from_file = Config.from_file(path)
+
+    for config in (
+        from_env,
+        from_mapping,
+        from_pyramid,
+        from_file,
+        Config(**base, authorized_parties="spa,cli"),
+    ):
+        assert config.authorized_parties == ("spa", "cli")
+
+
+def test_verify_token_audience_false_from_keycloak_json(write_settings: WriteSettings) -> None:
+    path = write_settings(
+        {"realm": "shop", "auth-server-url": "https://sso.example.test", "resource": "api",
+         "verify-token-audience": False}
+    )  # fmt: skip
+
+    config = Config.from_file(path)
+
+    assert config.verify_token_audience is False
+    assert config.expected_audience is None

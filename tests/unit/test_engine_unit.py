@@ -310,3 +310,34 @@ def test_both_session_backends_are_one_protocol(make_engine: Callable[..., Engin
     cookies: SessionBackend = CookieSessions(CookieTokenStore("x" * 32))
     assert isinstance(server, ServerSessions)
     assert isinstance(cookies, CookieSessions)
+
+
+# -- the token store named by a setting -----------------------------------------------------------
+
+
+def test_token_store_setting_builds_a_redis_store_per_tenant(
+    make_engine: Callable[..., Engine],
+) -> None:
+    from kc_core.stores.redis import RedisTokenStore
+
+    engine = make_engine(token_store="redis://127.0.0.1:9/3")  # builds; connects on first use
+
+    store = engine.store_for(object())
+    assert isinstance(store, RedisTokenStore)
+    assert store.prefix == "kc:shop:orders-web"
+
+
+def test_token_store_setting_is_read_from_framework_settings() -> None:
+    settings = EngineSettings.from_mapping({"KEYCLOAK_TOKEN_STORE": "redis://cache:6379/0"})
+
+    assert settings.token_store == "redis://cache:6379/0"
+
+
+def test_an_unknown_token_store_setting_is_a_config_error(
+    make_engine: Callable[..., Engine],
+) -> None:
+    from kc_core import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        make_engine(token_store="memcached://cache:11211")
+    assert refused.value.key == "token_store"

@@ -141,3 +141,105 @@ def test_registering_a_plugin_drops_the_resolved_adapters() -> None:
     assert plugins.adapter_for(ToyRequest()).name == "second"
     plugins.unregister(plugins.manager.get_plugin("second"))
     assert plugins.adapter_for(ToyRequest()).name == "first"
+
+
+# -- loading: self-registration, lazy adapter entry points, disabling ----------------------------
+
+
+def test_ensure_registered_registers_once_and_returns_the_manager() -> None:
+    plugins = Plugins(load_entry_points=False)
+    toy = ToyAdapter()
+    assert plugins.ensure_registered(toy, name="toy") is plugins
+    plugins.ensure_registered(toy, name="toy")
+    assert plugins.adapter_names() == ["toy"]
+
+
+def test_ensure_registered_leaves_a_taken_name_to_its_plugin() -> None:
+    plugins = Plugins(load_entry_points=False)
+    first, second = ToyAdapter(), ToyAdapter()
+    plugins.register(first, name="toy")
+    plugins.ensure_registered(second, name="toy")
+    assert plugins.manager.get_plugin("toy") is first
+    assert plugins.manager.is_registered(second)
+
+
+def test_adapter_entry_points_load_only_for_their_frameworks_requests() -> None:
+    bottle = pytest.importorskip("bottle", reason="pip install ./examples/bottle_adapter")
+    plugins = Plugins()
+    plugins.register(ToyAdapter(), name="toy")
+    plugins.check()
+    assert plugins.adapter_for(ToyRequest()).name == "toy"
+    assert plugins.manager.get_plugin("bottle") is None, "no Bottle request was seen yet"
+    assert "bottle" in plugins.adapter_names()  # installed, listed without importing it
+    assert plugins.adapter_for(bottle.BaseRequest({})).name == "bottle"
+    assert plugins.manager.get_plugin("flask") is None
+
+
+def test_disable_leaves_an_installed_adapter_unloaded() -> None:
+    bottle = pytest.importorskip("bottle", reason="pip install ./examples/bottle_adapter")
+    plugins = Plugins(disable=["bottle"])
+    assert "bottle" not in plugins.adapter_names()
+    with pytest.raises(AdapterNotFound, match="no kc adapter handles bottle"):
+        plugins.adapter_for(bottle.BaseRequest({}))
+
+
+def test_the_environment_variable_disables_plugins_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KC_DISABLE_PLUGINS", " bottle , flask,")
+    plugins = Plugins(disable=["audit"])
+    assert plugins.disabled == {"bottle", "flask", "audit"}
+    assert not {"bottle", "flask"} & set(plugins.adapter_names())
+
+
+def test_check_names_every_missing_required_hook_and_no_optional_one() -> None:
+    class Sketch:
+        @hookimpl
+        def kc_request_types(self) -> tuple[type, ...]:
+            return (ToyRequest,)
+
+        @hookimpl
+        def kc_request_path(self, request: ToyRequest) -> str:
+            return "/"
+
+    plugins = Plugins(load_entry_points=False)
+    plugins.register(Sketch(), name="sketch")
+    with pytest.raises(PluginError) as caught:
+        plugins.check()
+    message = str(caught.value)
+    missing = message.split("does not implement ", 1)[1].split(", ")
+    assert missing == [
+        "kc_request_method",
+        "kc_request_url",
+        "kc_request_query",
+        "kc_request_header",
+        "kc_request_cookies",
+        "kc_request_form",
+        "kc_session",
+        "kc_redirect",
+        "kc_response",
+    ]
+
+
+def test_an_engine_refuses_an_incomplete_adapter_when_it_is_built() -> None:
+    from kc_core import Config
+    from kc_core.engine import Engine
+
+    class Partial(ToyAdapter):
+        kc_request_form = None  # type: ignore[assignment]
+
+    plugins = Plugins(load_entry_points=False)
+    plugins.register(Partial(), name="partial")
+    config = Config(server_url="http://127.0.0.1:9", realm="r", client_id="c")
+    with pytest.raises(PluginError, match=r"adapter partial does not implement kc_request_form$"):
+        Engine(config, plugins=plugins)
+
+
+def test_an_empty_header_counts_as_a_missing_one() -> None:
+    plugins = Plugins(load_entry_points=False)
+    plugins.register(ToyAdapter(), name="toy")
+    adapter = plugins.adapter_for(ToyRequest())
+    request = ToyRequest(headers={"Authorization": "", "Accept": "text/html"})
+    assert adapter.header(request, "authorization") is None
+    assert adapter.header(request, "x-missing") is None
+    assert adapter.header(request, "accept") == "text/html"

@@ -18,3 +18,5 @@ Example::
 from .extension import KeycloakPlugin, current_identity
 
 __all__ = ["KeycloakPlugin", "current_identity"]
+
+__version__ = "0.1.0"

@@ -7,11 +7,12 @@ logged-in user) and ``/admin`` (realm role ``admin``), plus a few API routes.
 from __future__ import annotations
 
 import json
+import os
 
 import bottle
 
 from kc_core import Config
-from kc_core.engine import Engine, Requirement
+from kc_core.engine import Engine, EngineSettings, Requirement
 
 from .extension import KeycloakPlugin, current_identity
 
@@ -66,8 +67,12 @@ def make_app(engine: Engine, *, protect_all: Requirement | None = None) -> bottl
 
 
 def main() -> None:
-    """Run the demo on http://127.0.0.1:8080 (register it as a redirect URI in Keycloak)."""
-    app = make_app(Engine(Config.load()))
+    """Run the demo on http://127.0.0.1:8080 (register it as a redirect URI in Keycloak).
+
+    ``KEYCLOAK_*`` variables set the client and the engine (``KEYCLOAK_PUBLIC_URL`` pins the
+    app's public URL, as it must be behind a proxy).
+    """
+    app = make_app(Engine(Config.load(), settings=EngineSettings.from_mapping(os.environ)))
     bottle.run(app, host="127.0.0.1", port=8080)
 
 

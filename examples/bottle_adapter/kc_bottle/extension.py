@@ -12,12 +12,13 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import bottle
 
 from kc_core.engine import Engine, Guard, Requirement
 
-__all__ = ["KeycloakPlugin", "current_identity", "request_session"]
+__all__ = ["KeycloakPlugin", "current_identity", "request_session", "request_url"]
 
 _SESSION = "kc_bottle.session"
 _GUARD = "kc_bottle.guard"
@@ -87,6 +88,20 @@ class RequestSession:
         return self.id if new_cookie else None
 
 
+def request_url(request: bottle.BaseRequest) -> str:
+    """The URL as the server received it: its own scheme and the Host header.
+
+    Unlike ``request.url``, no ``X-Forwarded-*`` header is read: any client may send them.
+    Behind a proxy, set the engine's ``public_url`` (or have the proxy pass ``Host`` on).
+    """
+    environ = request.environ
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    path = quote(environ.get("SCRIPT_NAME", "") + request.path)
+    query = environ.get("QUERY_STRING", "")
+    return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
 def request_session(request: bottle.BaseRequest) -> RequestSession:
     """The session :class:`KeycloakPlugin` opened for ``request``."""
     session = request.environ.get(_SESSION)
@@ -122,7 +137,11 @@ class KeycloakPlugin:
         session_idle_timeout: float = 8 * 3600,
         sessions: SessionStore | None = None,
     ) -> None:
+        from . import hooks  # here: hooks imports this module
+
+        # The adapter registers its own hooks; the entry point serves engines used without it.
         self.engine = engine
+        engine.plugins.ensure_registered(hooks, name="bottle")
         self.protect_all = protect_all
         self.session_cookie = session_cookie
         self.sessions = sessions if sessions is not None else SessionStore(session_idle_timeout)
@@ -184,7 +203,7 @@ class KeycloakPlugin:
                 path="/",
                 httponly=True,
                 samesite="lax",
-                secure=bottle.request.urlparts.scheme == "https",
+                secure=urlsplit(request_url(bottle.request)).scheme == "https",
             )
         # Set-Cookie headers of a silent refresh (cookie mode) go on the app's own response.
         if guard is not None and guard.response is None:

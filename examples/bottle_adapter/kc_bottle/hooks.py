@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import bottle
 
 from kc_core.plugins import hookimpl
 
-from .extension import request_session
+from .extension import request_session, request_url
 
 
 @hookimpl
@@ -29,8 +30,7 @@ def kc_request_method(request: bottle.BaseRequest) -> str:
 
 @hookimpl
 def kc_request_url(request: bottle.BaseRequest) -> str:
-    # Bottle honours X-Forwarded-Proto/-Host here, as the browser saw the URL.
-    return str(request.url)
+    return request_url(request)
 
 
 @hookimpl
@@ -40,12 +40,18 @@ def kc_request_path(request: bottle.BaseRequest) -> str:
 
 @hookimpl
 def kc_request_query(request: bottle.BaseRequest) -> Mapping[str, str]:
-    return _first_values(request.query.decode())
+    try:
+        return _first_values(request.query.decode())
+    except UnicodeDecodeError:  # not UTF-8: Bottle's decode() raises, a 500
+        return _lenient(request.query)
 
 
 @hookimpl
 def kc_request_header(request: bottle.BaseRequest, name: str) -> str | None:
-    value = request.get_header(name)
+    try:
+        value = request.get_header(name)
+    except UnicodeDecodeError:  # not UTF-8: the value as the server handed it over
+        value = request.headers.raw(name)
     return None if value is None else str(value)
 
 
@@ -61,7 +67,10 @@ def kc_request_cookies(request: bottle.BaseRequest) -> Mapping[str, str]:
 
 @hookimpl
 def kc_request_form(request: bottle.BaseRequest) -> Mapping[str, str]:
-    return _first_values(request.forms.decode())
+    try:
+        return _first_values(request.forms.decode())
+    except UnicodeDecodeError:
+        return _lenient(request.forms)
 
 
 @hookimpl
@@ -72,7 +81,7 @@ def kc_request_client_address(request: bottle.BaseRequest) -> str | None:
 
 @hookimpl
 def kc_request_is_secure(request: bottle.BaseRequest) -> bool:
-    return bool(request.urlparts.scheme == "https")
+    return urlsplit(request_url(request)).scheme == "https"
 
 
 @hookimpl
@@ -113,3 +122,15 @@ def kc_response(
 
 def _first_values(values: Any) -> dict[str, str]:
     return {key: values.getall(key)[0] for key in values}
+
+
+def _lenient(values: bottle.FormsDict) -> dict[str, str]:
+    """``values`` (Latin-1 text as WSGI gives it) read as UTF-8, bad bytes replaced."""
+
+    def text(native: str) -> str:
+        return native.encode("latin-1", "replace").decode("utf-8", "replace")
+
+    lenient: dict[str, str] = {}
+    for key, value in values.allitems():
+        lenient.setdefault(text(key), text(value))
+    return lenient

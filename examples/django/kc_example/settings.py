@@ -1,15 +1,27 @@
-"""Settings of the kc-django example project (development only: DEBUG, a random key)."""
+"""Settings of the kc-django example project.
+
+``DJANGO_SECRET_KEY`` is required (the project refuses to start without it). Only the hosts
+in ``ALLOWED_HOSTS`` are served (others answer 400); behind a proxy, set
+``KEYCLOAK_PUBLIC_URL`` (see docs/django.md).
+"""
 
 from __future__ import annotations
 
 import os
-import secrets
+import tempfile
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
-DEBUG = True
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "examples/django: set DJANGO_SECRET_KEY (e.g. `python -c 'import secrets; "
+        "print(secrets.token_hex(32))'`): it signs the session cookie"
+    )
+DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
+ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1 localhost").split()
 
 INSTALLED_APPS = [
     "django.contrib.sessions",
@@ -32,9 +44,17 @@ TEMPLATES = [
     }
 ]
 
-# No database: sessions live in the cache (server-side, so the session id rotates at login).
+# No database: sessions live in files (server-side, so the session id rotates at login and
+# the pending login's PKCE verifier never reaches the browser). Unlike the default LocMem
+# cache (300 entries), files are never evicted by other visitors' sessions.
 DATABASES: dict[str, dict[str, str]] = {}
-SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+SESSION_ENGINE = "django.contrib.sessions.backends.file"
+SESSION_FILE_PATH = os.environ.get("DJANGO_SESSION_DIR") or os.path.join(
+    tempfile.gettempdir(), f"kc-django-example-sessions-{os.getuid()}"
+)
+os.makedirs(SESSION_FILE_PATH, mode=0o700, exist_ok=True)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 USE_TZ = True
 
 KEYCLOAK = {

@@ -36,11 +36,9 @@ _USERS_MEMO_SIZE = 4096  # users remembered, one per distinct identity (the engi
 
 
 def with_django_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (when kc-django's entry point was not loaded)."""
+    """``plugins`` with this adapter registered (no entry point needed for Django requests)."""
     module: ModuleType = django_plugin
-    if not plugins.manager.is_registered(module):
-        plugins.register(module, name="kc_django")
-    return plugins
+    return plugins.ensure_registered(module, name="django")
 
 
 def build_engine(settings: Any = None) -> Engine:

@@ -17,11 +17,13 @@ from .decorators import (
 )
 from .extension import Keycloak, engine_of
 from .middleware import AuthenticationMiddleware
+from .sessions import SealedCookieSessionInterface
 
 __all__ = [
     "AnonymousUser",
     "AuthenticationMiddleware",
     "Keycloak",
+    "SealedCookieSessionInterface",
     "bearer_required",
     "current_access_token",
     "current_user",

@@ -167,11 +167,9 @@ class Keycloak:
 
 
 def with_flask_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (when kc-flask's entry point was not loaded)."""
+    """``plugins`` with this adapter registered (no entry point needed for Flask requests)."""
     module: ModuleType = flask_plugin
-    if not plugins.manager.is_registered(module):
-        plugins.register(module, name="kc_flask")
-    return plugins
+    return plugins.ensure_registered(module, name="flask")
 
 
 def _template_context() -> dict[str, Any]:

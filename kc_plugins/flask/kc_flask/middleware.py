@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask
 from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.exceptions import SecurityError
 from werkzeug.wrappers import Response
 
 from kc_core import Client, Config, ConfigError
@@ -82,6 +83,8 @@ class AuthenticationMiddleware:
         self.app = app
         self.session_interface = session_interface
         self.logout_uri = logout_uri
+        # Flask checks TRUSTED_HOSTS when it routes; outside Flask, this middleware does.
+        self._trusted_hosts = config.get("TRUSTED_HOSTS")
         owner = getattr(app, "__self__", None)  # flask_app.wsgi_app is a bound method
         self._session_app: Any = owner if isinstance(owner, Flask) else _ConfigAsApp(config)
         if not config.get("SECRET_KEY"):
@@ -104,6 +107,12 @@ class AuthenticationMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = SessionBoundRequest(environ)
+        if self._trusted_hosts is not None:
+            request.trusted_hosts = self._trusted_hosts
+            try:
+                request.host  # noqa: B018 - reading it checks it
+            except SecurityError as refused:  # werkzeug's own 400
+                return refused(environ, start_response)
         session = self._open_session(request)
         request.bind_session(session, self.session_interface)
         engine = self.engine

@@ -19,10 +19,12 @@ from .security import (
     principals_of,
     requirement_for,
 )
+from .sessions import SealedCookieSessionFactory
 
 __all__ = [
     "KeycloakDenied",
     "KeycloakSecurityPolicy",
+    "SealedCookieSessionFactory",
     "add_keycloak_permission",
     "admit",
     "bearer_required",

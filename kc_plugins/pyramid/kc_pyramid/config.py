@@ -22,11 +22,15 @@ __all__ = ["OBJECT_KEYS", "PREFIX", "client_config", "engine_settings", "keycloa
 PREFIX = "keycloak."
 #: Setting naming a Keycloak adapter file (default: ``./keycloak.json`` when it exists).
 SETTINGS_FILE_KEY = "keycloak.settings"
+#: Setting listing the ``Host`` values (``shop.example``, ``127.0.0.1:6543``) kc builds URLs
+#: from; any other answers 400. Pyramid has no host allow-list of its own.
+TRUSTED_HOSTS_KEY = "keycloak.trusted_hosts"
 #: Settings holding objects (or dotted names of them) rather than values.
 OBJECT_KEYS = frozenset(
     {"keycloak.engine", "keycloak.store", "keycloak.plugins", "keycloak.enforcer"}
 )
 _ENV_PREFIX = "KEYCLOAK_"
+_OWN_KEYS = frozenset({SETTINGS_FILE_KEY, TRUSTED_HOSTS_KEY})
 _CLIENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
 _ENGINE_FIELDS = frozenset(f.name for f in dataclasses.fields(EngineSettings)) - {"scopes"}
 
@@ -43,7 +47,7 @@ def keycloak_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         if not key.startswith(PREFIX):
             continue
         name = key[len(PREFIX) :]
-        if name not in known and key not in OBJECT_KEYS and key != SETTINGS_FILE_KEY:
+        if name not in known and key not in OBJECT_KEYS and key not in _OWN_KEYS:
             raise ConfigError(f"unknown Pyramid setting {key!r}", key=name)
         found[key] = value
     return found
@@ -71,6 +75,15 @@ def client_config(settings: Mapping[str, Any]) -> Config:
             f"{exc} - in Pyramid, set {key} in the app's settings or provide keycloak.json",
             key=exc.key,
         ) from exc
+
+
+def trusted_hosts(settings: Mapping[str, Any]) -> frozenset[str] | None:
+    """The ``keycloak.trusted_hosts`` (lower case), or ``None`` when the setting is absent."""
+    value = settings.get(TRUSTED_HOSTS_KEY)
+    if value is None:
+        return None
+    words = value.split() if isinstance(value, str) else [str(v) for v in value]
+    return frozenset(w.lower() for w in words)
 
 
 def engine_settings(settings: Mapping[str, Any], **overrides: Any) -> EngineSettings:

@@ -20,7 +20,7 @@ from kc_core.engine import Engine, Requirement
 from kc_core.plugins import Plugins
 
 from . import plugin as pyramid_plugin
-from .config import client_config, engine_settings, keycloak_settings
+from .config import client_config, engine_settings, keycloak_settings, trusted_hosts
 from .security import ENGINE_KEY, KeycloakSecurityPolicy
 from .views import (
     backchannel_logout_view,
@@ -61,6 +61,7 @@ def includeme(config: Any) -> None:
     registry[ENGINE_KEY] = engine
     sessionless = _bearer_only(engine)
     registry[pyramid_plugin.SESSIONLESS_KEY] = sessionless
+    registry[pyramid_plugin.TRUSTED_HOSTS_KEY] = trusted_hosts(config.get_settings() or {})
 
     policy = KeycloakSecurityPolicy()
     registry[_POLICY_KEY] = policy
@@ -134,11 +135,9 @@ def build_engine(config: Any) -> Engine:
 
 
 def with_pyramid_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (when kc-pyramid's entry point was not loaded)."""
+    """``plugins`` with this adapter registered (no entry point needed for Pyramid requests)."""
     module: ModuleType = pyramid_plugin
-    if not plugins.manager.is_registered(module):
-        plugins.register(module, name="kc_pyramid")
-    return plugins
+    return plugins.ensure_registered(module, name="pyramid")
 
 
 def _bearer_only(engine: Engine) -> bool:

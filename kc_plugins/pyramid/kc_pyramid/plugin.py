@@ -10,22 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from pyramid.exceptions import ConfigurationError  # type: ignore[import-untyped]
+from pyramid.httpexceptions import HTTPBadRequest  # type: ignore[import-untyped]
 from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
 from pyramid.request import Request  # type: ignore[import-untyped]
 from pyramid.response import Response  # type: ignore[import-untyped]
 
 from kc_core.plugins import hookimpl
 
-__all__ = ["SESSIONLESS_KEY", "build_response"]
+__all__ = ["SESSIONLESS_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
 
 #: Registry key set by ``includeme`` when the app may run without a session (bearer-only).
 SESSIONLESS_KEY = "kc.sessionless"
+#: Registry key of the ``keycloak.trusted_hosts`` setting (``None``: every Host).
+TRUSTED_HOSTS_KEY = "kc.trusted_hosts"
 _UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 _NO_SESSION = (
     "kc-pyramid keeps logins in request.session, and no session factory is registered: "
-    "call config.set_session_factory(...) (e.g. pyramid.session.SignedCookieSessionFactory)"
+    "call config.set_session_factory(...) with a server-side or encrypted session (a login "
+    "keeps its PKCE verifier there: a cookie that is only signed shows it)"
 )
 
 
@@ -65,6 +70,10 @@ def kc_request_method(request: Any) -> str:
 
 @hookimpl
 def kc_request_url(request: Any) -> str:
+    trusted = request.registry.get(TRUSTED_HOSTS_KEY)
+    if trusted is not None and str(request.host).lower() not in trusted:
+        # Pyramid's own 400 (its exception view renders it); never a URL from this Host.
+        raise HTTPBadRequest("untrusted Host header")
     url: str = request.url
     return url
 
@@ -78,7 +87,11 @@ def kc_request_path(request: Any) -> str:
 
 @hookimpl
 def kc_request_query(request: Any) -> Mapping[str, str]:
-    return _first_values(request.GET.items())
+    try:
+        return _first_values(request.GET.items())
+    except UnicodeDecodeError:  # WebOb refuses a query string that is not UTF-8: a 500
+        raw = request.environ.get("QUERY_STRING", "").encode("latin-1", "replace")
+        return _first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 @hookimpl
@@ -101,7 +114,12 @@ def kc_request_cookies(request: Any) -> Mapping[str, str]:
 
 @hookimpl
 def kc_request_form(request: Any) -> Mapping[str, str]:
-    return _first_values(request.POST.items())
+    try:
+        return _first_values(request.POST.items())
+    except (UnicodeDecodeError, ValueError, DeprecationWarning):
+        # WebOb raises on a body that is not UTF-8, a multipart form without a boundary, or
+        # another declared charset (a DeprecationWarning, raised): no form, so a 400.
+        return {}
 
 
 @hookimpl

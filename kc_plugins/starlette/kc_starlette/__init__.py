@@ -27,6 +27,7 @@ from .protection import (
     require_roles,
     roles_required,
 )
+from .sessions import SealedSessionMiddleware
 
 __all__ = [
     "AccessRefused",
@@ -35,6 +36,7 @@ __all__ = [
     "KeycloakCredentials",
     "KeycloakMiddleware",
     "KeycloakUser",
+    "SealedSessionMiddleware",
     "bearer_required",
     "build_engine",
     "engine_of",

@@ -63,11 +63,9 @@ class AccessRefused(Exception):
 
 
 def with_starlette_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (when kc-starlette's entry point was not loaded)."""
+    """``plugins`` with this adapter registered (no entry point needed for Starlette requests)."""
     module: ModuleType = starlette_plugin
-    if not plugins.manager.is_registered(module):
-        plugins.register(module, name="kc_starlette")
-    return plugins
+    return plugins.ensure_registered(module, name="starlette")
 
 
 def build_engine(

@@ -29,7 +29,10 @@ class TestDjangoAdapter(AdapterConformance):
     @contextlib.contextmanager
     def serve(self, engine: Engine) -> Iterator[str]:
         with (
-            override_settings(KEYCLOAK_ENGINE=engine, MIDDLEWARE=MIDDLEWARE),
+            # Secure: the kit's browser still sends it to 127.0.0.1 over http.
+            override_settings(
+                KEYCLOAK_ENGINE=engine, MIDDLEWARE=MIDDLEWARE, SESSION_COOKIE_SECURE=True
+            ),
             serve_wsgi(WSGIHandler()) as url,
         ):
             yield url

@@ -131,7 +131,7 @@ def test_a_ready_engine_may_be_given_by_object_or_dotted_path(
                     plugins=Plugins(load_entry_points=False))  # fmt: skip
     use_settings(KEYCLOAK_ENGINE=engine)
     assert engine_of() is engine
-    assert "kc_django" in engine.plugins.adapter_names()
+    assert "django" in engine.plugins.adapter_names()
     use_settings(KEYCLOAK_ENGINE="test_django_unit.make_engine")
     assert engine_of().client.config.realm == "dotted"
     use_settings(KEYCLOAK_ENGINE=object())

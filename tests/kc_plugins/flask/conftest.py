@@ -282,4 +282,9 @@ def example_create_app() -> Callable[..., Flask]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     create_app: Callable[..., Flask] = module.create_app
-    return create_app
+
+    def create(config: dict[str, Any] | None = None) -> Flask:
+        # The example refuses to start without a secret: the tests pass one, as the demo does.
+        return create_app({"SECRET_KEY": "example-test-secret-0123456789", **(config or {})})
+
+    return create

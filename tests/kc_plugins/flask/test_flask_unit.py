@@ -147,16 +147,18 @@ def test_engine_of_an_app_without_the_extension_explains() -> None:
 
 
 def test_the_adapter_is_found_through_its_entry_point() -> None:
-    found = [ep for ep in entry_points(group="kc_core") if ep.value == "kc_flask.plugin"]
-    assert found, "kc-flask is not installed with its kc_core entry point"
+    group = entry_points(group="kc_core.adapters")
+    found = [ep for ep in group if ep.value == "kc_flask.plugin"]
+    assert [ep.name for ep in found] == ["flask"], "kc-flask is installed without its entry point"
     plugins = Plugins()
-    assert plugins.manager.is_registered(flask_plugin)
-    with_flask_adapter(plugins)  # already there: not registered twice
+    assert not plugins.manager.is_registered(flask_plugin), "loaded before any Flask request"
     app = Flask(__name__)
     with app.test_request_context("/x?a=1&a=2", headers={"X-Thing": "yes"}):
         from flask import request
 
         adapter = plugins.adapter_for(request._get_current_object())
+        assert plugins.manager.get_plugin("flask") is flask_plugin
+        with_flask_adapter(plugins)  # already there: not registered twice
         assert adapter.path(request) == "/x"
         assert adapter.query(request)["a"] == "1"
         assert adapter.header(request, "x-thing") == "yes"

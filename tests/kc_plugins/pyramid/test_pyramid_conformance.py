@@ -25,7 +25,10 @@ pytestmark = pytest.mark.integration
 def conformance_app(engine: Engine, *, with_permissions: bool) -> Any:
     """The routes the kit expects: ``/``, ``/public``, ``/private`` and ``/admin``."""
     with Configurator(settings={"keycloak.engine": engine}) as config:
-        config.set_session_factory(SignedCookieSessionFactory("conformance-secret"))
+        # HttpOnly and Secure (the kit's browser still sends it to 127.0.0.1 over http).
+        config.set_session_factory(
+            SignedCookieSessionFactory("conformance-secret", httponly=True, secure=True)
+        )
         config.include("kc_pyramid")
 
         def page(name: str) -> Any:

@@ -17,6 +17,8 @@ from kc_core.testing.server import KeycloakRealm
 pytestmark = pytest.mark.integration
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "pyramid" / "app.py"
+# The example refuses to start without a session secret: the tests pass one.
+SECRET = {"session.secret": "example-test-secret-0123456789"}
 
 
 def example_create_app() -> Callable[..., Any]:
@@ -33,7 +35,7 @@ def example_create_app() -> Callable[..., Any]:
 def test_the_example_logs_in_shows_admin_pages_and_serves_its_api(
     keycloak: KeycloakRealm, serve: Callable[[Any], str]
 ) -> None:
-    url = serve(example_create_app()({"keycloak.server_url": keycloak.base_url}))
+    url = serve(example_create_app()({"keycloak.server_url": keycloak.base_url, **SECRET}))
     with BrowserSession() as browser:
         assert "Welcome, visitor" in browser.get(f"{url}/", timeout=15).text
         page = login_with_form(f"{url}/admin", "alice", "alice-password", session=browser)

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from starlette_support import CLIENT_ID, serve_asgi
+from starlette_support import CLIENT_ID
 
 from kc_core import Config
+from kc_core.testing.serving import serve_asgi
 
 # -- fixtures ----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Helpers of kc-starlette's tests: serve an ASGI app with uvicorn, the test app, settings.
+"""Helpers of kc-starlette's tests: the test app and its settings.
 
 A module of its own (not ``conftest``): every test folder has a ``conftest`` module, and only
 one of them can be imported under that name in a run.
@@ -6,14 +6,8 @@ one of them can be imported under that name in a run.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from kc_starlette import (
     KeycloakMiddleware,
     bearer_required,
@@ -34,33 +28,6 @@ from kc_core.testing.server import KeycloakRealm
 
 CLIENT_ID = "kc-web"
 SECRET_KEY = "test-secret-key-0123456789"
-_START_TIMEOUT = 15.0
-
-
-@contextlib.contextmanager
-def serve_asgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve an ASGI app with uvicorn in a thread on a free port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="kc-test-uvicorn", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + _START_TIMEOUT
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(_START_TIMEOUT)
-        sock.close()
 
 
 def kc_config(keycloak: KeycloakRealm, **overrides: Any) -> Config:
@@ -116,8 +83,14 @@ async def starlette_admin(request: Request) -> PlainTextResponse:
     return PlainTextResponse("starlette admin")
 
 
-def build_app(engine: Engine | None = None, **middleware: Any) -> Starlette:
-    """The routes the conformance kit expects, and a JSON API, protected the Starlette way."""
+def build_app(
+    engine: Engine | None = None, *, https_only: bool = False, **middleware: Any
+) -> Starlette:
+    """The routes the conformance kit expects, and a JSON API, protected the Starlette way.
+
+    ``https_only`` makes the session cookie ``Secure`` (the kit's browser still sends it to
+    127.0.0.1 over http).
+    """
     if engine is not None:
         middleware["engine"] = engine
     return Starlette(
@@ -130,7 +103,7 @@ def build_app(engine: Engine | None = None, **middleware: Any) -> Starlette:
             Route("/starlette-admin", starlette_admin),
         ],
         middleware=[
-            Middleware(SessionMiddleware, secret_key=SECRET_KEY),
+            Middleware(SessionMiddleware, secret_key=SECRET_KEY, https_only=https_only),
             Middleware(KeycloakMiddleware, **middleware),
         ],
     )

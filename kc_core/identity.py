@@ -1,0 +1,58 @@
+"""The user behind a request: :class:`Identity`, built from validated token claims.
+
+A value type at the bottom of kc's layers: it imports nothing of kc's above
+:mod:`kc_core.roles`, so the plugin layer can build identities without importing the engine.
+:mod:`kc_core.engine` re-exports it (``from kc_core.engine import Identity`` keeps working).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .roles import client_roles, has_role, realm_roles
+
+__all__ = ["Identity"]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The user behind a request, from validated token claims."""
+
+    sub: str
+    username: str | None
+    email: str | None
+    name: str | None
+    claims: Mapping[str, Any] = field(repr=False)
+
+    is_authenticated = True
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, Any]) -> Identity:
+        """Build an identity from access- or ID-token claims."""
+        return cls(
+            sub=str(claims.get("sub", "")),
+            username=claims.get("preferred_username"),
+            email=claims.get("email"),
+            name=claims.get("name"),
+            claims=claims,
+        )
+
+    @property
+    def realm_roles(self) -> frozenset[str]:
+        """Realm roles granted by the token."""
+        return realm_roles(self.claims)
+
+    def client_roles(self, client_id: str) -> frozenset[str]:
+        """Roles of client ``client_id`` granted by the token."""
+        return client_roles(self.claims, client_id)
+
+    def has_role(self, spec: str, *, client_id: str | None = None) -> bool:
+        """Whether the token grants ``spec`` (``realm:admin``, ``api:editor``, ``editor``).
+
+        A bare role is one of client ``client_id``; by default of the client the token was
+        issued to (its ``azp``).
+        """
+        owner = client_id if client_id is not None else str(self.claims.get("azp") or "")
+        return has_role(self.claims, spec, client_id=owner)
