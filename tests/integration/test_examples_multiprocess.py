@@ -19,6 +19,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -112,23 +113,62 @@ def _uvicorn_log_config(access_log: Path) -> dict[str, Any]:
                 "formatter": "access",
             }
         },
-        "loggers": {"uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False}},
+        "loggers": {
+            "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False}
+        },
     }
 
 
+# As each example's docstring deploys it.
 EXAMPLE_DEPLOYMENTS = {
     e.name: e
     for e in (
-        Example("flask", "gunicorn", "app:create_app()", 3,
-                "FLASK_SECRET_KEY", "FLASK_KEYCLOAK_TOKEN_STORE", "/profile"),
-        Example("starlette", "uvicorn", "app:app", 2, "SECRET_KEY", "KEYCLOAK_TOKEN_STORE",
-                "/profile"),
-        Example("fastapi", "uvicorn", "app:app", 2, "SECRET_KEY", "KEYCLOAK_TOKEN_STORE", None),
-        Example("django", "gunicorn", "kc_example.wsgi", 3,
-                "DJANGO_SECRET_KEY", "KEYCLOAK_TOKEN_STORE", "/profile"),
-        Example("pyramid", "gunicorn", "app:create_app()", 3,
-                "SESSION_SECRET", "KEYCLOAK_TOKEN_STORE", "/"),
-    )  # fmt: skip
+        Example(
+            name="flask",
+            server="gunicorn",
+            target="app:create_app()",
+            workers=3,
+            secret_variable="FLASK_SECRET_KEY",
+            store_variable="FLASK_KEYCLOAK_TOKEN_STORE",
+            logout_page="/profile",
+        ),
+        Example(
+            name="starlette",
+            server="uvicorn",
+            target="app:app",
+            workers=2,
+            secret_variable="SECRET_KEY",
+            store_variable="KEYCLOAK_TOKEN_STORE",
+            logout_page="/profile",
+        ),
+        Example(
+            name="fastapi",
+            server="uvicorn",
+            target="app:app",
+            workers=2,
+            secret_variable="SECRET_KEY",
+            store_variable="KEYCLOAK_TOKEN_STORE",
+            logout_page=None,
+        ),
+        Example(
+            name="django",
+            server="gunicorn",
+            target="kc_example.wsgi",
+            workers=3,
+            secret_variable="DJANGO_SECRET_KEY",
+            store_variable="KEYCLOAK_TOKEN_STORE",
+            logout_page="/profile",
+        ),
+        Example(
+            name="pyramid",
+            server="gunicorn",
+            target="app:create_app()",
+            workers=3,
+            secret_variable="SESSION_SECRET",
+            store_variable="KEYCLOAK_TOKEN_STORE",
+            logout_page="/",
+        ),
+    )
 }
 
 
@@ -182,10 +222,8 @@ class ServerProcess:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # workers that outlived their master
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -193,8 +231,6 @@ class ServerProcess:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -285,7 +321,8 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
 
 
 def new_session_id(admin: KeycloakAdmin, before: set[str]) -> str:
-    started = {s["id"] for s in admin.user_sessions(REALM, "alice")} - before
+    """The id of alice's one Keycloak session that is not in ``before``."""
+    started = {str(s["id"]) for s in admin.user_sessions(REALM, "alice")} - before
     assert len(started) == 1, started
     return started.pop()
 
@@ -302,8 +339,10 @@ def test_every_worker_serves_a_session_started_on_any_of_them(
         assert answer.status_code == 200, answer.text[-2000:]
         assert "alice" in answer.text
     wait_for(
-        lambda: len([1 for _, _, p in app.access_lines()[logged:] if p == "/profile"])
-        >= PROTECTED_REQUESTS,
+        lambda: (
+            len([1 for _, _, p in app.access_lines()[logged:] if p == "/profile"])
+            >= PROTECTED_REQUESTS
+        ),
         5.0,
         "access log lines of the burst",
     )
@@ -396,7 +435,9 @@ def test_several_workers_with_the_memory_store_end_on_an_error_page_not_a_loop(
     with deployed(example, keycloak, "memory", tmp_path) as server:
         browser = BrowserSession()
         browser.max_redirects = 10  # a loop raises TooManyRedirects, failing the test
-        result = login_with_form(f"{server.url}/profile", "alice", "alice-password", session=browser)
+        result = login_with_form(
+            f"{server.url}/profile", "alice", "alice-password", session=browser
+        )
         page = result.response
         # The login's own worker may answer first; within a few requests another one does.
         for _ in range(30):
