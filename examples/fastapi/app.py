@@ -8,6 +8,17 @@ Run it against the test realm (``kc_core/testing/realm.json``)::
 ``/kc/backchannel-logout``; the dependencies answer through kc's engine (login redirect,
 JSON 401 with ``WWW-Authenticate``, JSON 403, 503). ``SECRET_KEY`` is required (it encrypts
 the session cookie); behind a proxy, set ``KEYCLOAK_PUBLIC_URL`` (see docs/starlette.md).
+
+In production, run it under several workers with the Redis token store
+(``KEYCLOAK_TOKEN_STORE``, read by the middleware like every ``KEYCLOAK_*`` setting)::
+
+    cd examples/fastapi
+    SECRET_KEY=... KEYCLOAK_TOKEN_STORE=redis://127.0.0.1:6379/0 \
+        uvicorn --workers 2 --host 127.0.0.1 --port 8000 app:app
+
+The default memory store serves one process only (``python app.py``, or one worker): under
+several workers each has its own, and a login on one is unknown to the other (kc then shows
+an error page naming the memory token store; see docs/token-stores.md).
 """
 
 from __future__ import annotations

@@ -9,6 +9,17 @@ Run it against the test realm (``kc_core/testing/realm.json``)::
 without it. Any ``FLASK_KEYCLOAK_*`` environment variable overrides a setting
 (``FLASK_KEYCLOAK_REALM`` → ``KEYCLOAK_REALM``); behind a proxy, set
 ``FLASK_KEYCLOAK_PUBLIC_URL`` (or ``FLASK_TRUSTED_HOSTS``, see docs/flask.md).
+
+In production, run the factory under a multi-process server with the Redis token store
+(``FLASK_KEYCLOAK_TOKEN_STORE``, read as ``KEYCLOAK_TOKEN_STORE``)::
+
+    cd examples/flask
+    FLASK_SECRET_KEY=... FLASK_KEYCLOAK_TOKEN_STORE=redis://127.0.0.1:6379/0 \
+        gunicorn -w 3 -b 127.0.0.1:5000 'app:create_app()'
+
+The default memory store serves one process only (``python app.py``, or ``gunicorn -w 1``):
+under several workers each has its own, and a login on one is unknown to the others (kc then
+shows an error page naming the memory token store; see docs/token-stores.md).
 """
 
 from __future__ import annotations

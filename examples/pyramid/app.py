@@ -7,8 +7,23 @@ realm with a confidential client whose redirect URI is ``http://localhost:6543/k
 
 Then open http://localhost:6543/. ``SESSION_SECRET`` (or the ``session.secret`` setting) is
 required: it encrypts the session cookie. ``create_app(settings)`` builds the WSGI app for a
-server of your choice (``keycloak.*`` settings, as in an ``.ini`` file); behind a proxy, set
-``keycloak.public_url`` (see docs/pyramid.md).
+server of your choice (``keycloak.*`` settings, as in an ``.ini`` file); ``KEYCLOAK_SERVER_URL``,
+``KEYCLOAK_TOKEN_STORE``, ``KEYCLOAK_TRUSTED_HOSTS``, ``KEYCLOAK_PUBLIC_URL`` (behind a proxy,
+see docs/pyramid.md) ... in the environment set the ``keycloak.*`` setting of the same name.
+
+In production, run it under several workers with the Redis token store::
+
+    cd examples/pyramid
+    SESSION_SECRET=... KEYCLOAK_TOKEN_STORE=redis://127.0.0.1:6379/0 \
+        gunicorn -w 3 -b 127.0.0.1:6543 'app:create_app()'
+
+or in one process with threads, where the memory store is enough::
+
+    SESSION_SECRET=... waitress-serve --threads 8 --listen 127.0.0.1:6543 --call app:create_app
+
+The default memory store serves one process only: under several workers each has its own,
+and a login on one is unknown to the others (kc then shows an error page naming the memory
+token store; see docs/token-stores.md).
 """
 
 from __future__ import annotations
@@ -29,6 +44,17 @@ DEFAULTS = {
     "keycloak.client_id": "kc-web",
     "keycloak.client_secret": "kc-web-secret",
 }
+#: ``keycloak.*`` settings a ``KEYCLOAK_<NAME>`` environment variable sets (deploy files set these).
+FROM_ENVIRONMENT = (
+    "server_url",
+    "realm",
+    "client_id",
+    "client_secret",
+    "token_store",
+    "public_url",
+    "trusted_hosts",
+    "logout_mode",
+)
 
 
 def home(request: Any) -> Response:
@@ -64,9 +90,21 @@ def _page(title: str, body: str) -> Response:
     return Response(f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{body}</p>")
 
 
+def settings_from_environment() -> dict[str, str]:
+    """The ``keycloak.*`` settings the environment gives (``KEYCLOAK_TOKEN_STORE`` ...)."""
+    return {
+        f"keycloak.{name}": os.environ[f"KEYCLOAK_{name.upper()}"]
+        for name in FROM_ENVIRONMENT
+        if os.environ.get(f"KEYCLOAK_{name.upper()}")
+    }
+
+
 def create_app(settings: dict[str, Any] | None = None) -> Any:
-    """The example app as a WSGI callable; ``settings`` win over the defaults."""
-    merged = {**DEFAULTS, **(settings or {})}
+    """The example app as a WSGI callable (``gunicorn 'app:create_app()'``).
+
+    ``settings`` win over the environment, which wins over the defaults.
+    """
+    merged = {**DEFAULTS, **settings_from_environment(), **(settings or {})}
     secret = merged.pop("session.secret", None) or os.environ.get("SESSION_SECRET")
     if not secret:
         raise SystemExit(
@@ -89,11 +127,9 @@ def create_app(settings: dict[str, Any] | None = None) -> Any:
 
 
 if __name__ == "__main__":
-    server_url = os.environ.get("KEYCLOAK_SERVER_URL", DEFAULTS["keycloak.server_url"])
     # The only Host kc builds URLs from when keycloak.public_url is unset (others answer 400).
-    app = create_app(
-        {"keycloak.server_url": server_url, "keycloak.trusted_hosts": "localhost:6543"}
-    )
+    trusted_hosts = os.environ.get("KEYCLOAK_TRUSTED_HOSTS") or "localhost:6543"
+    app = create_app({"keycloak.trusted_hosts": trusted_hosts})
     with make_server("localhost", 6543, app) as server:
         print("Serving on http://localhost:6543/")
         server.serve_forever()

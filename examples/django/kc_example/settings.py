@@ -3,6 +3,11 @@
 ``DJANGO_SECRET_KEY`` is required (the project refuses to start without it). Only the hosts
 in ``ALLOWED_HOSTS`` are served (others answer 400); behind a proxy, set
 ``KEYCLOAK_PUBLIC_URL`` (see docs/django.md).
+
+``KEYCLOAK_TOKEN_STORE`` picks where sessions' tokens live: ``memory`` (the default, one
+process only: ``runserver``) or a ``redis://host:port/db`` URL, which every worker of
+``gunicorn -w 3 kc_example.wsgi`` shares (see docs/token-stores.md). The browser sessions
+are files in one directory: all workers of one host share them.
 """
 
 from __future__ import annotations

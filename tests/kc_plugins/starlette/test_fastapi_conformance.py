@@ -6,10 +6,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from starlette_support import SECRET_KEY, serve_asgi
+from starlette_support import SECRET_KEY
 
 from kc_core.engine import Engine
-from kc_core.testing.conformance import AdapterConformance
+from kc_core.testing.conformance import AdapterConformance, serve_asgi
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ def build_fastapi_app(engine: Engine) -> Any:
 
     app = fastapi.FastAPI(
         middleware=[
-            Middleware(SessionMiddleware, secret_key=SECRET_KEY),
+            Middleware(SessionMiddleware, secret_key=SECRET_KEY, https_only=True),
             Middleware(KeycloakMiddleware, engine=engine),
         ]
     )
