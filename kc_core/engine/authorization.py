@@ -69,7 +69,10 @@ class RequestHeaders(Mapping[str, str]):
         return value
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._adapter.header_names(self._request))
+        # Names whose value is missing or empty (a WSGI CONTENT_LENGTH of "") are left out,
+        # as a lookup of them finds nothing.
+        header, request = self._adapter.header, self._request
+        return (n for n in self._adapter.header_names(request) if header(request, n) is not None)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

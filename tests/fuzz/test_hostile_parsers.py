@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from toy_adapter import ToyAdapter, ToyRequest
 
 from kc_core import Config
-from kc_core.engine import Engine, _quote_header, safe_return_url
+from kc_core.engine import Engine, safe_return_url
+from kc_core.engine.answers import _quote_header
 from kc_core.plugins import Plugins, hookimpl
 from kc_core.stores.cookie import CookieTokenStore
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kc_core import Config, ConfigError
-from kc_core.engine import Engine, EngineSettings, _cross_site
+from kc_core.engine import Engine, EngineSettings
+from kc_core.engine.logout import _cross_site
 from kc_core.sealed import CookieSealer
 
 CONFIG = Config(server_url="http://127.0.0.1:9", realm="r", client_id="c", client_secret="s")
