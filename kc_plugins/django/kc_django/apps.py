@@ -20,6 +20,7 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from kc_core import ConfigError, KeycloakError
+from kc_core.adapters import UserMemo, adapter_registration
 from kc_core.engine import Engine
 from kc_core.plugins import Plugins
 
@@ -32,13 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["KeycloakConfig", "Runtime", "build_engine", "engine_of", "with_django_adapter"]
 
 APP_LABEL = "kc_django"
-_USERS_MEMO_SIZE = 4096  # users remembered, one per distinct identity (the engine's memo size)
 
 
-def with_django_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (no entry point needed for Django requests)."""
-    module: ModuleType = django_plugin
-    return plugins.ensure_registered(module, name="django")
+with_django_adapter = adapter_registration(django_plugin, "django")
 
 
 def build_engine(settings: Any = None) -> Engine:
@@ -74,21 +71,17 @@ class Runtime:
     #: The ``KeycloakBackend`` of ``AUTHENTICATION_BACKENDS``: ``request.user`` is then a
     #: local ``User``; without it a :class:`~kc_django.users.KeycloakUser` (no database).
     backend: KeycloakBackend | None = None
-    users: dict[int, tuple[Any, str | None, Any]] = field(default_factory=dict)
+    users: UserMemo = field(default_factory=UserMemo)
 
     def keycloak_user(self, identity: Any, token: str | None) -> Any:
         """The :class:`~kc_django.users.KeycloakUser` of an identity (made once per identity)."""
-        hit = self.users.get(id(identity))
-        if hit is not None and hit[0] is identity and hit[1] == token:
-            return hit[2]
         from .users import KeycloakUser
 
-        client_id = self.engine.client.config.client_id if _single(self.engine) else None
-        user = KeycloakUser(identity, token, client_id=client_id)
-        if len(self.users) >= _USERS_MEMO_SIZE:
-            self.users.clear()
-        self.users[id(identity)] = (identity, token, user)
-        return user
+        # Several tenants: a bare role names no client.
+        client_id = self.engine.client.config.client_id if _single(self.engine) else ""
+        return self.users.get(
+            identity, token, lambda: KeycloakUser(identity, token, client_id=client_id)
+        )
 
 
 def _single(engine: Engine) -> bool:

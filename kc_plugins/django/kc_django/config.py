@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kc_core import Config, ConfigError
+from kc_core.adapters import SettingsReader, settings_file
 from kc_core.engine import EngineSettings
 
 __all__ = [
@@ -37,7 +38,6 @@ SETTINGS_FILE_KEY = "KEYCLOAK_SETTINGS"
 #: A ready :class:`~kc_core.engine.Engine`, or the dotted path of a callable returning one.
 ENGINE_KEY = "KEYCLOAK_ENGINE"
 _GROUPED = "KEYCLOAK"
-_DEFAULT_SETTINGS_FILE = "keycloak.json"
 
 
 def project_values(settings: Any) -> dict[str, Any]:
@@ -59,20 +59,24 @@ def project_values(settings: Any) -> dict[str, Any]:
     return values
 
 
+def _where(key: str) -> str:
+    if key.upper() in (SETTINGS_FILE_KEY, _GROUPED):
+        return f"in Django, check settings.{key.upper()}"
+    name = key.upper()
+    return f"in Django, set settings.KEYCLOAK[{name!r}] or {PREFIX}{name}, or use keycloak.json"
+
+
+_READER = SettingsReader(PREFIX, _where, invalid_key=_GROUPED)
+
+
 def client_config(values: Mapping[str, Any], *, base_dir: str | Path | None = None) -> Config:
     """The client :class:`~kc_core.Config` from ``KEYCLOAK_*`` keys, then ``keycloak.json``.
 
     Raises:
         ConfigError: a required setting is missing or invalid; the message names the setting.
     """
-    try:
-        return Config.from_mapping(
-            values, key_prefix=PREFIX, settings_file=_settings_file(values, base_dir)
-        )
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} - {_where(exc.key)}", key=exc.key) from exc
-    except TypeError as exc:  # an unknown key in keycloak.json, a wrong Python type
-        raise ConfigError(f"Keycloak settings are invalid: {exc}", key=_GROUPED) from exc
+    named = settings_file(values.get(SETTINGS_FILE_KEY), base_dir)
+    return _READER.client_config(values, settings_file=named)
 
 
 def engine_settings(values: Mapping[str, Any], **overrides: Any) -> EngineSettings:
@@ -81,26 +85,4 @@ def engine_settings(values: Mapping[str, Any], **overrides: Any) -> EngineSettin
     Raises:
         ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
     """
-    try:
-        return EngineSettings.from_mapping(values, key_prefix=PREFIX, **overrides)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} - {_where(exc.key)}", key=exc.key) from exc
-
-
-def _where(key: str) -> str:
-    if key.upper() in (SETTINGS_FILE_KEY, _GROUPED):
-        return f"in Django, check settings.{key.upper()}"
-    name = key.upper()
-    return f"in Django, set settings.KEYCLOAK[{name!r}] or {PREFIX}{name}, or use keycloak.json"
-
-
-def _settings_file(values: Mapping[str, Any], base_dir: str | Path | None) -> Path | None:
-    named = values.get(SETTINGS_FILE_KEY)
-    if named:
-        path = Path(named)
-        return path if path.is_absolute() or base_dir is None else Path(base_dir, path)
-    if base_dir is not None:
-        candidate = Path(base_dir, _DEFAULT_SETTINGS_FILE)
-        if candidate.is_file():
-            return candidate
-    return None  # kc_core then looks for ./keycloak.json
+    return _READER.engine_settings(values, **overrides)

@@ -12,13 +12,14 @@ request, and ``request.user`` uses its answer. ``async def`` views work with eve
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast, overload
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.functional import SimpleLazyObject
 
+from kc_core.adapters import ViewDecorators
 from kc_core.engine import Requirement
 
 from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication, authentication_of
@@ -93,57 +94,7 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
     return decorate
 
 
-@overload
-def login_required(view: View) -> View: ...
-@overload
-def login_required(view: None = None, *, scopes: Iterable[str] = ()) -> Callable[[View], View]: ...
-def login_required(
-    view: View | None = None, *, scopes: Iterable[str] = ()
-) -> View | Callable[[View], View]:
-    """Require a logged-in user (session or bearer token).
-
-    Browsers go to Keycloak's login page and come back to the page they asked for; API
-    clients get 401. Use bare (``@login_required``) or with ``scopes=``.
-    """
-    decorate = protect(Requirement(scopes=tuple(scopes)))
-    return decorate if view is None else decorate(view)
-
-
-def roles_required(
-    *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
-) -> Callable[[View], View]:
-    """Require every role (or one of them, with ``any_role``); a user without it gets 403.
-
-    A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client, e.g.
-    ``@roles_required("realm:admin")``.
-    """
-    return protect(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
-
-
-@overload
-def bearer_required(view: View) -> View: ...
-@overload
-def bearer_required(
-    view: None = None,
-    *,
-    roles: Iterable[str] = (),
-    any_role: bool = False,
-    scopes: Iterable[str] = (),
-) -> Callable[[View], View]: ...
-def bearer_required(
-    view: View | None = None,
-    *,
-    roles: Iterable[str] = (),
-    any_role: bool = False,
-    scopes: Iterable[str] = (),
-) -> View | Callable[[View], View]:
-    """Protect a JSON API: only an ``Authorization: Bearer`` token is accepted.
-
-    Answers are JSON with a ``WWW-Authenticate`` challenge: 401 without a valid token, 403
-    without the roles or scopes. Example::
-
-        @bearer_required(roles=["kc-api:reader"])
-        def orders(request): ...
-    """
-    decorate = protect(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
-    return decorate if view is None else decorate(view)
+_DECORATORS = ViewDecorators(protect)
+login_required = _DECORATORS.login_required
+roles_required = _DECORATORS.roles_required
+bearer_required = _DECORATORS.bearer_required

@@ -26,6 +26,7 @@ from werkzeug.exceptions import SecurityError
 from werkzeug.wrappers import Response
 
 from kc_core import Client, Config, ConfigError
+from kc_core.adapters import SeedAction, needs_login, seed_action
 from kc_core.engine import Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.stores import TokenStore
@@ -118,13 +119,11 @@ class AuthenticationMiddleware:
         engine = self.engine
         response = engine.route(request)
         if response is None:
-            path = request.path
-            if path == self.logout_uri:
-                if not self._logged_in(session):
-                    return self.app(environ, start_response)
-                response = engine.logout(request)
-            elif engine.is_exempt(path):
+            action = seed_action(engine, request.path, self.logout_uri, session)
+            if action is SeedAction.PASS:
                 return self.app(environ, start_response)
+            if action is SeedAction.LOGOUT:
+                response = engine.logout(request)
             else:
                 guard = engine.protect(request)
                 if guard.allowed:
@@ -132,7 +131,7 @@ class AuthenticationMiddleware:
                     environ[ENVIRON_TOKEN] = guard.token
                     return self.app(environ, _adding(guard.headers, start_response))
                 response = guard.response
-                if response.status_code == 302:
+                if needs_login(engine, guard):
                     # Straight to Keycloak, and back to redirect_uri (the seed's behaviour).
                     response = engine.login(self._without_query(environ, session))
         self.session_interface.save_session(self._session_app, session, response)
@@ -143,9 +142,6 @@ class AuthenticationMiddleware:
         if session is None:
             session = self.session_interface.make_null_session(self._session_app)
         return session
-
-    def _logged_in(self, session: SessionMixin) -> bool:
-        return isinstance(session.get(self.engine.settings.session_key), dict)
 
     def _without_query(self, environ: WSGIEnvironment, session: SessionMixin) -> Any:
         # The page's own query must not choose where the user lands after login.

@@ -29,9 +29,10 @@ from pyramid.authorization import (  # type: ignore[import-untyped]
 )
 from pyramid.security import Allowed, Denied  # type: ignore[import-untyped]
 
+from kc_core.adapters import role_names
 from kc_core.engine import Engine, Guard, Requirement
 from kc_core.errors import LoginError
-from kc_core.roles import client_roles, has_role, realm_roles
+from kc_core.roles import has_role
 
 __all__ = [
     "ENGINE_KEY",
@@ -125,14 +126,7 @@ def principals_of(guard: Guard, client_id: str) -> list[str]:
     if guard.identity is None or claims is None:
         return principals
     principals += [Authenticated, f"user:{claims.get('sub', '')}"]
-    principals += [f"role:realm:{role}" for role in sorted(realm_roles(claims))]
-    access = claims.get("resource_access")
-    for client in sorted(access) if isinstance(access, Mapping) else ():
-        roles = sorted(client_roles(claims, client))
-        principals += [f"role:{client}:{role}" for role in roles]
-        if client == client_id:
-            principals += [f"role:{role}" for role in roles]
-    return principals
+    return principals + [f"role:{name}" for name in role_names(claims, client_id=client_id)]
 
 
 class KeycloakDenied(Denied):  # type: ignore[misc]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,13 +21,14 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kc_core import Client, Config
+from kc_core.adapters import SeedAction, adapter_registration, needs_login, seed_action
 from kc_core.engine import AsyncEngine, Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.stores import TokenStore
 from kc_core.stores.cookie import CookieTokenStore
 
 from . import plugin as starlette_plugin
-from .authentication import BACKEND_KEY, HEADERS_KEY, KeycloakBackend
+from .authentication import HEADERS_KEY, KeycloakBackend
 from .config import engine_settings
 from .plugin import FORM_KEY
 
@@ -62,10 +62,7 @@ class AccessRefused(Exception):
         self.response = response
 
 
-def with_starlette_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (no entry point needed for Starlette requests)."""
-    module: ModuleType = starlette_plugin
-    return plugins.ensure_registered(module, name="starlette")
+with_starlette_adapter = adapter_registration(starlette_plugin, "starlette")
 
 
 def build_engine(
@@ -157,24 +154,8 @@ class KeycloakMiddleware:
         elif kind != "websocket":
             await self.app(scope, receive, send)
             return
-        # authenticate() and call_app(), inlined: this runs on every request.
-        backend = self.backend
-        scope[BACKEND_KEY] = backend
-        if backend.may_be_logged_in(scope):
-            result = await backend.authenticate(HTTPConnection(scope))
-        else:
-            result = None
-        if result is None:
-            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
-        else:
-            scope["auth"], scope["user"] = result
-        if self._cookie_mode or HEADERS_KEY in scope:
-            await self._call_app_adding_headers(scope, receive, send)
-            return
-        try:
-            await self.app(scope, receive, send)
-        except AccessRefused as refused:
-            await self._refuse(scope, receive, send, refused)
+        await self.authenticate(HTTPConnection(scope))
+        await self.call_app(scope, receive, send)
 
     async def authenticate(self, connection: HTTPConnection) -> None:
         """Put the user and credentials on the scope, as Starlette's middleware does."""
@@ -305,11 +286,12 @@ class AuthenticationMiddleware(KeycloakMiddleware):
             return
         request = Request(scope, receive)
         engine = self.async_engine
-        if path == self.logout_uri or self.engine.is_exempt(path):
-            if path == self.logout_uri and self._logged_in(scope):
-                logout: Response = await engine.logout(request)
-                await logout(scope, receive, send)
-                return
+        action = seed_action(self.engine, path, self.logout_uri, scope["session"])
+        if action is SeedAction.LOGOUT:
+            logout: Response = await engine.logout(request)
+            await logout(scope, receive, send)
+            return
+        if action is SeedAction.PASS:
             await self.authenticate(request)
             await self.call_app(scope, receive, send)
             return
@@ -324,15 +306,11 @@ class AuthenticationMiddleware(KeycloakMiddleware):
             await self.call_app(scope, receive, send)
             return
         response: Response = guard.response
-        if response.status_code == 302:
+        if needs_login(self.engine, guard):
             # Straight to Keycloak, and back to redirect_uri: the page's own query must not
             # choose where the user lands (the seed's behaviour).
             response = await engine.login(Request({**scope, "query_string": b""}, receive))
         await response(scope, receive, send)
-
-    def _logged_in(self, scope: Scope) -> bool:
-        session = scope.get("session")
-        return session is not None and isinstance(session.get(self.settings.session_key), dict)
 
 
 async def read_form(request: Request) -> dict[str, str]:
