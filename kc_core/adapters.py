@@ -42,14 +42,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENDPOINTS",
+    "SEED_ARGUMENTS",
     "AnonymousRoles",
+    "BearerRequired",
     "Endpoint",
     "KeycloakUserBase",
+    "LoginRequired",
+    "RolesRequired",
     "SeedAction",
     "SettingsReader",
     "UserMemo",
     "ViewDecorator",
     "ViewDecorators",
+    "adapter_engine",
     "adapter_registration",
     "first_values",
     "needs_login",
@@ -57,6 +62,7 @@ __all__ = [
     "role_names",
     "seed_action",
     "settings_file",
+    "view_decorators",
     "wsgi_environ_key",
 ]
 
@@ -139,6 +145,51 @@ class ViewDecorators:
         """
         decorate = self.protect(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
         return decorate if view is None else decorate(view)
+
+
+class LoginRequired(Protocol):
+    """The type of ``login_required``: bare, or called with ``scopes``."""
+
+    @overload
+    def __call__(self, view: View, /) -> View: ...
+    @overload
+    def __call__(self, view: None = None, /, *, scopes: Iterable[str] = ()) -> ViewDecorator: ...
+
+
+class RolesRequired(Protocol):
+    """The type of ``roles_required``."""
+
+    def __call__(
+        self, *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
+    ) -> ViewDecorator: ...
+
+
+class BearerRequired(Protocol):
+    """The type of ``bearer_required``: bare, or called with ``roles``, ``any_role``, ``scopes``."""
+
+    @overload
+    def __call__(self, view: View, /) -> View: ...
+    @overload
+    def __call__(
+        self,
+        view: None = None,
+        /,
+        *,
+        roles: Iterable[str] = (),
+        any_role: bool = False,
+        scopes: Iterable[str] = (),
+    ) -> ViewDecorator: ...
+
+
+def view_decorators(
+    protect: Callable[[Requirement], ViewDecorator],
+) -> tuple[LoginRequired, RolesRequired, BearerRequired]:
+    """An adapter's ``login_required``, ``roles_required`` and ``bearer_required``::
+
+    login_required, roles_required, bearer_required = view_decorators(protect)
+    """
+    decorators = ViewDecorators(protect)
+    return decorators.login_required, decorators.roles_required, decorators.bearer_required
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -352,6 +403,33 @@ def adapter_registration(hooks: ModuleType, name: str) -> Callable[[Plugins], Pl
     return with_adapter
 
 
+def adapter_engine(
+    with_adapter: Callable[[Plugins], Plugins],
+    config: Callable[[], Any],
+    settings: Callable[[], EngineSettings],
+    *,
+    engine: Engine | None = None,
+    plugins: Plugins | None = None,
+    **options: Any,
+) -> Engine:
+    """The engine an adapter serves: ``engine`` as given, else one built for the app.
+
+    ``with_adapter`` registers the adapter's hooks (on ``engine``'s plugins too).
+    ``config()`` and ``settings()`` read the app's configuration, only when no ``engine``
+    is given; ``options`` (``store``, ``enforcer``) are :class:`~kc_core.engine.Engine`'s.
+
+    Raises:
+        ConfigError: a required setting is missing or invalid.
+    """
+    if engine is not None:
+        with_adapter(engine.plugins)
+        return engine
+    from .engine import Engine
+
+    plugins = with_adapter(plugins or Plugins())
+    return Engine(config(), plugins=plugins, settings=settings(), **options)
+
+
 Build = Callable[[int, bytes, "str | None", Sequence[tuple[str, str]]], Any]
 
 
@@ -442,6 +520,19 @@ def needs_login(engine: Engine, guard: Guard) -> bool:
     read = getattr(getattr(response, "headers", None), "get", None)
     location = read("Location") if callable(read) else None
     return isinstance(location, str) and location.startswith(engine.settings.login_path + "?")
+
+
+SEED_ARGUMENTS = """The seed middlewares' arguments, the same in every adapter.
+
+callback_url: where Keycloak sends the browser back; its path must end with ``/callback``
+    (``/kc/callback``) and its directory also serves ``/login``, ``/logout`` and
+    ``/backchannel-logout``. Only the path is used: the host is the request's.
+redirect_uri: where the user lands after logging in.
+logout_uri: a path that logs the user out (by GET or POST), then reaches the app.
+exempt_paths: paths served without a login (a trailing ``/`` exempts a subtree).
+client: a :class:`~kc_core.Config` or :class:`~kc_core.Client` instead of the app's settings.
+store, plugins: as for :class:`~kc_core.engine.Engine`.
+"""
 
 
 class SeedAction(Enum):

@@ -20,9 +20,8 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from kc_core import ConfigError, KeycloakError
-from kc_core.adapters import UserMemo, adapter_registration
+from kc_core.adapters import UserMemo, adapter_engine, adapter_registration
 from kc_core.engine import Engine
-from kc_core.plugins import Plugins
 
 from . import plugin as django_plugin
 from .config import ENGINE_KEY, PREFIX, client_config, engine_settings, project_values
@@ -50,16 +49,14 @@ def build_engine(settings: Any = None) -> Engine:
     source = django_settings if settings is None else settings
     values = project_values(source)
     given = values.get(ENGINE_KEY)
-    if given is not None:
-        engine = import_string(given)() if isinstance(given, str) else given
-        if not isinstance(engine, Engine):
-            raise ConfigError(f"{ENGINE_KEY} must be an Engine, got {type(engine)!r}", key="ENGINE")
-        with_django_adapter(engine.plugins)
-        return engine
-    return Engine(
-        client_config(values, base_dir=getattr(source, "BASE_DIR", None)),
-        plugins=with_django_adapter(Plugins()),
-        settings=engine_settings(values),
+    engine = import_string(given)() if isinstance(given, str) else given
+    if engine is not None and not isinstance(engine, Engine):
+        raise ConfigError(f"{ENGINE_KEY} must be an Engine, got {type(engine)!r}", key="ENGINE")
+    return adapter_engine(
+        with_django_adapter,
+        lambda: client_config(values, base_dir=getattr(source, "BASE_DIR", None)),
+        lambda: engine_settings(values),
+        engine=engine,
     )
 
 

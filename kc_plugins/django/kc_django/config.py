@@ -21,7 +21,6 @@ from typing import Any
 
 from kc_core import Config, ConfigError
 from kc_core.adapters import SettingsReader, settings_file
-from kc_core.engine import EngineSettings
 
 __all__ = [
     "ENGINE_KEY",
@@ -79,10 +78,5 @@ def client_config(values: Mapping[str, Any], *, base_dir: str | Path | None = No
     return _READER.client_config(values, settings_file=named)
 
 
-def engine_settings(values: Mapping[str, Any], **overrides: Any) -> EngineSettings:
-    """The engine's :class:`~kc_core.engine.EngineSettings` from ``KEYCLOAK_*`` keys.
-
-    Raises:
-        ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
-    """
-    return _READER.engine_settings(values, **overrides)
+engine_settings = _READER.engine_settings
+"""The engine's :class:`~kc_core.engine.EngineSettings` from ``KEYCLOAK_*`` keys (overrides win)."""

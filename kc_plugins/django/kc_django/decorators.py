@@ -19,13 +19,20 @@ from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.functional import SimpleLazyObject
 
-from kc_core.adapters import ViewDecorators
+from kc_core.adapters import view_decorators
 from kc_core.engine import Requirement
 
 from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication, authentication_of
 from .plugin import add_headers
 
-__all__ = ["admit", "bearer_required", "login_required", "protect", "roles_required"]
+__all__ = [
+    "admit",
+    "bearer_required",
+    "login_required",
+    "protect",
+    "respond",
+    "roles_required",
+]
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -81,20 +88,24 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
 
         @functools.wraps(view)
         def protected(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            refused, headers = admit(request, requirement)
-            if refused is not None:
-                return refused
-            response = view(request, *args, **kwargs)
-            if headers:
-                add_headers(response, headers)
-            return response
+            return respond(request, requirement, lambda: view(request, *args, **kwargs))
 
         return cast("View", protected)
 
     return decorate
 
 
-_DECORATORS = ViewDecorators(protect)
-login_required = _DECORATORS.login_required
-roles_required = _DECORATORS.roles_required
-bearer_required = _DECORATORS.bearer_required
+def respond(
+    request: HttpRequest, requirement: Requirement, view: Callable[[], HttpResponseBase]
+) -> HttpResponseBase:
+    """The engine's refusal, else ``view()``'s response with the engine's headers added."""
+    refused, headers = admit(request, requirement)
+    if refused is not None:
+        return refused
+    response = view()
+    if headers:
+        add_headers(response, headers)
+    return response
+
+
+login_required, roles_required, bearer_required = view_decorators(protect)

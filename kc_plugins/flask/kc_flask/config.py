@@ -14,7 +14,6 @@ from typing import Any
 
 from kc_core import Config
 from kc_core.adapters import SettingsReader, settings_file
-from kc_core.engine import EngineSettings
 
 __all__ = ["PREFIX", "client_config", "engine_settings"]
 
@@ -44,10 +43,5 @@ def client_config(values: Mapping[str, Any], *, root_path: str | None = None) ->
     return _READER.client_config(values, settings_file=named)
 
 
-def engine_settings(values: Mapping[str, Any], **overrides: Any) -> EngineSettings:
-    """The engine's :class:`~kc_core.engine.EngineSettings` from ``KEYCLOAK_*`` keys.
-
-    Raises:
-        ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
-    """
-    return _READER.engine_settings(values, **overrides)
+engine_settings = _READER.engine_settings
+"""The engine's :class:`~kc_core.engine.EngineSettings` from ``KEYCLOAK_*`` keys (overrides win)."""

@@ -18,10 +18,10 @@ from flask import after_this_request, current_app, g, has_request_context, reque
 from flask.wrappers import Response
 from werkzeug.local import LocalProxy
 
-from kc_core.adapters import AnonymousRoles, ViewDecorators
+from kc_core.adapters import AnonymousRoles, view_decorators
 from kc_core.engine import Guard, Requirement
 
-from .extension import EXTENSION_KEY, engine_of
+from .extension import EXTENSION_KEY, _current_request, engine_of
 
 __all__ = [
     "ENVIRON_IDENTITY",
@@ -67,23 +67,14 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
     """
 
     def decorate(view: View) -> View:
-        if inspect.iscoroutinefunction(view):
-
-            @functools.wraps(view)
-            def protected_async(*args: Any, **kwargs: Any) -> Any:
-                refused = _admit(requirement)
-                if refused is not None:
-                    return refused
-                return current_app.ensure_sync(view)(*args, **kwargs)
-
-            return cast("View", protected_async)
+        is_async = inspect.iscoroutinefunction(view)
 
         @functools.wraps(view)
         def protected(*args: Any, **kwargs: Any) -> Any:
             refused = _admit(requirement)
             if refused is not None:
                 return refused
-            return view(*args, **kwargs)
+            return (current_app.ensure_sync(view) if is_async else view)(*args, **kwargs)
 
         return cast("View", protected)
 
@@ -92,10 +83,7 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
 
 def _admit(requirement: Requirement) -> Any:
     """The refusal response, or ``None`` after putting the identity on ``g``."""
-    guard = engine_of().protect(
-        request._get_current_object(),  # type: ignore[attr-defined]
-        requirement,
-    )
+    guard = engine_of().protect(_current_request(), requirement)
     if guard.response is not None:
         return guard.response
     context_globals = g._get_current_object()
@@ -117,10 +105,7 @@ def _send_with_response(guard: Guard) -> None:
         return response
 
 
-_DECORATORS = ViewDecorators(protect)
-login_required = _DECORATORS.login_required
-roles_required = _DECORATORS.roles_required
-bearer_required = _DECORATORS.bearer_required
+login_required, roles_required, bearer_required = view_decorators(protect)
 
 
 def _load_current_user() -> Any:
@@ -132,7 +117,7 @@ def _load_current_user() -> Any:
         token = request.environ.get(ENVIRON_TOKEN)
         if identity is None and EXTENSION_KEY in current_app.extensions:
             # A public page: look the visitor up once, without requiring a login.
-            guard = engine_of().authenticate(request._get_current_object())  # type: ignore[attr-defined]
+            guard = engine_of().authenticate(_current_request())
             identity, token = guard.identity, guard.token
             if guard.headers:
                 _send_with_response(guard)

@@ -14,7 +14,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 
 from kc_core import Client, Config
-from kc_core.adapters import ENDPOINTS, Endpoint, adapter_registration
+from kc_core.adapters import ENDPOINTS, Endpoint, adapter_engine, adapter_registration
 from kc_core.engine import Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.stores import TokenStore
@@ -132,17 +132,12 @@ class Keycloak:
         Raises:
             ConfigError: a required setting is missing or invalid.
         """
-        engine = self._engine
-        if engine is None:
-            engine = Engine(
-                self._config or client_config(app.config, root_path=app.root_path),
-                plugins=with_flask_adapter(self._plugins or Plugins()),
-                store=self._store,
-                settings=self._settings or engine_settings(app.config),
-                enforcer=self._enforcer,
-            )
-        else:
-            with_flask_adapter(engine.plugins)
+        engine = adapter_engine(
+            with_flask_adapter,
+            lambda: self._config or client_config(app.config, root_path=app.root_path),
+            lambda: self._settings or engine_settings(app.config),
+            engine=self._engine, plugins=self._plugins, store=self._store, enforcer=self._enforcer,
+        )  # fmt: skip
         app.extensions[EXTENSION_KEY] = engine
         app.register_blueprint(blueprint, url_prefix=engine.settings.prefix)
         app.context_processor(_template_context)

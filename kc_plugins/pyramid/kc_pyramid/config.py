@@ -84,10 +84,5 @@ def trusted_hosts(settings: Mapping[str, Any]) -> frozenset[str] | None:
     return frozenset(w.lower() for w in words)
 
 
-def engine_settings(settings: Mapping[str, Any], **overrides: Any) -> EngineSettings:
-    """The engine's :class:`~kc_core.engine.EngineSettings` from ``keycloak.*`` settings.
-
-    Raises:
-        ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
-    """
-    return _READER.engine_settings(settings, **overrides)
+engine_settings = _READER.engine_settings
+"""The engine's :class:`~kc_core.engine.EngineSettings` from ``keycloak.*`` keys (overrides win)."""

@@ -16,27 +16,14 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from kc_core.adapters import ViewDecorators
+from kc_core.adapters import view_decorators
 from kc_core.engine import Requirement
 
-from .security import engine_of, guard_of, send_headers
+from .security import admit
 
 __all__ = ["admit", "bearer_required", "login_required", "protect", "roles_required"]
 
 View = TypeVar("View", bound=Callable[..., Any])
-
-
-def admit(request: Any, requirement: Requirement) -> Any | None:
-    """The engine's refusal of ``request`` under ``requirement``, or ``None`` to proceed."""
-    guard = guard_of(request)
-    if guard.response is not None:
-        return guard.response  # Keycloak unreachable: asking again would wait again
-    decided = engine_of(request).authorize(request, guard, requirement)
-    if decided.response is not None:
-        return decided.response
-    if decided is not guard and decided.headers:
-        send_headers(request, decided.headers)
-    return None
 
 
 def protect(requirement: Requirement) -> Callable[[View], View]:
@@ -84,7 +71,4 @@ def _positional_parameters(view: Callable[..., Any]) -> list[str]:
     return [p.name for p in signature.parameters.values() if p.kind in kinds]
 
 
-_DECORATORS = ViewDecorators(protect)
-login_required = _DECORATORS.login_required
-roles_required = _DECORATORS.roles_required
-bearer_required = _DECORATORS.bearer_required
+login_required, roles_required, bearer_required = view_decorators(protect)

@@ -15,9 +15,8 @@ from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
 from pyramid.security import NO_PERMISSION_REQUIRED  # type: ignore[import-untyped]
 
 from kc_core import KeycloakError
-from kc_core.adapters import ENDPOINTS, adapter_registration
+from kc_core.adapters import ENDPOINTS, adapter_engine, adapter_registration
 from kc_core.engine import Engine, Requirement
-from kc_core.plugins import Plugins
 
 from . import plugin as pyramid_plugin
 from .config import client_config, engine_settings, keycloak_settings, trusted_hosts
@@ -115,18 +114,17 @@ def build_engine(config: Any) -> Engine:
     """
     settings = keycloak_settings(config.get_settings() or {})
     engine = config.maybe_dotted(settings.get("keycloak.engine"))
-    if engine is not None:
-        if not isinstance(engine, Engine):
-            raise ConfigurationError("keycloak.engine must be a kc_core.engine.Engine")
-        with_pyramid_adapter(engine.plugins)
-        return engine
-    plugins = config.maybe_dotted(settings.get("keycloak.plugins")) or Plugins()
-    return Engine(
-        client_config(settings),
-        plugins=with_pyramid_adapter(plugins),
-        store=config.maybe_dotted(settings.get("keycloak.store")),
-        settings=engine_settings(settings),
-        enforcer=config.maybe_dotted(settings.get("keycloak.enforcer")),
+    if engine is not None and not isinstance(engine, Engine):
+        raise ConfigurationError("keycloak.engine must be a kc_core.engine.Engine")
+    # keycloak.plugins, .store and .enforcer: objects or dotted names, for a new engine only.
+    names = () if engine is not None else ("plugins", "store", "enforcer")
+    objects = {name: config.maybe_dotted(settings.get(f"keycloak.{name}")) for name in names}
+    return adapter_engine(
+        with_pyramid_adapter,
+        lambda: client_config(settings),
+        lambda: engine_settings(settings),
+        engine=engine,
+        **objects,
     )
 
 

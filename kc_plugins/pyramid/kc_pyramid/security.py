@@ -95,6 +95,19 @@ def send_headers(request: Any, headers: Sequence[tuple[str, str]]) -> None:
     request.add_response_callback(add)
 
 
+def admit(request: Any, requirement: Requirement) -> Any | None:
+    """The engine's refusal of ``request`` under ``requirement``, or ``None`` to proceed."""
+    guard = guard_of(request)
+    if guard.response is not None:
+        return guard.response  # Keycloak unreachable: asking again would wait again
+    decided = engine_of(request).authorize(request, guard, requirement)
+    if decided.response is not None:
+        return decided.response
+    if decided is not guard and decided.headers:
+        send_headers(request, decided.headers)
+    return None
+
+
 def requirement_for(permission: str) -> Requirement | None:
     """The requirement a permission string names, or ``None`` if it names none.
 
@@ -189,13 +202,11 @@ class KeycloakSecurityPolicy:
         requirement = self.requirement(permission)
         if requirement is None:
             return self._permits_by_acl(request, engine, guard, context, permission)
-        if guard.response is not None:
-            return KeycloakDenied("Keycloak is unreachable", guard.response)
-        decided = engine.authorize(request, guard, requirement)
-        if decided.response is not None:
-            return KeycloakDenied(f"{permission!r} refused", decided.response)
-        if decided is not guard and decided.headers:
-            send_headers(request, decided.headers)
+        refused = admit(request, requirement)
+        if refused is not None:
+            unreachable = guard.response is not None
+            reason = "Keycloak is unreachable" if unreachable else f"{permission!r} refused"
+            return KeycloakDenied(reason, refused)
         return Allowed("%s granted by Keycloak", permission)
 
     def _permits_by_acl(

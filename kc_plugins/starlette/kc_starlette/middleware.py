@@ -21,7 +21,14 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kc_core import Client, Config
-from kc_core.adapters import SeedAction, adapter_registration, needs_login, seed_action
+from kc_core.adapters import (
+    SeedAction,
+    adapter_engine,
+    adapter_registration,
+    first_values,
+    needs_login,
+    seed_action,
+)
 from kc_core.engine import AsyncEngine, Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.stores import TokenStore
@@ -79,13 +86,12 @@ def build_engine(
     Raises:
         ConfigError: a required setting is missing or invalid.
     """
-    return Engine(
-        config if config is not None else Config.load(environ=environ),
-        plugins=with_starlette_adapter(plugins or Plugins()),
-        store=store,
-        settings=settings or engine_settings(environ),
-        enforcer=enforcer,
-    )
+    return adapter_engine(
+        with_starlette_adapter,
+        lambda: config if config is not None else Config.load(environ=environ),
+        lambda: settings or engine_settings(environ),
+        plugins=plugins, store=store, enforcer=enforcer,
+    )  # fmt: skip
 
 
 class KeycloakMiddleware:
@@ -234,16 +240,9 @@ class AuthenticationMiddleware(KeycloakMiddleware):
 
     Args:
         app: the ASGI app (Starlette passes it).
-        callback_url: where Keycloak sends the browser back; its path must end with
-            ``/callback`` (``/kc/callback``) and its directory also serves ``/login``,
-            ``/logout`` and ``/backchannel-logout``. Only the path is used: the host is the
-            request's.
-        redirect_uri: where the user lands after logging in.
-        logout_uri: a path that logs the user out, then reaches the app.
-        exempt_paths: paths served without a login (a trailing ``/`` exempts a subtree).
-        client: a :class:`~kc_core.Config` or :class:`~kc_core.Client` instead of the
-            environment's.
-        store, plugins, environ: as for :class:`KeycloakMiddleware`.
+        callback_url, redirect_uri, logout_uri, exempt_paths, client, store, plugins: the
+            seed's (see :data:`kc_core.adapters.SEED_ARGUMENTS`).
+        environ: as for :class:`KeycloakMiddleware`.
 
     Raises:
         ConfigError: a setting is missing, or the callback path does not end in ``/callback``.
@@ -323,7 +322,4 @@ async def read_form(request: Request) -> dict[str, str]:
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             return {}
-    form: dict[str, str] = {}
-    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-        form.setdefault(key, value)
-    return form
+    return first_values(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from kc_core.adapters import response_hooks
+from kc_core.adapters import first_values, response_hooks
 from kc_core.plugins import hookimpl
 
 __all__ = ["FORM_KEY", "build_response"]
@@ -76,10 +76,7 @@ def kc_request_path(request: HTTPConnection) -> str:
 
 @hookimpl
 def kc_request_query(request: HTTPConnection) -> Mapping[str, str]:
-    first: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        first.setdefault(key, value)
-    return first
+    return first_values(request.query_params.multi_items())
 
 
 @hookimpl

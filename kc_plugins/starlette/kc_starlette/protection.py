@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from kc_core.adapters import ViewDecorators
+from kc_core.adapters import view_decorators
 from kc_core.engine import Engine, Guard, Requirement
 
 from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
@@ -114,10 +114,7 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
     return decorate
 
 
-_DECORATORS = ViewDecorators(protect)
-login_required = _DECORATORS.login_required
-roles_required = _DECORATORS.roles_required
-bearer_required = _DECORATORS.bearer_required
+login_required, roles_required, bearer_required = view_decorators(protect)
 
 
 # -- FastAPI -----------------------------------------------------------------------------------
