@@ -20,8 +20,8 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from kc_core import ConfigError, KeycloakError
+from kc_core.adapters import UserMemo, adapter_engine, adapter_registration
 from kc_core.engine import Engine
-from kc_core.plugins import Plugins
 
 from . import plugin as django_plugin
 from .config import ENGINE_KEY, PREFIX, client_config, engine_settings, project_values
@@ -32,13 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["KeycloakConfig", "Runtime", "build_engine", "engine_of", "with_django_adapter"]
 
 APP_LABEL = "kc_django"
-_USERS_MEMO_SIZE = 4096  # users remembered, one per distinct identity (the engine's memo size)
 
 
-def with_django_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (no entry point needed for Django requests)."""
-    module: ModuleType = django_plugin
-    return plugins.ensure_registered(module, name="django")
+with_django_adapter = adapter_registration(django_plugin, "django")
 
 
 def build_engine(settings: Any = None) -> Engine:
@@ -53,16 +49,14 @@ def build_engine(settings: Any = None) -> Engine:
     source = django_settings if settings is None else settings
     values = project_values(source)
     given = values.get(ENGINE_KEY)
-    if given is not None:
-        engine = import_string(given)() if isinstance(given, str) else given
-        if not isinstance(engine, Engine):
-            raise ConfigError(f"{ENGINE_KEY} must be an Engine, got {type(engine)!r}", key="ENGINE")
-        with_django_adapter(engine.plugins)
-        return engine
-    return Engine(
-        client_config(values, base_dir=getattr(source, "BASE_DIR", None)),
-        plugins=with_django_adapter(Plugins()),
-        settings=engine_settings(values),
+    engine = import_string(given)() if isinstance(given, str) else given
+    if engine is not None and not isinstance(engine, Engine):
+        raise ConfigError(f"{ENGINE_KEY} must be an Engine, got {type(engine)!r}", key="ENGINE")
+    return adapter_engine(
+        with_django_adapter,
+        lambda: client_config(values, base_dir=getattr(source, "BASE_DIR", None)),
+        lambda: engine_settings(values),
+        engine=engine,
     )
 
 
@@ -74,21 +68,17 @@ class Runtime:
     #: The ``KeycloakBackend`` of ``AUTHENTICATION_BACKENDS``: ``request.user`` is then a
     #: local ``User``; without it a :class:`~kc_django.users.KeycloakUser` (no database).
     backend: KeycloakBackend | None = None
-    users: dict[int, tuple[Any, str | None, Any]] = field(default_factory=dict)
+    users: UserMemo = field(default_factory=UserMemo)
 
     def keycloak_user(self, identity: Any, token: str | None) -> Any:
         """The :class:`~kc_django.users.KeycloakUser` of an identity (made once per identity)."""
-        hit = self.users.get(id(identity))
-        if hit is not None and hit[0] is identity and hit[1] == token:
-            return hit[2]
         from .users import KeycloakUser
 
-        client_id = self.engine.client.config.client_id if _single(self.engine) else None
-        user = KeycloakUser(identity, token, client_id=client_id)
-        if len(self.users) >= _USERS_MEMO_SIZE:
-            self.users.clear()
-        self.users[id(identity)] = (identity, token, user)
-        return user
+        # Several tenants: a bare role names no client.
+        client_id = self.engine.client.config.client_id if _single(self.engine) else ""
+        return self.users.get(
+            identity, token, lambda: KeycloakUser(identity, token, client_id=client_id)
+        )
 
 
 def _single(engine: Engine) -> bool:

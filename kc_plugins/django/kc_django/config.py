@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kc_core import Config, ConfigError
-from kc_core.engine import EngineSettings
+from kc_core.adapters import SettingsReader, settings_file
 
 __all__ = [
     "ENGINE_KEY",
@@ -37,7 +37,6 @@ SETTINGS_FILE_KEY = "KEYCLOAK_SETTINGS"
 #: A ready :class:`~kc_core.engine.Engine`, or the dotted path of a callable returning one.
 ENGINE_KEY = "KEYCLOAK_ENGINE"
 _GROUPED = "KEYCLOAK"
-_DEFAULT_SETTINGS_FILE = "keycloak.json"
 
 
 def project_values(settings: Any) -> dict[str, Any]:
@@ -59,34 +58,6 @@ def project_values(settings: Any) -> dict[str, Any]:
     return values
 
 
-def client_config(values: Mapping[str, Any], *, base_dir: str | Path | None = None) -> Config:
-    """The client :class:`~kc_core.Config` from ``KEYCLOAK_*`` keys, then ``keycloak.json``.
-
-    Raises:
-        ConfigError: a required setting is missing or invalid; the message names the setting.
-    """
-    try:
-        return Config.from_mapping(
-            values, key_prefix=PREFIX, settings_file=_settings_file(values, base_dir)
-        )
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} - {_where(exc.key)}", key=exc.key) from exc
-    except TypeError as exc:  # an unknown key in keycloak.json, a wrong Python type
-        raise ConfigError(f"Keycloak settings are invalid: {exc}", key=_GROUPED) from exc
-
-
-def engine_settings(values: Mapping[str, Any], **overrides: Any) -> EngineSettings:
-    """The engine's :class:`~kc_core.engine.EngineSettings` from ``KEYCLOAK_*`` keys.
-
-    Raises:
-        ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
-    """
-    try:
-        return EngineSettings.from_mapping(values, key_prefix=PREFIX, **overrides)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} - {_where(exc.key)}", key=exc.key) from exc
-
-
 def _where(key: str) -> str:
     if key.upper() in (SETTINGS_FILE_KEY, _GROUPED):
         return f"in Django, check settings.{key.upper()}"
@@ -94,13 +65,18 @@ def _where(key: str) -> str:
     return f"in Django, set settings.KEYCLOAK[{name!r}] or {PREFIX}{name}, or use keycloak.json"
 
 
-def _settings_file(values: Mapping[str, Any], base_dir: str | Path | None) -> Path | None:
-    named = values.get(SETTINGS_FILE_KEY)
-    if named:
-        path = Path(named)
-        return path if path.is_absolute() or base_dir is None else Path(base_dir, path)
-    if base_dir is not None:
-        candidate = Path(base_dir, _DEFAULT_SETTINGS_FILE)
-        if candidate.is_file():
-            return candidate
-    return None  # kc_core then looks for ./keycloak.json
+_READER = SettingsReader(PREFIX, _where, invalid_key=_GROUPED)
+
+
+def client_config(values: Mapping[str, Any], *, base_dir: str | Path | None = None) -> Config:
+    """The client :class:`~kc_core.Config` from ``KEYCLOAK_*`` keys, then ``keycloak.json``.
+
+    Raises:
+        ConfigError: a required setting is missing or invalid; the message names the setting.
+    """
+    named = settings_file(values.get(SETTINGS_FILE_KEY), base_dir)
+    return _READER.client_config(values, settings_file=named)
+
+
+engine_settings = _READER.engine_settings
+"""The engine's :class:`~kc_core.engine.EngineSettings` from ``KEYCLOAK_*`` keys (overrides win)."""

@@ -12,19 +12,27 @@ request, and ``request.user`` uses its answer. ``async def`` views work with eve
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast, overload
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.functional import SimpleLazyObject
 
+from kc_core.adapters import view_decorators
 from kc_core.engine import Requirement
 
 from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication, authentication_of
 from .plugin import add_headers
 
-__all__ = ["admit", "bearer_required", "login_required", "protect", "roles_required"]
+__all__ = [
+    "admit",
+    "bearer_required",
+    "login_required",
+    "protect",
+    "respond",
+    "roles_required",
+]
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -80,70 +88,24 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
 
         @functools.wraps(view)
         def protected(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            refused, headers = admit(request, requirement)
-            if refused is not None:
-                return refused
-            response = view(request, *args, **kwargs)
-            if headers:
-                add_headers(response, headers)
-            return response
+            return respond(request, requirement, lambda: view(request, *args, **kwargs))
 
         return cast("View", protected)
 
     return decorate
 
 
-@overload
-def login_required(view: View) -> View: ...
-@overload
-def login_required(view: None = None, *, scopes: Iterable[str] = ()) -> Callable[[View], View]: ...
-def login_required(
-    view: View | None = None, *, scopes: Iterable[str] = ()
-) -> View | Callable[[View], View]:
-    """Require a logged-in user (session or bearer token).
-
-    Browsers go to Keycloak's login page and come back to the page they asked for; API
-    clients get 401. Use bare (``@login_required``) or with ``scopes=``.
-    """
-    decorate = protect(Requirement(scopes=tuple(scopes)))
-    return decorate if view is None else decorate(view)
+def respond(
+    request: HttpRequest, requirement: Requirement, view: Callable[[], HttpResponseBase]
+) -> HttpResponseBase:
+    """The engine's refusal, else ``view()``'s response with the engine's headers added."""
+    refused, headers = admit(request, requirement)
+    if refused is not None:
+        return refused
+    response = view()
+    if headers:
+        add_headers(response, headers)
+    return response
 
 
-def roles_required(
-    *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
-) -> Callable[[View], View]:
-    """Require every role (or one of them, with ``any_role``); a user without it gets 403.
-
-    A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client, e.g.
-    ``@roles_required("realm:admin")``.
-    """
-    return protect(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
-
-
-@overload
-def bearer_required(view: View) -> View: ...
-@overload
-def bearer_required(
-    view: None = None,
-    *,
-    roles: Iterable[str] = (),
-    any_role: bool = False,
-    scopes: Iterable[str] = (),
-) -> Callable[[View], View]: ...
-def bearer_required(
-    view: View | None = None,
-    *,
-    roles: Iterable[str] = (),
-    any_role: bool = False,
-    scopes: Iterable[str] = (),
-) -> View | Callable[[View], View]:
-    """Protect a JSON API: only an ``Authorization: Bearer`` token is accepted.
-
-    Answers are JSON with a ``WWW-Authenticate`` challenge: 401 without a valid token, 403
-    without the roles or scopes. Example::
-
-        @bearer_required(roles=["kc-api:reader"])
-        def orders(request): ...
-    """
-    decorate = protect(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
-    return decorate if view is None else decorate(view)
+login_required, roles_required, bearer_required = view_decorators(protect)

@@ -16,8 +16,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from kc_core.engine import Requirement
 
-from .decorators import admit
-from .plugin import add_headers
+from .decorators import respond
 
 __all__ = ["BearerRequiredMixin", "LoginRequiredMixin", "ProtectMixin", "RolesRequiredMixin"]
 
@@ -46,13 +45,8 @@ class ProtectMixin:
         return self.requirement
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        refused, headers = admit(request, self.get_requirement())
-        if refused is not None:
-            return refused
-        response: HttpResponseBase = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-        if headers:
-            add_headers(response, headers)
-        return response
+        dispatch = super().dispatch  # type: ignore[misc]
+        return respond(request, self.get_requirement(), lambda: dispatch(request, *args, **kwargs))
 
 
 class LoginRequiredMixin(ProtectMixin):

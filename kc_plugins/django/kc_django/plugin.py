@@ -10,24 +10,16 @@ module needs no configured settings: kc loads every installed adapter, Django pr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from functools import lru_cache
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, cast
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 
+from kc_core.adapters import wsgi_environ_key
 from kc_core.plugins import hookimpl
 
 __all__ = ["add_headers", "build_response"]
-
-_UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
-
-
-@lru_cache(maxsize=256)
-def _meta_key(name: str) -> str:
-    key = name.upper().replace("-", "_")
-    return key if key in _UNPREFIXED_HEADERS else f"HTTP_{key}"
 
 
 def add_headers(response: HttpResponseBase, headers: Sequence[tuple[str, str]]) -> None:
@@ -89,7 +81,7 @@ def kc_request_query(request: HttpRequest) -> Mapping[str, str]:
 
 @hookimpl
 def kc_request_header(request: HttpRequest, name: str) -> str | None:
-    value: str | None = request.META.get(_meta_key(name))
+    value: str | None = request.META.get(wsgi_environ_key(name))
     return value
 
 

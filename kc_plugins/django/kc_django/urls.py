@@ -15,13 +15,10 @@ from __future__ import annotations
 
 from django.urls import path
 
+from kc_core.adapters import ENDPOINTS
+
 from . import views
 
 app_name = "keycloak"
 
-urlpatterns = [
-    path("login", views.login, name="login"),
-    path("callback", views.callback, name="callback"),
-    path("logout", views.logout, name="logout"),
-    path("backchannel-logout", views.backchannel_logout, name="backchannel_logout"),
-]
+urlpatterns = [path(e.path, getattr(views, e.name), name=e.name) for e in ENDPOINTS]

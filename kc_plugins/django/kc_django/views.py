@@ -15,6 +15,8 @@ from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from kc_core.adapters import ENDPOINTS, Endpoint
+
 from .apps import engine_of
 
 __all__ = ["backchannel_logout", "callback", "login", "logout"]
@@ -32,35 +34,18 @@ def _public(view: View) -> View:
     return marked
 
 
-@_public
-@require_GET
-def login(request: HttpRequest) -> HttpResponseBase:
-    """``GET {prefix}/login?next=/page``: start a login and redirect to Keycloak."""
-    response: HttpResponseBase = engine_of().login(request)
-    return response
+def _endpoint_view(endpoint: Endpoint) -> Callable[[HttpRequest], HttpResponseBase]:
+    def view(request: HttpRequest) -> HttpResponseBase:
+        response: HttpResponseBase = endpoint.serve(engine_of(), request)
+        return response
+
+    view.__name__ = view.__qualname__ = endpoint.name
+    view.__doc__ = f"``{{prefix}}/{endpoint.path}``: the engine's {endpoint.name} endpoint."
+    if endpoint.get_only:  # logout answers GET itself: 405 unless KEYCLOAK_ALLOW_GET_LOGOUT
+        view = require_GET(view)
+    if endpoint.server_to_server:
+        view = csrf_exempt(view)
+    return _public(view)
 
 
-@_public
-@require_GET
-def callback(request: HttpRequest) -> HttpResponseBase:
-    """``GET {prefix}/callback``: Keycloak's answer; starts the session."""
-    response: HttpResponseBase = engine_of().callback(request)
-    return response
-
-
-@_public
-def logout(request: HttpRequest) -> HttpResponseBase:
-    """``POST {prefix}/logout``: end the session here and in Keycloak.
-
-    GET answers 405 unless ``KEYCLOAK_ALLOW_GET_LOGOUT``.
-    """
-    response: HttpResponseBase = engine_of().logout(request)
-    return response
-
-
-@_public
-@csrf_exempt
-def backchannel_logout(request: HttpRequest) -> HttpResponseBase:
-    """``POST {prefix}/backchannel-logout``: Keycloak ends a session; end it here."""
-    response: HttpResponseBase = engine_of().backchannel_logout(request)
-    return response
+login, callback, logout, backchannel_logout = (_endpoint_view(e) for e in ENDPOINTS)

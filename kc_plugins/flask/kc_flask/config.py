@@ -10,18 +10,24 @@ environment files give them); strings are parsed by the setting's type.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from kc_core import Config, ConfigError
-from kc_core.engine import EngineSettings
+from kc_core import Config
+from kc_core.adapters import SettingsReader, settings_file
 
 __all__ = ["PREFIX", "client_config", "engine_settings"]
 
 PREFIX = "KEYCLOAK_"
 #: ``app.config`` key naming a Keycloak adapter file; relative paths start at the app root.
 SETTINGS_FILE_KEY = "KEYCLOAK_SETTINGS"
-_DEFAULT_SETTINGS_FILE = "keycloak.json"
+
+
+def _key(name: str) -> str:
+    key = PREFIX + name.upper() if name != SETTINGS_FILE_KEY else SETTINGS_FILE_KEY
+    return f"in Flask, set app.config[{key!r}]"
+
+
+_READER = SettingsReader(PREFIX, lambda name: f"{_key(name)} or provide keycloak.json", _key)
 
 
 def client_config(values: Mapping[str, Any], *, root_path: str | None = None) -> Config:
@@ -33,39 +39,9 @@ def client_config(values: Mapping[str, Any], *, root_path: str | None = None) ->
     Raises:
         ConfigError: a required setting is missing or invalid; the message names the key.
     """
-    try:
-        return Config.from_mapping(
-            values, key_prefix=PREFIX, settings_file=_settings_file(values, root_path)
-        )
-    except ConfigError as exc:
-        key = PREFIX + exc.key.upper() if exc.key != SETTINGS_FILE_KEY else SETTINGS_FILE_KEY
-        raise ConfigError(
-            f"{exc} - in Flask, set app.config[{key!r}] or provide keycloak.json",
-            key=exc.key,
-        ) from exc
+    named = settings_file(values.get(SETTINGS_FILE_KEY), root_path)
+    return _READER.client_config(values, settings_file=named)
 
 
-def engine_settings(values: Mapping[str, Any], **overrides: Any) -> EngineSettings:
-    """The engine's :class:`~kc_core.engine.EngineSettings` from ``KEYCLOAK_*`` keys.
-
-    Raises:
-        ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
-    """
-    try:
-        return EngineSettings.from_mapping(values, key_prefix=PREFIX, **overrides)
-    except ConfigError as exc:
-        raise ConfigError(
-            f"{exc} - in Flask, set app.config[{PREFIX + exc.key.upper()!r}]", key=exc.key
-        ) from exc
-
-
-def _settings_file(values: Mapping[str, Any], root_path: str | None) -> Path | None:
-    named = values.get(SETTINGS_FILE_KEY)
-    if named:
-        path = Path(named)
-        return path if path.is_absolute() or root_path is None else Path(root_path, path)
-    if root_path is not None:
-        candidate = Path(root_path, _DEFAULT_SETTINGS_FILE)
-        if candidate.is_file():
-            return candidate
-    return None  # kc_core then looks for ./keycloak.json
+engine_settings = _READER.engine_settings
+"""The engine's :class:`~kc_core.engine.EngineSettings` from ``KEYCLOAK_*`` keys (overrides win)."""

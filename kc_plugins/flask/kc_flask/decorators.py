@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar, cast, overload
+from typing import Any, TypeVar, cast
 
 from flask import after_this_request, current_app, g, has_request_context, request
 from flask.wrappers import Response
 from werkzeug.local import LocalProxy
 
+from kc_core.adapters import AnonymousRoles, view_decorators
 from kc_core.engine import Guard, Requirement
 
-from .extension import EXTENSION_KEY, engine_of
+from .extension import EXTENSION_KEY, _current_request, engine_of
 
 __all__ = [
     "ENVIRON_IDENTITY",
@@ -43,8 +44,8 @@ _UNSET = object()
 
 
 @dataclass(frozen=True, slots=True)
-class AnonymousUser:
-    """The :data:`current_user` of a visitor who is not logged in."""
+class AnonymousUser(AnonymousRoles):
+    """The :data:`current_user` of a visitor who is not logged in (no roles)."""
 
     sub: str = ""
     username: str | None = None
@@ -53,15 +54,6 @@ class AnonymousUser:
     claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     is_authenticated = False
-
-    @property
-    def realm_roles(self) -> frozenset[str]:
-        """No roles."""
-        return frozenset()
-
-    def client_roles(self, client_id: str) -> frozenset[str]:
-        """No roles."""
-        return frozenset()
 
 
 _ANONYMOUS = AnonymousUser()
@@ -75,23 +67,14 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
     """
 
     def decorate(view: View) -> View:
-        if inspect.iscoroutinefunction(view):
-
-            @functools.wraps(view)
-            def protected_async(*args: Any, **kwargs: Any) -> Any:
-                refused = _admit(requirement)
-                if refused is not None:
-                    return refused
-                return current_app.ensure_sync(view)(*args, **kwargs)
-
-            return cast("View", protected_async)
+        is_async = inspect.iscoroutinefunction(view)
 
         @functools.wraps(view)
         def protected(*args: Any, **kwargs: Any) -> Any:
             refused = _admit(requirement)
             if refused is not None:
                 return refused
-            return view(*args, **kwargs)
+            return (current_app.ensure_sync(view) if is_async else view)(*args, **kwargs)
 
         return cast("View", protected)
 
@@ -100,10 +83,7 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
 
 def _admit(requirement: Requirement) -> Any:
     """The refusal response, or ``None`` after putting the identity on ``g``."""
-    guard = engine_of().protect(
-        request._get_current_object(),  # type: ignore[attr-defined]
-        requirement,
-    )
+    guard = engine_of().protect(_current_request(), requirement)
     if guard.response is not None:
         return guard.response
     context_globals = g._get_current_object()
@@ -125,61 +105,7 @@ def _send_with_response(guard: Guard) -> None:
         return response
 
 
-@overload
-def login_required(view: View) -> View: ...
-@overload
-def login_required(view: None = None, *, scopes: Iterable[str] = ()) -> Callable[[View], View]: ...
-def login_required(
-    view: View | None = None, *, scopes: Iterable[str] = ()
-) -> View | Callable[[View], View]:
-    """Require a logged-in user (session cookie or bearer token).
-
-    Browsers are sent to Keycloak's login page and come back to the page they asked for;
-    API clients get 401. Use bare (``@login_required``) or with ``scopes=``.
-    """
-    decorate = protect(Requirement(scopes=tuple(scopes)))
-    return decorate if view is None else decorate(view)
-
-
-def roles_required(
-    *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
-) -> Callable[[View], View]:
-    """Require a logged-in user holding every role (or one of them, with ``any_role``).
-
-    A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client, e.g.
-    ``@roles_required("realm:admin")``. A user without it gets 403.
-    """
-    return protect(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
-
-
-@overload
-def bearer_required(view: View) -> View: ...
-@overload
-def bearer_required(
-    view: None = None,
-    *,
-    roles: Iterable[str] = (),
-    any_role: bool = False,
-    scopes: Iterable[str] = (),
-) -> Callable[[View], View]: ...
-def bearer_required(
-    view: View | None = None,
-    *,
-    roles: Iterable[str] = (),
-    any_role: bool = False,
-    scopes: Iterable[str] = (),
-) -> View | Callable[[View], View]:
-    """Protect a JSON API: a valid ``Authorization: Bearer`` token is required.
-
-    Answers are JSON with a ``WWW-Authenticate`` challenge: 401 without a valid token, 403
-    without the roles or scopes. Sessions (cookies) are not accepted here. Example::
-
-        @app.get("/api/orders")
-        @bearer_required(roles=["kc-api:reader"])
-        def orders(): ...
-    """
-    decorate = protect(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
-    return decorate if view is None else decorate(view)
+login_required, roles_required, bearer_required = view_decorators(protect)
 
 
 def _load_current_user() -> Any:
@@ -191,7 +117,7 @@ def _load_current_user() -> Any:
         token = request.environ.get(ENVIRON_TOKEN)
         if identity is None and EXTENSION_KEY in current_app.extensions:
             # A public page: look the visitor up once, without requiring a login.
-            guard = engine_of().authenticate(request._get_current_object())  # type: ignore[attr-defined]
+            guard = engine_of().authenticate(_current_request())
             identity, token = guard.identity, guard.token
             if guard.headers:
                 _send_with_response(guard)

@@ -6,8 +6,7 @@ one extension object serves any number of apps built by an application factory.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import ModuleType
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, has_request_context, request
@@ -15,6 +14,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 
 from kc_core import Client, Config
+from kc_core.adapters import ENDPOINTS, Endpoint, adapter_engine, adapter_registration
 from kc_core.engine import Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.stores import TokenStore
@@ -56,29 +56,21 @@ def _current_request() -> Any:
     return request._get_current_object()  # type: ignore[attr-defined]
 
 
-@blueprint.route("/login", endpoint="login", methods=["GET"])
-def _login() -> ResponseReturnValue:
-    response: ResponseReturnValue = engine_of().login(_current_request())
-    return response
+def _endpoint_view(endpoint: Endpoint) -> Callable[[], ResponseReturnValue]:
+    def serve() -> ResponseReturnValue:
+        response: ResponseReturnValue = endpoint.serve(engine_of(), _current_request())
+        return response
+
+    return serve
 
 
-@blueprint.route("/callback", endpoint="callback", methods=["GET"])
-def _callback() -> ResponseReturnValue:
-    response: ResponseReturnValue = engine_of().callback(_current_request())
-    return response
-
-
-@blueprint.route("/logout", endpoint="logout", methods=["GET", "POST"])
-def _logout() -> ResponseReturnValue:
-    # GET reaches the engine too: it answers 405 unless KEYCLOAK_ALLOW_GET_LOGOUT is set.
-    response: ResponseReturnValue = engine_of().logout(_current_request())
-    return response
-
-
-@blueprint.route("/backchannel-logout", endpoint="backchannel_logout", methods=["GET", "POST"])
-def _backchannel_logout() -> ResponseReturnValue:
-    response: ResponseReturnValue = engine_of().backchannel_logout(_current_request())
-    return response
+# Logout answers GET too: 405 unless KEYCLOAK_ALLOW_GET_LOGOUT is set.
+_VIEWS = {endpoint.name: _endpoint_view(endpoint) for endpoint in ENDPOINTS}
+for _endpoint in ENDPOINTS:
+    _methods = ["GET"] if _endpoint.get_only else ["GET", "POST"]
+    blueprint.add_url_rule(
+        f"/{_endpoint.path}", _endpoint.name, _VIEWS[_endpoint.name], methods=_methods
+    )
 
 
 class Keycloak:
@@ -140,17 +132,12 @@ class Keycloak:
         Raises:
             ConfigError: a required setting is missing or invalid.
         """
-        engine = self._engine
-        if engine is None:
-            engine = Engine(
-                self._config or client_config(app.config, root_path=app.root_path),
-                plugins=with_flask_adapter(self._plugins or Plugins()),
-                store=self._store,
-                settings=self._settings or engine_settings(app.config),
-                enforcer=self._enforcer,
-            )
-        else:
-            with_flask_adapter(engine.plugins)
+        engine = adapter_engine(
+            with_flask_adapter,
+            lambda: self._config or client_config(app.config, root_path=app.root_path),
+            lambda: self._settings or engine_settings(app.config),
+            engine=self._engine, plugins=self._plugins, store=self._store, enforcer=self._enforcer,
+        )  # fmt: skip
         app.extensions[EXTENSION_KEY] = engine
         app.register_blueprint(blueprint, url_prefix=engine.settings.prefix)
         app.context_processor(_template_context)
@@ -166,10 +153,7 @@ class Keycloak:
         return engine_of(app).client
 
 
-def with_flask_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (no entry point needed for Flask requests)."""
-    module: ModuleType = flask_plugin
-    return plugins.ensure_registered(module, name="flask")
+with_flask_adapter = adapter_registration(flask_plugin, "flask")
 
 
 def _template_context() -> dict[str, Any]:
@@ -199,4 +183,4 @@ def _exempt_from_csrf(app: Flask) -> None:
     csrf = app.extensions.get("csrf")  # Flask-WTF's CSRFProtect
     exempt = getattr(csrf, "exempt", None)
     if callable(exempt):
-        exempt(_backchannel_logout)
+        exempt(_VIEWS["backchannel_logout"])

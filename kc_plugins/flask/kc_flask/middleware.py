@@ -26,6 +26,7 @@ from werkzeug.exceptions import SecurityError
 from werkzeug.wrappers import Response
 
 from kc_core import Client, Config, ConfigError
+from kc_core.adapters import SeedAction, adapter_engine, needs_login, seed_action
 from kc_core.engine import Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.stores import TokenStore
@@ -50,14 +51,8 @@ class AuthenticationMiddleware:
         config: the app's config (``KEYCLOAK_*`` keys, else ``keycloak.json``) with its
             ``SECRET_KEY`` and session cookie settings.
         session_interface: the app's session interface (``flask_app.session_interface``).
-        callback_url: where Keycloak sends the browser back; its path must end with
-            ``/callback`` (``/kc/callback``) and its directory also serves ``/login``,
-            ``/logout`` and ``/backchannel-logout``.
-        redirect_uri: where the user lands after logging in.
-        logout_uri: a path that logs the user out (by GET or POST), then reaches the app.
-        exempt_paths: paths served without a login (a trailing ``/`` exempts a subtree).
-        client: a :class:`~kc_core.Config` or :class:`~kc_core.Client` instead of ``config``'s.
-        store, plugins: as for :class:`~kc_core.engine.Engine`.
+        callback_url, redirect_uri, logout_uri, exempt_paths, client, store, plugins: the
+            seed's (see :data:`kc_core.adapters.SEED_ARGUMENTS`).
 
     The identity and access token of a logged-in request are put in the WSGI environ
     (``kc.identity``, ``kc.token``); ``kc_flask.current_user`` reads them.
@@ -93,11 +88,12 @@ class AuthenticationMiddleware:
             callback_url, redirect_uri, logout_uri, exempt_paths=exempt_paths, values=config
         )
         root_path = owner.root_path if isinstance(owner, Flask) else None
-        self.engine: Engine = Engine(
-            client or client_config(config, root_path=root_path),
-            plugins=with_flask_adapter(plugins or Plugins()),
+        self.engine: Engine = adapter_engine(
+            with_flask_adapter,
+            lambda: client or client_config(config, root_path=root_path),
+            lambda: settings,
+            plugins=plugins,
             store=store,
-            settings=settings,
         )
 
     @property
@@ -118,13 +114,11 @@ class AuthenticationMiddleware:
         engine = self.engine
         response = engine.route(request)
         if response is None:
-            path = request.path
-            if path == self.logout_uri:
-                if not self._logged_in(session):
-                    return self.app(environ, start_response)
-                response = engine.logout(request)
-            elif engine.is_exempt(path):
+            action = seed_action(engine, request.path, self.logout_uri, session)
+            if action is SeedAction.PASS:
                 return self.app(environ, start_response)
+            if action is SeedAction.LOGOUT:
+                response = engine.logout(request)
             else:
                 guard = engine.protect(request)
                 if guard.allowed:
@@ -132,7 +126,7 @@ class AuthenticationMiddleware:
                     environ[ENVIRON_TOKEN] = guard.token
                     return self.app(environ, _adding(guard.headers, start_response))
                 response = guard.response
-                if response.status_code == 302:
+                if needs_login(engine, guard):
                     # Straight to Keycloak, and back to redirect_uri (the seed's behaviour).
                     response = engine.login(self._without_query(environ, session))
         self.session_interface.save_session(self._session_app, session, response)
@@ -143,9 +137,6 @@ class AuthenticationMiddleware:
         if session is None:
             session = self.session_interface.make_null_session(self._session_app)
         return session
-
-    def _logged_in(self, session: SessionMixin) -> bool:
-        return isinstance(session.get(self.engine.settings.session_key), dict)
 
     def _without_query(self, environ: WSGIEnvironment, session: SessionMixin) -> Any:
         # The page's own query must not choose where the user lands after login.

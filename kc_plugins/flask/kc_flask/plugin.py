@@ -8,7 +8,6 @@ Flask request context, where the session is :data:`flask.session`) and the WSGI 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -18,11 +17,10 @@ from flask.wrappers import Request as FlaskRequest
 from flask.wrappers import Response
 from werkzeug.wrappers import Request
 
+from kc_core.adapters import response_hooks, wsgi_environ_key
 from kc_core.plugins import hookimpl
 
 __all__ = ["SessionBoundRequest"]
-
-_UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 
 
 class SessionBoundRequest(FlaskRequest):
@@ -39,12 +37,6 @@ class SessionBoundRequest(FlaskRequest):
         """Attach the session (and the interface that opened it) to this request."""
         self.kc_session = session
         self.kc_session_interface = interface
-
-
-@lru_cache(maxsize=256)
-def _environ_key(name: str) -> str:
-    key = name.upper().replace("-", "_")
-    return key if key in _UNPREFIXED_HEADERS else f"HTTP_{key}"
 
 
 @hookimpl
@@ -76,7 +68,7 @@ def kc_request_query(request: Request) -> Mapping[str, str]:
 @hookimpl
 def kc_request_header(request: Request, name: str) -> str | None:
     # Straight from the WSGI environ: no header object is built on the hot path.
-    value: str | None = request.environ.get(_environ_key(name))
+    value: str | None = request.environ.get(wsgi_environ_key(name))
     return value
 
 
@@ -127,17 +119,10 @@ def kc_session_rotate(request: Request) -> None:
         regenerate(session)
 
 
-@hookimpl
-def kc_redirect(request: Request, location: str, headers: Sequence[tuple[str, str]]) -> Response:
-    return Response(b"", status=302, headers=[("Location", location), *headers])
-
-
-@hookimpl
-def kc_response(
-    request: Request,
-    status: int,
-    body: bytes,
-    content_type: str,
-    headers: Sequence[tuple[str, str]],
+def _build_response(
+    status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
 ) -> Response:
     return Response(body, status=status, content_type=content_type, headers=list(headers))
+
+
+kc_redirect, kc_response = response_hooks(_build_response)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kc_core import Config, ConfigError
+from kc_core.adapters import SettingsReader
 from kc_core.engine import EngineSettings
 
 __all__ = ["OBJECT_KEYS", "PREFIX", "client_config", "engine_settings", "keycloak_settings"]
@@ -29,7 +30,6 @@ TRUSTED_HOSTS_KEY = "keycloak.trusted_hosts"
 OBJECT_KEYS = frozenset(
     {"keycloak.engine", "keycloak.store", "keycloak.plugins", "keycloak.enforcer"}
 )
-_ENV_PREFIX = "KEYCLOAK_"
 _OWN_KEYS = frozenset({SETTINGS_FILE_KEY, TRUSTED_HOSTS_KEY})
 _CLIENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
 _ENGINE_FIELDS = frozenset(f.name for f in dataclasses.fields(EngineSettings)) - {"scopes"}
@@ -53,6 +53,16 @@ def keycloak_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _client_hint(name: str) -> str:
+    key = PREFIX + name.lower() if name != "KEYCLOAK_SETTINGS" else SETTINGS_FILE_KEY
+    return f"in Pyramid, set {key} in the app's settings or provide keycloak.json"
+
+
+_READER = SettingsReader(
+    PREFIX, _client_hint, lambda name: f"in Pyramid, check {PREFIX}{name}", upper=False
+)
+
+
 def client_config(settings: Mapping[str, Any]) -> Config:
     """The client :class:`~kc_core.Config` from ``keycloak.*`` settings, then ``keycloak.json``.
 
@@ -62,19 +72,7 @@ def client_config(settings: Mapping[str, Any]) -> Config:
     Raises:
         ConfigError: a required setting is missing or invalid; the message names the key.
     """
-    try:
-        return Config.from_mapping(
-            settings,
-            key_prefix=PREFIX,
-            upper=False,
-            settings_file=settings.get(SETTINGS_FILE_KEY) or None,
-        )
-    except ConfigError as exc:
-        key = PREFIX + exc.key.lower() if exc.key != "KEYCLOAK_SETTINGS" else SETTINGS_FILE_KEY
-        raise ConfigError(
-            f"{exc} - in Pyramid, set {key} in the app's settings or provide keycloak.json",
-            key=exc.key,
-        ) from exc
+    return _READER.client_config(settings, settings_file=settings.get(SETTINGS_FILE_KEY) or None)
 
 
 def trusted_hosts(settings: Mapping[str, Any]) -> frozenset[str] | None:
@@ -86,18 +84,5 @@ def trusted_hosts(settings: Mapping[str, Any]) -> frozenset[str] | None:
     return frozenset(w.lower() for w in words)
 
 
-def engine_settings(settings: Mapping[str, Any], **overrides: Any) -> EngineSettings:
-    """The engine's :class:`~kc_core.engine.EngineSettings` from ``keycloak.*`` settings.
-
-    Raises:
-        ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
-    """
-    values = {
-        _ENV_PREFIX + name.upper(): settings[PREFIX + name]
-        for name in _ENGINE_FIELDS
-        if PREFIX + name in settings
-    }
-    try:
-        return EngineSettings.from_mapping(values, key_prefix=_ENV_PREFIX, **overrides)
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} - in Pyramid, check {PREFIX}{exc.key}", key=exc.key) from exc
+engine_settings = _READER.engine_settings
+"""The engine's :class:`~kc_core.engine.EngineSettings` from ``keycloak.*`` keys (overrides win)."""

@@ -8,7 +8,6 @@ name (``myapp.auth.token_store``), as usual for Pyramid settings.
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 from pyramid.exceptions import ConfigurationError  # type: ignore[import-untyped]
@@ -16,8 +15,8 @@ from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
 from pyramid.security import NO_PERMISSION_REQUIRED  # type: ignore[import-untyped]
 
 from kc_core import KeycloakError
+from kc_core.adapters import ENDPOINTS, adapter_engine, adapter_registration
 from kc_core.engine import Engine, Requirement
-from kc_core.plugins import Plugins
 
 from . import plugin as pyramid_plugin
 from .config import client_config, engine_settings, keycloak_settings, trusted_hosts
@@ -32,6 +31,7 @@ from .views import (
 
 __all__ = ["add_keycloak_permission", "build_engine", "includeme", "with_pyramid_adapter"]
 
+with_pyramid_adapter = adapter_registration(pyramid_plugin, "pyramid")
 _POLICY_KEY = "kc.security_policy"
 # After every action of the default order: the app may set its session factory later.
 _AFTER_APP_ACTIONS = 10
@@ -69,21 +69,16 @@ def includeme(config: Any) -> None:
     config.add_forbidden_view(forbidden_view)
     config.add_directive("add_keycloak_permission", add_keycloak_permission)
 
-    s = engine.settings
-    for name, path, view, post_only in (
-        ("keycloak.login", s.login_path, login_view, False),
-        ("keycloak.callback", s.callback_path, callback_view, False),
-        ("keycloak.logout", s.logout_path, logout_view, False),
-        ("keycloak.backchannel_logout", s.backchannel_logout_path, backchannel_logout_view, True),
-    ):
-        config.add_route(name, path)
-        # Public whatever the app's default permission; Keycloak's server-to-server post
-        # can carry no CSRF token (the engine checks the logout token instead).
+    views = (login_view, callback_view, logout_view, backchannel_logout_view)
+    for endpoint, view in zip(ENDPOINTS, views, strict=True):
+        name = f"keycloak.{endpoint.name}"
+        config.add_route(name, f"{engine.settings.prefix}/{endpoint.path}")
+        # Public whatever the app's default permission.
         config.add_view(
             view,
             route_name=name,
             permission=NO_PERMISSION_REQUIRED,
-            **({"require_csrf": False} if post_only else {}),
+            **({"require_csrf": False} if endpoint.server_to_server else {}),
         )
 
     if not sessionless:
@@ -119,25 +114,18 @@ def build_engine(config: Any) -> Engine:
     """
     settings = keycloak_settings(config.get_settings() or {})
     engine = config.maybe_dotted(settings.get("keycloak.engine"))
-    if engine is not None:
-        if not isinstance(engine, Engine):
-            raise ConfigurationError("keycloak.engine must be a kc_core.engine.Engine")
-        with_pyramid_adapter(engine.plugins)
-        return engine
-    plugins = config.maybe_dotted(settings.get("keycloak.plugins")) or Plugins()
-    return Engine(
-        client_config(settings),
-        plugins=with_pyramid_adapter(plugins),
-        store=config.maybe_dotted(settings.get("keycloak.store")),
-        settings=engine_settings(settings),
-        enforcer=config.maybe_dotted(settings.get("keycloak.enforcer")),
+    if engine is not None and not isinstance(engine, Engine):
+        raise ConfigurationError("keycloak.engine must be a kc_core.engine.Engine")
+    # keycloak.plugins, .store and .enforcer: objects or dotted names, for a new engine only.
+    names = () if engine is not None else ("plugins", "store", "enforcer")
+    objects = {name: config.maybe_dotted(settings.get(f"keycloak.{name}")) for name in names}
+    return adapter_engine(
+        with_pyramid_adapter,
+        lambda: client_config(settings),
+        lambda: engine_settings(settings),
+        engine=engine,
+        **objects,
     )
-
-
-def with_pyramid_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (no entry point needed for Pyramid requests)."""
-    module: ModuleType = pyramid_plugin
-    return plugins.ensure_registered(module, name="pyramid")
 
 
 def _bearer_only(engine: Engine) -> bool:

@@ -8,7 +8,6 @@ The session is ``request.session``, so the app needs a session factory; a bearer
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -18,6 +17,7 @@ from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
 from pyramid.request import Request  # type: ignore[import-untyped]
 from pyramid.response import Response  # type: ignore[import-untyped]
 
+from kc_core.adapters import first_values, response_hooks, wsgi_environ_key
 from kc_core.plugins import hookimpl
 
 __all__ = ["SESSIONLESS_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
@@ -26,26 +26,11 @@ __all__ = ["SESSIONLESS_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
 SESSIONLESS_KEY = "kc.sessionless"
 #: Registry key of the ``keycloak.trusted_hosts`` setting (``None``: every Host).
 TRUSTED_HOSTS_KEY = "kc.trusted_hosts"
-_UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 _NO_SESSION = (
     "kc-pyramid keeps logins in request.session, and no session factory is registered: "
     "call config.set_session_factory(...) with a server-side or encrypted session (a login "
     "keeps its PKCE verifier there: a cookie that is only signed shows it)"
 )
-
-
-@lru_cache(maxsize=256)
-def _environ_key(name: str) -> str:
-    key = name.upper().replace("-", "_")
-    return key if key in _UNPREFIXED_HEADERS else f"HTTP_{key}"
-
-
-def _first_values(items: Iterable[tuple[str, str]]) -> dict[str, str]:
-    # WebOb's MultiDict gives the last value of a repeated key; the hooks promise the first.
-    first: dict[str, str] = {}
-    for key, value in items:
-        first.setdefault(key, value)
-    return first
 
 
 def build_response(
@@ -88,15 +73,15 @@ def kc_request_path(request: Any) -> str:
 @hookimpl
 def kc_request_query(request: Any) -> Mapping[str, str]:
     try:
-        return _first_values(request.GET.items())
+        return first_values(request.GET.items())
     except UnicodeDecodeError:  # WebOb refuses a query string that is not UTF-8: a 500
         raw = request.environ.get("QUERY_STRING", "").encode("latin-1", "replace")
-        return _first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        return first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 @hookimpl
 def kc_request_header(request: Any, name: str) -> str | None:
-    value: str | None = request.environ.get(_environ_key(name))
+    value: str | None = request.environ.get(wsgi_environ_key(name))
     return value
 
 
@@ -115,7 +100,7 @@ def kc_request_cookies(request: Any) -> Mapping[str, str]:
 @hookimpl
 def kc_request_form(request: Any) -> Mapping[str, str]:
     try:
-        return _first_values(request.POST.items())
+        return first_values(request.POST.items())
     except (UnicodeDecodeError, ValueError, DeprecationWarning):
         # WebOb raises on a body that is not UTF-8, a multipart form without a boundary, or
         # another declared charset (a DeprecationWarning, raised): no form, so a 400.
@@ -159,17 +144,4 @@ def kc_session_rotate(request: Any) -> None:
         session.update(data)
 
 
-@hookimpl
-def kc_redirect(request: Any, location: str, headers: Sequence[tuple[str, str]]) -> Any:
-    return build_response(302, b"", None, [("Location", location), *headers])
-
-
-@hookimpl
-def kc_response(
-    request: Any,
-    status: int,
-    body: bytes,
-    content_type: str,
-    headers: Sequence[tuple[str, str]],
-) -> Any:
-    return build_response(status, body, content_type, headers)
+kc_redirect, kc_response = response_hooks(build_response)

@@ -29,9 +29,10 @@ from pyramid.authorization import (  # type: ignore[import-untyped]
 )
 from pyramid.security import Allowed, Denied  # type: ignore[import-untyped]
 
+from kc_core.adapters import role_names
 from kc_core.engine import Engine, Guard, Requirement
 from kc_core.errors import LoginError
-from kc_core.roles import client_roles, has_role, realm_roles
+from kc_core.roles import has_role
 
 __all__ = [
     "ENGINE_KEY",
@@ -94,6 +95,19 @@ def send_headers(request: Any, headers: Sequence[tuple[str, str]]) -> None:
     request.add_response_callback(add)
 
 
+def admit(request: Any, requirement: Requirement) -> Any | None:
+    """The engine's refusal of ``request`` under ``requirement``, or ``None`` to proceed."""
+    guard = guard_of(request)
+    if guard.response is not None:
+        return guard.response  # Keycloak unreachable: asking again would wait again
+    decided = engine_of(request).authorize(request, guard, requirement)
+    if decided.response is not None:
+        return decided.response
+    if decided is not guard and decided.headers:
+        send_headers(request, decided.headers)
+    return None
+
+
 def requirement_for(permission: str) -> Requirement | None:
     """The requirement a permission string names, or ``None`` if it names none.
 
@@ -125,14 +139,7 @@ def principals_of(guard: Guard, client_id: str) -> list[str]:
     if guard.identity is None or claims is None:
         return principals
     principals += [Authenticated, f"user:{claims.get('sub', '')}"]
-    principals += [f"role:realm:{role}" for role in sorted(realm_roles(claims))]
-    access = claims.get("resource_access")
-    for client in sorted(access) if isinstance(access, Mapping) else ():
-        roles = sorted(client_roles(claims, client))
-        principals += [f"role:{client}:{role}" for role in roles]
-        if client == client_id:
-            principals += [f"role:{role}" for role in roles]
-    return principals
+    return principals + [f"role:{name}" for name in role_names(claims, client_id=client_id)]
 
 
 class KeycloakDenied(Denied):  # type: ignore[misc]
@@ -195,13 +202,11 @@ class KeycloakSecurityPolicy:
         requirement = self.requirement(permission)
         if requirement is None:
             return self._permits_by_acl(request, engine, guard, context, permission)
-        if guard.response is not None:
-            return KeycloakDenied("Keycloak is unreachable", guard.response)
-        decided = engine.authorize(request, guard, requirement)
-        if decided.response is not None:
-            return KeycloakDenied(f"{permission!r} refused", decided.response)
-        if decided is not guard and decided.headers:
-            send_headers(request, decided.headers)
+        refused = admit(request, requirement)
+        if refused is not None:
+            unreachable = guard.response is not None
+            reason = "Keycloak is unreachable" if unreachable else f"{permission!r} refused"
+            return KeycloakDenied(reason, refused)
         return Allowed("%s granted by Keycloak", permission)
 
     def _permits_by_acl(

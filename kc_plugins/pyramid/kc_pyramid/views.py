@@ -6,7 +6,10 @@ Route names: ``keycloak.login``, ``keycloak.callback``, ``keycloak.logout`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from kc_core.adapters import ENDPOINTS, Endpoint
 
 from .security import KeycloakDenied, engine_of, guard_of
 
@@ -19,24 +22,18 @@ __all__ = [
 ]
 
 
-def login_view(request: Any) -> Any:
-    """``GET {prefix}/login?next=/page``: redirect to Keycloak's login page."""
-    return engine_of(request).login(request)
+def _endpoint_view(endpoint: Endpoint) -> Callable[[Any], Any]:
+    def view(request: Any) -> Any:
+        return endpoint.serve(engine_of(request), request)
+
+    view.__name__ = view.__qualname__ = f"{endpoint.name}_view"
+    view.__doc__ = f"``{{prefix}}/{endpoint.path}``: the engine's {endpoint.name} endpoint."
+    return view
 
 
-def callback_view(request: Any) -> Any:
-    """``GET {prefix}/callback``: Keycloak's answer; start the session, land on ``next``."""
-    return engine_of(request).callback(request)
-
-
-def logout_view(request: Any) -> Any:
-    """``POST {prefix}/logout``: end the session here and (by default) in Keycloak."""
-    return engine_of(request).logout(request)
-
-
-def backchannel_logout_view(request: Any) -> Any:
-    """``POST {prefix}/backchannel-logout``: Keycloak's logout token ends sessions here."""
-    return engine_of(request).backchannel_logout(request)
+login_view, callback_view, logout_view, backchannel_logout_view = (
+    _endpoint_view(e) for e in ENDPOINTS
+)
 
 
 def forbidden_view(exc: Any, request: Any) -> Any:

@@ -15,8 +15,8 @@ from typing import Any
 from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
 from starlette.requests import HTTPConnection
 
+from kc_core.adapters import KeycloakUserBase, UserMemo, role_names
 from kc_core.engine import AsyncEngine, Engine, Guard
-from kc_core.roles import client_roles, realm_roles
 
 __all__ = [
     "BACKEND_KEY",
@@ -32,21 +32,16 @@ BACKEND_KEY = "kc.backend"
 HEADERS_KEY = "kc.headers"
 #: Scope key of the engine's answer for the connection (its identity, token and claims).
 GUARD_KEY = "kc.guard"
-_MEMO_SIZE = 4096  # users remembered, one per distinct identity (the engine's own memo size)
 
 
-class KeycloakUser(BaseUser):
+class KeycloakUser(KeycloakUserBase, BaseUser):
     """A logged-in user, as Starlette's ``request.user``.
 
     ``identity`` (Starlette's unique id) is the subject (``sub``); ``display_name`` the name,
-    else the username. The identity kc built (:class:`kc_core.engine.Identity` unless a
-    ``kc_build_identity`` hook returned another object) is ``kc_identity``; its other
-    attributes are readable here too (``request.user.email``).
+    else the username. Roles: ``has_role("realm:admin")``, ``realm_roles``,
+    ``client_roles(id)``; the identity kc built is ``kc_identity`` (see
+    :class:`kc_core.adapters.KeycloakUserBase`), its attributes readable here too.
     """
-
-    def __init__(self, identity: Any, access_token: str | None) -> None:
-        self.kc_identity = identity
-        self.access_token = access_token
 
     @property
     def is_authenticated(self) -> bool:
@@ -61,51 +56,19 @@ class KeycloakUser(BaseUser):
         return self.sub
 
     @property
-    def sub(self) -> str:
-        """The subject: Keycloak's id of the user."""
-        return str(getattr(self.kc_identity, "sub", "") or "")
-
-    @property
     def username(self) -> str | None:
         """``preferred_username``."""
-        value = getattr(self.kc_identity, "username", None)
-        return None if value is None else str(value)
+        return self.identity_text("username")
 
     @property
     def email(self) -> str | None:
         """The e-mail address, if the token carries one."""
-        value = getattr(self.kc_identity, "email", None)
-        return None if value is None else str(value)
+        return self.identity_text("email")
 
     @property
     def name(self) -> str | None:
         """The full name, if the token carries one."""
-        value = getattr(self.kc_identity, "name", None)
-        return None if value is None else str(value)
-
-    @property
-    def claims(self) -> Mapping[str, Any]:
-        """The validated claims (read-only)."""
-        claims: Mapping[str, Any] = getattr(self.kc_identity, "claims", {}) or {}
-        return claims
-
-    @property
-    def realm_roles(self) -> frozenset[str]:
-        """Realm roles granted by the token."""
-        return realm_roles(self.claims)
-
-    def client_roles(self, client_id: str) -> frozenset[str]:
-        """Roles of client ``client_id`` granted by the token."""
-        return client_roles(self.claims, client_id)
-
-    def __getattr__(self, name: str) -> Any:
-        # Only reached for names not defined here: the app's own identity attributes.
-        if name.startswith("_") or name == "kc_identity":
-            raise AttributeError(name)
-        return getattr(self.kc_identity, name)
-
-    def __repr__(self) -> str:
-        return f"KeycloakUser(sub={self.sub!r}, username={self.username!r})"
+        return self.identity_text("name")
 
 
 class KeycloakCredentials(AuthCredentials):
@@ -117,15 +80,16 @@ class KeycloakCredentials(AuthCredentials):
 
 
 def _scopes_of(claims: Mapping[str, Any]) -> list[str]:
-    scopes = ["authenticated"]
     scope_claim = claims.get("scope")
-    if isinstance(scope_claim, str):
-        scopes.extend(scope_claim.split())
-    scopes.extend(f"realm:{role}" for role in sorted(realm_roles(claims)))
-    access = claims.get("resource_access")
-    for client_id in access if isinstance(access, Mapping) else ():
-        scopes.extend(f"{client_id}:{role}" for role in sorted(client_roles(claims, client_id)))
-    return scopes
+    scopes = scope_claim.split() if isinstance(scope_claim, str) else []
+    return ["authenticated", *scopes, *role_names(claims)]
+
+
+def _pair(identity: Any, token: str | None) -> tuple[KeycloakCredentials, BaseUser]:
+    claims = getattr(identity, "claims", None)
+    scopes = _scopes_of(claims) if isinstance(claims, Mapping) else ["authenticated"]
+    user = identity if isinstance(identity, BaseUser) else KeycloakUser(identity, token)
+    return KeycloakCredentials(scopes, token), user
 
 
 class KeycloakBackend(AuthenticationBackend):
@@ -146,7 +110,7 @@ class KeycloakBackend(AuthenticationBackend):
         self.engine = engine if isinstance(engine, AsyncEngine) else AsyncEngine(engine)
         self._session_key = self.engine.engine.settings.session_key
         self._cookie_mode = self.engine.engine.cookies is not None
-        self._users: dict[int, tuple[Any, str | None, tuple[KeycloakCredentials, BaseUser]]] = {}
+        self._users = UserMemo()
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """``(credentials, user)`` of the connection, or ``None`` for a visitor."""
@@ -169,17 +133,7 @@ class KeycloakBackend(AuthenticationBackend):
         An identity that is already a Starlette ``BaseUser`` (from a ``kc_build_identity``
         hook) is the user itself.
         """
-        hit = self._users.get(id(identity))
-        if hit is not None and hit[0] is identity and hit[1] == token:
-            return hit[2]
-        claims = getattr(identity, "claims", None)
-        scopes = _scopes_of(claims) if isinstance(claims, Mapping) else ["authenticated"]
-        user = identity if isinstance(identity, BaseUser) else KeycloakUser(identity, token)
-        pair = (KeycloakCredentials(scopes, token), user)
-        if len(self._users) >= _MEMO_SIZE:
-            self._users.clear()
-        self._users[id(identity)] = (identity, token, pair)
-        return pair
+        return self._users.get(identity, token, lambda: _pair(identity, token))
 
     @staticmethod
     def add_headers(scope: Any, guard: Guard) -> None:

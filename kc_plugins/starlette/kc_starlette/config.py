@@ -13,12 +13,15 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from kc_core import ConfigError
+from kc_core.adapters import SettingsReader
 from kc_core.engine import EngineSettings
 
 __all__ = ["PREFIX", "engine_settings"]
 
 PREFIX = "KEYCLOAK_"
+_READER = SettingsReader(
+    PREFIX, lambda name: f"set the environment variable {PREFIX}{name.upper()}"
+)
 
 
 def engine_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> EngineSettings:
@@ -30,10 +33,4 @@ def engine_settings(environ: Mapping[str, str] | None = None, **overrides: Any) 
         ConfigError: a value cannot be read as its setting's type, or the prefix is invalid;
             the message names the variable.
     """
-    env = os.environ if environ is None else environ
-    try:
-        return EngineSettings.from_mapping(env, key_prefix=PREFIX, **overrides)
-    except ConfigError as exc:
-        raise ConfigError(
-            f"{exc} - set the environment variable {PREFIX + exc.key.upper()}", key=exc.key
-        ) from exc
+    return _READER.engine_settings(os.environ if environ is None else environ, **overrides)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -22,13 +21,21 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kc_core import Client, Config
+from kc_core.adapters import (
+    SeedAction,
+    adapter_engine,
+    adapter_registration,
+    first_values,
+    needs_login,
+    seed_action,
+)
 from kc_core.engine import AsyncEngine, Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.stores import TokenStore
 from kc_core.stores.cookie import CookieTokenStore
 
 from . import plugin as starlette_plugin
-from .authentication import BACKEND_KEY, HEADERS_KEY, KeycloakBackend
+from .authentication import HEADERS_KEY, KeycloakBackend
 from .config import engine_settings
 from .plugin import FORM_KEY
 
@@ -62,10 +69,7 @@ class AccessRefused(Exception):
         self.response = response
 
 
-def with_starlette_adapter(plugins: Plugins) -> Plugins:
-    """``plugins`` with this adapter registered (no entry point needed for Starlette requests)."""
-    module: ModuleType = starlette_plugin
-    return plugins.ensure_registered(module, name="starlette")
+with_starlette_adapter = adapter_registration(starlette_plugin, "starlette")
 
 
 def build_engine(
@@ -82,13 +86,12 @@ def build_engine(
     Raises:
         ConfigError: a required setting is missing or invalid.
     """
-    return Engine(
-        config if config is not None else Config.load(environ=environ),
-        plugins=with_starlette_adapter(plugins or Plugins()),
-        store=store,
-        settings=settings or engine_settings(environ),
-        enforcer=enforcer,
-    )
+    return adapter_engine(
+        with_starlette_adapter,
+        lambda: config if config is not None else Config.load(environ=environ),
+        lambda: settings or engine_settings(environ),
+        plugins=plugins, store=store, enforcer=enforcer,
+    )  # fmt: skip
 
 
 class KeycloakMiddleware:
@@ -157,24 +160,8 @@ class KeycloakMiddleware:
         elif kind != "websocket":
             await self.app(scope, receive, send)
             return
-        # authenticate() and call_app(), inlined: this runs on every request.
-        backend = self.backend
-        scope[BACKEND_KEY] = backend
-        if backend.may_be_logged_in(scope):
-            result = await backend.authenticate(HTTPConnection(scope))
-        else:
-            result = None
-        if result is None:
-            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
-        else:
-            scope["auth"], scope["user"] = result
-        if self._cookie_mode or HEADERS_KEY in scope:
-            await self._call_app_adding_headers(scope, receive, send)
-            return
-        try:
-            await self.app(scope, receive, send)
-        except AccessRefused as refused:
-            await self._refuse(scope, receive, send, refused)
+        await self.authenticate(HTTPConnection(scope))
+        await self.call_app(scope, receive, send)
 
     async def authenticate(self, connection: HTTPConnection) -> None:
         """Put the user and credentials on the scope, as Starlette's middleware does."""
@@ -253,16 +240,9 @@ class AuthenticationMiddleware(KeycloakMiddleware):
 
     Args:
         app: the ASGI app (Starlette passes it).
-        callback_url: where Keycloak sends the browser back; its path must end with
-            ``/callback`` (``/kc/callback``) and its directory also serves ``/login``,
-            ``/logout`` and ``/backchannel-logout``. Only the path is used: the host is the
-            request's.
-        redirect_uri: where the user lands after logging in.
-        logout_uri: a path that logs the user out, then reaches the app.
-        exempt_paths: paths served without a login (a trailing ``/`` exempts a subtree).
-        client: a :class:`~kc_core.Config` or :class:`~kc_core.Client` instead of the
-            environment's.
-        store, plugins, environ: as for :class:`KeycloakMiddleware`.
+        callback_url, redirect_uri, logout_uri, exempt_paths, client, store, plugins: the
+            seed's (see :data:`kc_core.adapters.SEED_ARGUMENTS`).
+        environ: as for :class:`KeycloakMiddleware`.
 
     Raises:
         ConfigError: a setting is missing, or the callback path does not end in ``/callback``.
@@ -305,11 +285,12 @@ class AuthenticationMiddleware(KeycloakMiddleware):
             return
         request = Request(scope, receive)
         engine = self.async_engine
-        if path == self.logout_uri or self.engine.is_exempt(path):
-            if path == self.logout_uri and self._logged_in(scope):
-                logout: Response = await engine.logout(request)
-                await logout(scope, receive, send)
-                return
+        action = seed_action(self.engine, path, self.logout_uri, scope["session"])
+        if action is SeedAction.LOGOUT:
+            logout: Response = await engine.logout(request)
+            await logout(scope, receive, send)
+            return
+        if action is SeedAction.PASS:
             await self.authenticate(request)
             await self.call_app(scope, receive, send)
             return
@@ -324,15 +305,11 @@ class AuthenticationMiddleware(KeycloakMiddleware):
             await self.call_app(scope, receive, send)
             return
         response: Response = guard.response
-        if response.status_code == 302:
+        if needs_login(self.engine, guard):
             # Straight to Keycloak, and back to redirect_uri: the page's own query must not
             # choose where the user lands (the seed's behaviour).
             response = await engine.login(Request({**scope, "query_string": b""}, receive))
         await response(scope, receive, send)
-
-    def _logged_in(self, scope: Scope) -> bool:
-        session = scope.get("session")
-        return session is not None and isinstance(session.get(self.settings.session_key), dict)
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -345,7 +322,4 @@ async def read_form(request: Request) -> dict[str, str]:
         body += chunk
         if len(body) > MAX_FORM_BYTES:
             return {}
-    form: dict[str, str] = {}
-    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-        form.setdefault(key, value)
-    return form
+    return first_values(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))

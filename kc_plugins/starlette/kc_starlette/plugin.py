@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from kc_core.adapters import first_values, response_hooks
 from kc_core.plugins import hookimpl
 
 __all__ = ["FORM_KEY", "build_response"]
@@ -75,10 +76,7 @@ def kc_request_path(request: HTTPConnection) -> str:
 
 @hookimpl
 def kc_request_query(request: HTTPConnection) -> Mapping[str, str]:
-    first: dict[str, str] = {}
-    for key, value in request.query_params.multi_items():
-        first.setdefault(key, value)
-    return first
+    return first_values(request.query_params.multi_items())
 
 
 @hookimpl
@@ -151,19 +149,4 @@ def kc_session_rotate(request: HTTPConnection) -> None:
     return None
 
 
-@hookimpl
-def kc_redirect(
-    request: HTTPConnection, location: str, headers: Sequence[tuple[str, str]]
-) -> Response:
-    return build_response(302, b"", None, [("Location", location), *headers])
-
-
-@hookimpl
-def kc_response(
-    request: HTTPConnection,
-    status: int,
-    body: bytes,
-    content_type: str,
-    headers: Sequence[tuple[str, str]],
-) -> Response:
-    return build_response(status, body, content_type, headers)
+kc_redirect, kc_response = response_hooks(build_response)

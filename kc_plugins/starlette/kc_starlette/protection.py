@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar, cast, overload
+from typing import Any, TypeVar, cast
 
 from starlette.authentication import BaseUser
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from kc_core.adapters import view_decorators
 from kc_core.engine import Engine, Guard, Requirement
 
 from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
@@ -113,58 +114,7 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
     return decorate
 
 
-@overload
-def login_required(endpoint: Endpoint) -> Endpoint: ...
-@overload
-def login_required(
-    endpoint: None = None, *, scopes: Iterable[str] = ()
-) -> Callable[[Endpoint], Endpoint]: ...
-def login_required(
-    endpoint: Endpoint | None = None, *, scopes: Iterable[str] = ()
-) -> Endpoint | Callable[[Endpoint], Endpoint]:
-    """Require a logged-in user (session or bearer token).
-
-    Browsers go to Keycloak's login page and come back to the page they asked for; API
-    clients get 401. Use bare (``@login_required``) or with ``scopes=``.
-    """
-    decorate = protect(Requirement(scopes=tuple(scopes)))
-    return decorate if endpoint is None else decorate(endpoint)
-
-
-def roles_required(
-    *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
-) -> Callable[[Endpoint], Endpoint]:
-    """Require every role (or one of them, with ``any_role``); a user without it gets 403.
-
-    A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client.
-    """
-    return protect(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
-
-
-@overload
-def bearer_required(endpoint: Endpoint) -> Endpoint: ...
-@overload
-def bearer_required(
-    endpoint: None = None,
-    *,
-    roles: Iterable[str] = (),
-    any_role: bool = False,
-    scopes: Iterable[str] = (),
-) -> Callable[[Endpoint], Endpoint]: ...
-def bearer_required(
-    endpoint: Endpoint | None = None,
-    *,
-    roles: Iterable[str] = (),
-    any_role: bool = False,
-    scopes: Iterable[str] = (),
-) -> Endpoint | Callable[[Endpoint], Endpoint]:
-    """Protect a JSON API: only an ``Authorization: Bearer`` token is accepted.
-
-    Answers are JSON with a ``WWW-Authenticate`` challenge: 401 without a valid token, 403
-    without the roles or scopes.
-    """
-    decorate = protect(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
-    return decorate if endpoint is None else decorate(endpoint)
+login_required, roles_required, bearer_required = view_decorators(protect)
 
 
 # -- FastAPI -----------------------------------------------------------------------------------

@@ -1,0 +1,558 @@
+"""The adapter toolkit: what every framework adapter shares, written once.
+
+An adapter (``kc_plugins/<framework>``) implements the hooks of :mod:`kc_core.hookspecs` and
+wraps the engine in its framework's idioms. What is not framework glue lives here:
+
+- :class:`ViewDecorators`: ``login_required``, ``roles_required`` and ``bearer_required``
+  from the adapter's one ``protect(requirement)``, each keeping the view's exact type;
+- :class:`KeycloakUserBase` and :class:`AnonymousRoles`: the user objects' role API
+  (``has_role("realm:admin")``, ``realm_roles``, ``client_roles(id)``), and
+  :func:`role_names` for frameworks that speak in scopes or principals;
+- :class:`UserMemo`: one user object per identity the engine built;
+- :class:`SettingsReader`: the client and engine settings from the framework's own
+  configuration, a :class:`~kc_core.ConfigError` naming the key as the framework spells it;
+- :func:`adapter_registration`, :func:`response_hooks`, :func:`first_values` and
+  :func:`wsgi_environ_key`: what every hook module repeats;
+- :data:`ENDPOINTS`: the engine's four endpoints, for an adapter's routes;
+- :func:`seed_action` and :func:`needs_login`: what the seed middlewares (every page needs a
+  login) decide for a request.
+
+It imports no framework and nothing of the engine but its value types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
+
+from .config import Config
+from .engine.settings import EngineSettings
+from .engine.values import Guard, Requirement
+from .errors import ConfigError
+from .plugins import Plugins, hookimpl
+from .roles import client_roles, has_role, realm_roles
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = [
+    "ENDPOINTS",
+    "SEED_ARGUMENTS",
+    "AnonymousRoles",
+    "BearerRequired",
+    "Endpoint",
+    "KeycloakUserBase",
+    "LoginRequired",
+    "RolesRequired",
+    "SeedAction",
+    "SettingsReader",
+    "UserMemo",
+    "ViewDecorator",
+    "ViewDecorators",
+    "adapter_engine",
+    "adapter_registration",
+    "first_values",
+    "needs_login",
+    "response_hooks",
+    "role_names",
+    "seed_action",
+    "settings_file",
+    "view_decorators",
+    "wsgi_environ_key",
+]
+
+View = TypeVar("View", bound=Callable[..., Any])
+User = TypeVar("User")
+_UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+_MEMO_SIZE = 4096  # users remembered, one per distinct identity (the engine's own memo size)
+_ENGINE_FIELDS = tuple(f.name for f in fields(EngineSettings) if f.name != "scopes")
+
+
+class ViewDecorator(Protocol):
+    """A decorator returning the view it protects with the view's own type."""
+
+    def __call__(self, view: View, /) -> View: ...
+
+
+class ViewDecorators:
+    """``login_required``, ``roles_required`` and ``bearer_required`` of one adapter.
+
+    ``protect(requirement)`` is the adapter's decorator for any
+    :class:`~kc_core.engine.Requirement`; the three are shorthands for it. A refused request
+    gets the engine's answer: a login redirect for browsers, a JSON 401 (with
+    ``WWW-Authenticate``) or 403 for API clients, a 503 when Keycloak is unreachable.
+    Example (an adapter's decorators module)::
+
+        login_required = ViewDecorators(protect).login_required
+    """
+
+    def __init__(self, protect: Callable[[Requirement], ViewDecorator]) -> None:
+        self.protect = protect
+
+    @overload
+    def login_required(self, view: View) -> View: ...
+    @overload
+    def login_required(self, view: None = None, *, scopes: Iterable[str] = ()) -> ViewDecorator: ...
+    def login_required(
+        self, view: View | None = None, *, scopes: Iterable[str] = ()
+    ) -> View | ViewDecorator:
+        """Require a logged-in user (session or bearer token).
+
+        Browsers go to Keycloak's login page and come back to the page they asked for; API
+        clients get 401. Use bare (``@login_required``) or with ``scopes=``.
+        """
+        decorate = self.protect(Requirement(scopes=tuple(scopes)))
+        return decorate if view is None else decorate(view)
+
+    def roles_required(
+        self, *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
+    ) -> ViewDecorator:
+        """Require every role (or one of them, with ``any_role``); a user without it gets 403.
+
+        A role is ``realm:NAME``, ``CLIENT:NAME`` or a bare ``NAME`` of this client, e.g.
+        ``@roles_required("realm:admin")``.
+        """
+        return self.protect(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
+
+    @overload
+    def bearer_required(self, view: View) -> View: ...
+    @overload
+    def bearer_required(
+        self,
+        view: None = None,
+        *,
+        roles: Iterable[str] = (),
+        any_role: bool = False,
+        scopes: Iterable[str] = (),
+    ) -> ViewDecorator: ...
+    def bearer_required(
+        self,
+        view: View | None = None,
+        *,
+        roles: Iterable[str] = (),
+        any_role: bool = False,
+        scopes: Iterable[str] = (),
+    ) -> View | ViewDecorator:
+        """Protect a JSON API: only an ``Authorization: Bearer`` token is accepted.
+
+        Answers are JSON with a ``WWW-Authenticate`` challenge: 401 without a valid token,
+        403 without the roles or scopes. Example: ``@bearer_required(roles=["kc-api:reader"])``.
+        """
+        decorate = self.protect(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
+        return decorate if view is None else decorate(view)
+
+
+class LoginRequired(Protocol):
+    """The type of ``login_required``: bare, or called with ``scopes``."""
+
+    @overload
+    def __call__(self, view: View, /) -> View: ...
+    @overload
+    def __call__(self, view: None = None, /, *, scopes: Iterable[str] = ()) -> ViewDecorator: ...
+
+
+class RolesRequired(Protocol):
+    """The type of ``roles_required``."""
+
+    def __call__(
+        self, *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
+    ) -> ViewDecorator: ...
+
+
+class BearerRequired(Protocol):
+    """The type of ``bearer_required``: bare, or called with ``roles``, ``any_role``, ``scopes``."""
+
+    @overload
+    def __call__(self, view: View, /) -> View: ...
+    @overload
+    def __call__(
+        self,
+        view: None = None,
+        /,
+        *,
+        roles: Iterable[str] = (),
+        any_role: bool = False,
+        scopes: Iterable[str] = (),
+    ) -> ViewDecorator: ...
+
+
+def view_decorators(
+    protect: Callable[[Requirement], ViewDecorator],
+) -> tuple[LoginRequired, RolesRequired, BearerRequired]:
+    """An adapter's ``login_required``, ``roles_required`` and ``bearer_required``::
+
+    login_required, roles_required, bearer_required = view_decorators(protect)
+    """
+    decorators = ViewDecorators(protect)
+    return decorators.login_required, decorators.roles_required, decorators.bearer_required
+
+
+# -- users ------------------------------------------------------------------------------------
+
+
+class AnonymousRoles:
+    """The role API of a visitor who is not logged in: no roles."""
+
+    __slots__ = ()
+
+    @property
+    def realm_roles(self) -> frozenset[str]:
+        """No roles."""
+        return frozenset()
+
+    def client_roles(self, client_id: str) -> frozenset[str]:
+        """No roles."""
+        return frozenset()
+
+    def has_role(self, spec: str) -> bool:
+        """Always ``False``."""
+        return False
+
+
+class KeycloakUserBase:
+    """A logged-in user over the identity kc built: its claims, roles and attributes.
+
+    ``kc_identity`` is that identity (:class:`kc_core.engine.Identity` unless a
+    ``kc_build_identity`` hook returned another object); its other attributes are readable
+    on the user too. A bare role in :meth:`has_role` is one of ``client_id``, by default of
+    the client the token was issued to (its ``azp``).
+    """
+
+    def __init__(
+        self, identity: Any, access_token: str | None, *, client_id: str | None = None
+    ) -> None:
+        self.kc_identity = identity
+        self.access_token = access_token
+        self._client_id = client_id
+
+    @property
+    def sub(self) -> str:
+        """The subject: Keycloak's id of the user."""
+        return str(getattr(self.kc_identity, "sub", "") or "")
+
+    @property
+    def claims(self) -> Mapping[str, Any]:
+        """The validated access-token claims (read-only)."""
+        claims: Mapping[str, Any] = getattr(self.kc_identity, "claims", {}) or {}
+        return claims
+
+    def identity_text(self, name: str) -> str | None:
+        """The identity's attribute ``name`` as text, or ``None`` when it has none."""
+        value = getattr(self.kc_identity, name, None)
+        return None if value is None else str(value)
+
+    @property
+    def realm_roles(self) -> frozenset[str]:
+        """Realm roles granted by the token."""
+        return realm_roles(self.claims)
+
+    def client_roles(self, client_id: str) -> frozenset[str]:
+        """Roles of client ``client_id`` granted by the token."""
+        return client_roles(self.claims, client_id)
+
+    def has_role(self, spec: str) -> bool:
+        """Whether the token grants ``spec`` (``realm:admin``, ``kc-api:reader``, ``reader``)."""
+        owner = self._client_id
+        if owner is None:
+            owner = str(self.claims.get("azp") or "")
+        return has_role(self.claims, spec, client_id=owner)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names not defined here: the app's own identity attributes.
+        if name.startswith("_") or name == "kc_identity":
+            raise AttributeError(name)
+        return getattr(self.kc_identity, name)
+
+    def __repr__(self) -> str:
+        username = self.identity_text("username")
+        return f"{type(self).__name__}(sub={self.sub!r}, username={username!r})"
+
+
+def role_names(claims: Mapping[str, Any], *, client_id: str | None = None) -> list[str]:
+    """Every role of the token, written ``realm:NAME`` and ``CLIENT:NAME`` (sorted).
+
+    For frameworks that check strings (Starlette's scopes, Pyramid's principals). The roles
+    of ``client_id`` are listed bare too, right after their ``CLIENT:NAME`` form.
+    """
+    names = [f"realm:{role}" for role in sorted(realm_roles(claims))]
+    access = claims.get("resource_access")
+    for client in sorted(access) if isinstance(access, Mapping) else ():
+        roles = sorted(client_roles(claims, client))
+        names += [f"{client}:{role}" for role in roles]
+        if client == client_id:
+            names += roles
+    return names
+
+
+class UserMemo:
+    """One user object per identity the engine built (it memoizes identities per token)."""
+
+    def __init__(self) -> None:
+        self._users: dict[int, tuple[Any, str | None, Any]] = {}
+
+    def get(self, identity: Any, token: str | None, make: Callable[[], User]) -> User:
+        """The user made for ``(identity, token)`` before, else ``make()``'s, kept."""
+        hit = self._users.get(id(identity))
+        if hit is not None and hit[0] is identity and hit[1] == token:
+            user: User = hit[2]
+            return user
+        made = make()
+        if len(self._users) >= _MEMO_SIZE:
+            self._users.clear()
+        self._users[id(identity)] = (identity, token, made)
+        return made
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsReader:
+    """kc's settings from a framework's configuration, with the framework's naming.
+
+    Args:
+        prefix: the prefix of kc's keys (``KEYCLOAK_``, Pyramid's ``keycloak.``).
+        client_hint: what to do about a client setting, from its field name (``realm``),
+            e.g. ``"in Flask, set app.config['KEYCLOAK_REALM']"``; it ends the message.
+        engine_hint: the same for an engine setting (default: ``client_hint``).
+        upper: whether the keys are upper case (``KEYCLOAK_REALM``, not ``keycloak.realm``).
+        invalid_key: when set, a ``TypeError`` of the settings (an unknown key in
+            ``keycloak.json``, a wrong Python type) is a ``ConfigError`` of this key too.
+    """
+
+    prefix: str
+    client_hint: Callable[[str], str]
+    engine_hint: Callable[[str], str] | None = None
+    upper: bool = True
+    invalid_key: str | None = None
+
+    def client_config(
+        self, values: Mapping[str, Any], *, settings_file: str | Path | None = None
+    ) -> Config:
+        """The client :class:`~kc_core.Config` from the keys, then ``keycloak.json``.
+
+        Raises:
+            ConfigError: a required setting is missing or invalid; the message names the key.
+        """
+        try:
+            return Config.from_mapping(
+                values, key_prefix=self.prefix, upper=self.upper, settings_file=settings_file
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} - {self.client_hint(exc.key)}", key=exc.key) from exc
+        except TypeError as exc:
+            if self.invalid_key is None:
+                raise
+            raise ConfigError(
+                f"Keycloak settings are invalid: {exc}", key=self.invalid_key
+            ) from exc
+
+    def engine_settings(self, values: Mapping[str, Any], **overrides: Any) -> EngineSettings:
+        """The engine's :class:`~kc_core.engine.EngineSettings` from the keys.
+
+        Raises:
+            ConfigError: a value cannot be read as its setting's type, or the prefix is invalid.
+        """
+        prefix = self.prefix
+        if not self.upper:  # EngineSettings reads KEYCLOAK_FIELD keys
+            given = (name for name in _ENGINE_FIELDS if prefix + name in values)
+            values = {"KEYCLOAK_" + name.upper(): values[prefix + name] for name in given}
+            prefix = "KEYCLOAK_"
+        hint = self.engine_hint or self.client_hint
+        try:
+            return EngineSettings.from_mapping(values, key_prefix=prefix, **overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} - {hint(exc.key)}", key=exc.key) from exc
+
+
+def settings_file(named: Any, root: str | Path | None) -> Path | None:
+    """The Keycloak adapter file: ``named`` (relative to ``root``), else ``root/keycloak.json``.
+
+    ``None`` leaves the choice to :class:`~kc_core.Config` (``./keycloak.json``).
+    """
+    if named:
+        path = Path(named)
+        return path if path.is_absolute() or root is None else Path(root, path)
+    if root is not None:
+        candidate = Path(root, "keycloak.json")
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# -- hook modules -----------------------------------------------------------------------------
+
+
+def adapter_registration(hooks: ModuleType, name: str) -> Callable[[Plugins], Plugins]:
+    """``with_<framework>_adapter``: a plugin manager with the adapter's ``hooks`` registered.
+
+    The app's own framework is then served without any entry point being loaded
+    (see :meth:`kc_core.plugins.Plugins.ensure_registered`).
+    """
+
+    def with_adapter(plugins: Plugins) -> Plugins:
+        return plugins.ensure_registered(hooks, name=name)
+
+    with_adapter.__name__ = with_adapter.__qualname__ = f"with_{name}_adapter"
+    with_adapter.__doc__ = f"``plugins`` with the {name} adapter registered."
+    return with_adapter
+
+
+def adapter_engine(
+    with_adapter: Callable[[Plugins], Plugins],
+    config: Callable[[], Any],
+    settings: Callable[[], EngineSettings],
+    *,
+    engine: Engine | None = None,
+    plugins: Plugins | None = None,
+    **options: Any,
+) -> Engine:
+    """The engine an adapter serves: ``engine`` as given, else one built for the app.
+
+    ``with_adapter`` registers the adapter's hooks (on ``engine``'s plugins too).
+    ``config()`` and ``settings()`` read the app's configuration, only when no ``engine``
+    is given; ``options`` (``store``, ``enforcer``) are :class:`~kc_core.engine.Engine`'s.
+
+    Raises:
+        ConfigError: a required setting is missing or invalid.
+    """
+    if engine is not None:
+        with_adapter(engine.plugins)
+        return engine
+    from .engine import Engine
+
+    plugins = with_adapter(plugins or Plugins())
+    return Engine(config(), plugins=plugins, settings=settings(), **options)
+
+
+Build = Callable[[int, bytes, "str | None", Sequence[tuple[str, str]]], Any]
+
+
+def response_hooks(build: Build) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``kc_redirect`` and ``kc_response`` for an adapter whose responses ``build`` makes.
+
+    ``build(status, body, content_type, headers)`` is the framework's response, keeping every
+    header (repeated ``Set-Cookie`` included). Example (in a hooks module)::
+
+        kc_redirect, kc_response = response_hooks(build_response)
+    """
+
+    @hookimpl
+    def kc_redirect(request: Any, location: str, headers: Sequence[tuple[str, str]]) -> Any:
+        return build(302, b"", None, [("Location", location), *headers])
+
+    @hookimpl
+    def kc_response(
+        request: Any,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: Sequence[tuple[str, str]],
+    ) -> Any:
+        return build(status, body, content_type, headers)
+
+    return kc_redirect, kc_response
+
+
+def first_values(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The first value of each key: what the request hooks promise for a repeated key
+    (multi-dicts such as WebOb's and Django's give the last)."""
+    first: dict[str, str] = {}
+    for key, value in items:
+        first.setdefault(key, value)
+    return first
+
+
+@lru_cache(maxsize=256)
+def wsgi_environ_key(name: str) -> str:
+    """The WSGI environ key of header ``name`` (``HTTP_AUTHORIZATION``, ``CONTENT_TYPE``)."""
+    key = name.upper().replace("-", "_")
+    return key if key in _UNPREFIXED_HEADERS else f"HTTP_{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One of the engine's endpoints, as an adapter mounts it under the prefix (``/kc``)."""
+
+    #: The route name (``login``) and the :class:`~kc_core.engine.Engine` method serving it.
+    name: str
+    #: The path below the prefix (``backchannel-logout``).
+    path: str
+    #: Whether browsers only ever GET it (login and callback).
+    get_only: bool
+    #: Whether Keycloak posts to it server to server: no CSRF token can come with it (the
+    #: engine validates the logout token instead).
+    server_to_server: bool = False
+
+    def serve(self, engine: Engine, request: Any) -> Any:
+        """The engine's answer to ``request`` at this endpoint."""
+        return getattr(engine, self.name)(request)
+
+
+ENDPOINTS = (
+    Endpoint("login", "login", get_only=True),
+    Endpoint("callback", "callback", get_only=True),
+    Endpoint("logout", "logout", get_only=False),
+    Endpoint("backchannel_logout", "backchannel-logout", get_only=False, server_to_server=True),
+)
+"""The engine's endpoints: ``login``, ``callback``, ``logout``, ``backchannel_logout``."""
+
+
+# -- seed middlewares -------------------------------------------------------------------------
+
+
+def needs_login(engine: Engine, guard: Guard) -> bool:
+    """Whether the engine refused a request only for want of a login, sending it to log in.
+
+    That is its login redirect (to ``{prefix}/login``), answered to a browser without a
+    session: not an API client's 401, a 403, a 503 or the login-loop breaker's page. The
+    seed middlewares then send the browser straight to Keycloak instead.
+    """
+    response = guard.response
+    if response is None or guard.identity is not None:
+        return False
+    # Every framework's response headers read case-insensitively with .get().
+    read = getattr(getattr(response, "headers", None), "get", None)
+    location = read("Location") if callable(read) else None
+    return isinstance(location, str) and location.startswith(engine.settings.login_path + "?")
+
+
+SEED_ARGUMENTS = """The seed middlewares' arguments, the same in every adapter.
+
+callback_url: where Keycloak sends the browser back; its path must end with ``/callback``
+    (``/kc/callback``) and its directory also serves ``/login``, ``/logout`` and
+    ``/backchannel-logout``. Only the path is used: the host is the request's.
+redirect_uri: where the user lands after logging in.
+logout_uri: a path that logs the user out (by GET or POST), then reaches the app.
+exempt_paths: paths served without a login (a trailing ``/`` exempts a subtree).
+client: a :class:`~kc_core.Config` or :class:`~kc_core.Client` instead of the app's settings.
+store, plugins: as for :class:`~kc_core.engine.Engine`.
+"""
+
+
+class SeedAction(Enum):
+    """What a seed middleware does with a request that is not one of the engine's endpoints."""
+
+    #: Pass it to the app without a login (an exempt path; the logout page of a visitor).
+    PASS = "pass"
+    #: End the session here and in Keycloak (the logout page of a logged-in user).
+    LOGOUT = "logout"
+    #: Require a login (``Engine.protect``; see :func:`needs_login` for a refusal).
+    PROTECT = "protect"
+
+
+def seed_action(
+    engine: Engine, path: str, logout_uri: str | None, session: Mapping[str, Any] | None
+) -> SeedAction:
+    """What the seed middleware does at ``path``, its ``session`` holding a login or not."""
+    if path == logout_uri:
+        logged_in = session is not None and isinstance(
+            session.get(engine.settings.session_key), dict
+        )
+        return SeedAction.LOGOUT if logged_in else SeedAction.PASS
+    return SeedAction.PASS if engine.is_exempt(path) else SeedAction.PROTECT
