@@ -65,7 +65,7 @@ from kc_core.stores import SessionRecord, TokenStore
 from kc_core.stores.cookie import CookieTokenStore
 from kc_core.stores.memory import MemoryTokenStore
 from kc_core.testing.admin import KeycloakAdmin
-from kc_core.testing.browser import BrowserSession, login_with_form
+from kc_core.testing.browser import BrowserSession, FormLoginResult, login_with_form
 from kc_core.testing.server import KeycloakRealm
 from kc_core.testing.serving import https_serving, serve_asgi, serve_wsgi
 
@@ -383,16 +383,7 @@ class AdapterConformance:
     def test_callback_with_missing_wrong_or_reused_state_is_a_400(
         self, app_url: str, browser: requests.Session
     ) -> None:
-        start = browser.get(
-            f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
-        )
-        done = login_with_form(
-            start.headers["Location"],
-            "alice",
-            "alice-password",
-            session=browser,
-            stop_at=f"{app_url}/kc/callback",
-        )
+        done = _log_in_up_to_callback(app_url, browser)
         code = done.code
         assert code is not None
         missing = browser.get(
@@ -492,16 +483,7 @@ class AdapterConformance:
     def test_every_set_cookie_header_reaches_the_browser(
         self, app_url: str, browser: requests.Session, kc_engine: Engine
     ) -> None:
-        start = browser.get(
-            f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
-        )
-        done = login_with_form(
-            start.headers["Location"],
-            "alice",
-            "alice-password",
-            session=browser,
-            stop_at=f"{app_url}/kc/callback",
-        )
+        done = _log_in_up_to_callback(app_url, browser)
         landed = browser.get(done.url, allow_redirects=False, timeout=_TIMEOUT)
         assert landed.status_code == 302
         set_cookies = landed.raw.headers.getlist("Set-Cookie")
@@ -955,16 +937,7 @@ class AdapterConformance:
         self, app_url: str, browser: requests.Session, keycloak: KeycloakRealm
     ) -> None:
         for forged in (f"{keycloak.base_url}/realms/another", None):
-            start = browser.get(
-                f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
-            )
-            done = login_with_form(
-                start.headers["Location"],
-                "alice",
-                "alice-password",
-                session=browser,
-                stop_at=f"{app_url}/kc/callback",
-            )
+            done = _log_in_up_to_callback(app_url, browser)
             query = dict(parse_qsl(urlsplit(done.url).query))
             assert query.get("iss") == keycloak.issuer  # Keycloak sends it (RFC 9207)
             if forged is None:
@@ -1040,6 +1013,20 @@ def _claims_of(token: str) -> dict[str, Any]:
 def _audiences_of(token: str) -> list[str]:
     aud = _claims_of(token).get("aud", [])
     return [aud] if isinstance(aud, str) else list(aud)
+
+
+def _log_in_up_to_callback(app_url: str, browser: requests.Session) -> FormLoginResult:
+    """Start a login for ``/private`` and sign alice in; stop before the callback runs."""
+    start = browser.get(
+        f"{app_url}/kc/login?next=/private", allow_redirects=False, timeout=_TIMEOUT
+    )
+    return login_with_form(
+        start.headers["Location"],
+        "alice",
+        "alice-password",
+        session=browser,
+        stop_at=f"{app_url}/kc/callback",
+    )
 
 
 def _has_session(admin: KeycloakAdmin, realm: str, username: str, sid: str) -> bool:
