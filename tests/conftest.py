@@ -3,11 +3,13 @@
 kc's pytest plugin is opt-in (no ``pytest11`` entry point), so the suite loads it here, the
 way any project using it does. Every test under ``tests/integration/``, and every test using a
 Keycloak fixture, is marked ``integration`` (``-m "not integration"`` runs the fast unit tests
-only).
+only). Tests marked ``long`` (load runs, fault injection with long waits) run only when
+``KC_LONG=1`` is set, which ``./dev long`` does; ``./dev test`` stays bounded.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -24,7 +26,11 @@ WEB_CLIENT = "kc-web"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    run_long = os.environ.get("KC_LONG") == "1"
+    skip_long = pytest.mark.skip(reason="a long test: run with ./dev long (KC_LONG=1)")
     for item in items:
+        if not run_long and item.get_closest_marker("long") is not None:
+            item.add_marker(skip_long)
         uses_server = not _SERVER_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
         if uses_server or _INTEGRATION_DIR in item.path.parents:
             item.add_marker(pytest.mark.integration)
