@@ -72,8 +72,11 @@ def callback(parts: Parts, call: Call) -> Any:
     state = query.get("state")
     pending = _pending_logins(session)
     entry = pending.pop(state, None) if state else None
-    if entry is not None:
-        session[LOGINS_KEY] = pending  # single use, whatever happens next
+    if entry is not None:  # single use, whatever happens next
+        if pending:
+            session[LOGINS_KEY] = pending
+        else:
+            session.pop(LOGINS_KEY, None)  # an emptied session lets the framework drop it
     if not isinstance(entry, dict):
         return _page(
             call, 400,

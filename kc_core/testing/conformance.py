@@ -577,6 +577,21 @@ class AdapterConformance:
         assert result.url == page
         assert result.response.status_code == 200
 
+    def test_logout_clears_the_session_cookie(
+        self, app_url: str, browser: requests.Session
+    ) -> None:
+        login_with_form(f"{app_url}/private", "alice", "alice-password", session=browser)
+        before = _app_cookies(browser, app_url)
+        out = browser.post(f"{app_url}/kc/logout", allow_redirects=False, timeout=_TIMEOUT)
+        assert out.status_code == 302
+        # Keycloak on the same loopback host sets its own cookies (path /realms/...): not the app's.
+        survivors = {
+            (name, value)
+            for name, value in before & _app_cookies(browser, app_url)
+            if not any(c.name == name and c.path.startswith("/realms/") for c in browser.cookies)
+        }
+        assert not survivors, f"cookies of the ended session survived logout: {survivors}"
+
     def test_the_event_loop_is_free_while_the_engine_waits(
         self, kc_make_engine: Callable[..., Engine], browser: requests.Session
     ) -> None:

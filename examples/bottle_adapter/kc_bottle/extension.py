@@ -76,9 +76,14 @@ class RequestSession:
         self.rotated = True
 
     def commit(self) -> str | None:
-        """Save if needed; the id to send in a new cookie, or ``None`` when unchanged."""
-        if self.id is None and not self.data:
-            return None
+        """Save if needed; the id to send in a new cookie, ``""`` to delete the cookie (the
+        session was emptied, by a logout), or ``None`` when the cookie stays as it is."""
+        if not self.data:
+            if self.id is None:
+                return None
+            self.store.delete(self.id)  # nothing left to keep: the browser forgets the id
+            self.id = None
+            return ""
         if self.data == self._original and not self.rotated:
             return None
         new_cookie = self.id is None
@@ -196,7 +201,9 @@ class KeycloakPlugin:
     def _finish(self, result: Any, session: RequestSession, guard: Guard | None) -> None:
         target = result if isinstance(result, bottle.HTTPResponse) else bottle.response
         new_id = session.commit()
-        if new_id is not None:
+        if new_id == "":
+            target.delete_cookie(self.session_cookie, path="/", httponly=True, samesite="lax")
+        elif new_id is not None:
             target.set_cookie(
                 self.session_cookie,
                 new_id,

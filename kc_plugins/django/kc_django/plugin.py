@@ -130,6 +130,14 @@ def kc_session_rotate(request: HttpRequest) -> None:
 
 
 @hookimpl
+def kc_after_logout(request: Any, identity: Any) -> None:
+    session = getattr(request, "session", None) if isinstance(request, HttpRequest) else None
+    if session is not None and not session.keys():
+        # An emptied session keeps its key until flushed: flush, so its cookie is deleted.
+        session.flush()
+
+
+@hookimpl
 def kc_redirect(
     request: HttpRequest, location: str, headers: Sequence[tuple[str, str]]
 ) -> HttpResponseRedirect:
