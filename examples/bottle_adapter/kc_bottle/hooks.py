@@ -68,9 +68,13 @@ def kc_request_cookies(request: bottle.BaseRequest) -> Mapping[str, str]:
 @hookimpl
 def kc_request_form(request: bottle.BaseRequest) -> Mapping[str, str]:
     try:
-        return _first_values(request.forms.decode())
+        forms = request.forms
+    except ValueError:  # Bottle 0.12 parses with cgi, which raises on a boundary-less multipart
+        return {}
+    try:
+        return _first_values(forms.decode())
     except UnicodeDecodeError:
-        return _lenient(request.forms)
+        return _lenient(forms)
 
 
 @hookimpl
