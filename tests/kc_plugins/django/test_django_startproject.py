@@ -1,0 +1,67 @@
+"""docs/django.md's settings and URLconf on a fresh ``django-admin startproject``.
+
+The blocks marked ``<!-- tested: settings.py -->`` and ``<!-- tested: urls.py -->`` in the
+docs are what a user copies: appended to (settings) or replacing (URLconf) the generated
+files, ``manage.py check`` must find no issue: the admin's checks (``admin.E408``: Django's
+``AuthenticationMiddleware``) and kc's own. No Keycloak is needed: the checks use no network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).parents[3] / "docs" / "django.md"
+_TESTED = re.compile(r"<!-- tested: (\S+) -->\n```python\n(.*?)```", re.DOTALL)
+
+
+def docs_blocks() -> dict[str, str]:
+    """The docs' blocks marked as tested, by the file they belong in."""
+    return dict(_TESTED.findall(DOCS.read_text(encoding="utf-8")))
+
+
+def start_project(root: Path) -> Path:
+    root.mkdir()
+    subprocess.run(
+        [sys.executable, "-m", "django", "startproject", "shop", str(root)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return root
+
+
+def check(root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KEYCLOAK_CLIENT_SECRET": "a-secret-from-the-environment"}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_docs_settings_pass_manage_py_check_on_a_fresh_startproject(tmp_path: Path) -> None:
+    blocks = docs_blocks()
+    assert set(blocks) == {"settings.py", "urls.py"}, blocks.keys()
+    root = start_project(tmp_path / "project")
+    settings = root / "shop" / "settings.py"
+    settings.write_text(settings.read_text() + "\n" + blocks["settings.py"])
+    (root / "shop" / "urls.py").write_text(blocks["urls.py"])
+    done = check(root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues" in done.stdout
+
+    # The order the docs gave before: Django's AuthenticationMiddleware replaced by kc's.
+    settings.write_text(
+        settings.read_text()
+        + '\nMIDDLEWARE.remove("django.contrib.auth.middleware.AuthenticationMiddleware")\n'
+    )
+    broken = check(root)
+    assert broken.returncode != 0
+    assert "admin.E408" in broken.stderr + broken.stdout
