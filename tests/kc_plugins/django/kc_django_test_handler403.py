@@ -1,12 +1,10 @@
-"""The test project's URLconf with a ``handler403`` of its own (``ROOT_URLCONF`` in a test)."""
+"""The test project's URLconf with the ``handler403`` docs/django.md shows (run from the docs)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponseForbidden
+from kc_django_docs import run_block
 from kc_django_test_project import urlpatterns
 
-__all__ = ["handler403", "urlpatterns"]
+__all__ = ["urlpatterns"]
 
-
-def handler403(request: HttpRequest, exception: Exception) -> HttpResponseForbidden:
-    return HttpResponseForbidden(f"the project's own 403: {exception}")
+run_block("handler403", globals())  # defines handler403

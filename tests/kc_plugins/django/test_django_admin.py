@@ -135,5 +135,5 @@ def test_an_apps_handler403_replaces_kcs_page(
     use_settings(ROOT_URLCONF="kc_django_test_handler403")  # the same engine and session
     own = client.get("/admin")
     assert own.status_code == 403
-    assert own.content == b"the project's own 403: your account lacks a required role"
+    assert own.content == b"Not for you: your account lacks a required role"
     assert client.get("/admin", HTTP_ACCEPT="application/json").json()["error"] == "forbidden"

@@ -108,3 +108,33 @@ def test_the_openapi_schema_has_the_bearer_scheme_on_every_view() -> None:
     }
     operation = schema["paths"]["/drf/echo"]["post"]
     assert {"keycloak": []} in operation["security"]
+
+
+def test_the_docs_drf_settings_and_views_work_as_shown(
+    project: Callable[..., None], access_token: Callable[[str], str]
+) -> None:
+    from django.conf import settings
+    from kc_django_docs import run_block
+    from rest_framework.test import APIRequestFactory
+
+    shown = run_block("drf-settings")["REST_FRAMEWORK"]
+    for key in ("DEFAULT_AUTHENTICATION_CLASSES", "DEFAULT_PERMISSION_CLASSES"):
+        assert shown[key] == settings.REST_FRAMEWORK[key], "the suite runs the docs' settings"
+    views = run_block("drf-views")
+    project()
+    factory = APIRequestFactory()
+    bob, alice = bearer(access_token("bob")), bearer(access_token("alice"))
+
+    def call(view: str, method: str, headers: dict[str, str], **extra: Any) -> Any:
+        request = getattr(factory, method)("/docs", **headers, **extra)
+        response = views[view].as_view()(request)
+        response.render()
+        return response
+
+    assert call("Orders", "get", bob).data == {"orders": [], "user": "bob"}
+    created = call("Orders", "post", bob, data={"n": 1}, format="json")
+    assert (created.status_code, created.data) == (201, {"created": {"n": 1}})
+    assert call("Orders", "get", bearer(access_token("carol"))).status_code == 403
+    assert call("Orders", "get", {}).status_code == 401
+    assert call("Reports", "get", bob).status_code == 403
+    assert call("Reports", "get", alice).data == {"reports": []}
