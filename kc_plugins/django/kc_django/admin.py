@@ -14,6 +14,10 @@ or, for an admin site of your own, subclass :class:`KeycloakAdminSite`. A visito
 Keycloak and back to the admin page first asked for; a logged-in user who is not staff gets
 a 403 (the project's ``handler403``, else kc's page with a way to log out), never the
 admin's password form, which cannot work for Keycloak users.
+
+``manage.py check`` warns about an admin site whose login is still the password form
+(``kc_django.W003``); Django's admin imports this module when it looks for ``admin``
+modules, which registers the check.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.admin import AdminSite
+from django.contrib.admin.sites import all_sites
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.core.checks import CheckMessage, Warning, register
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.urls import get_resolver
 
 from .apps import engine_of
 from .refusals import AccessRefused
 from .views import logout as keycloak_logout
 
-__all__ = ["KeycloakAdminSite", "admin_login", "admin_logout"]
+__all__ = ["KeycloakAdminSite", "admin_login", "admin_logout", "check_admin_login"]
 
 
 def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
@@ -73,3 +80,25 @@ class KeycloakAdminSite(AdminSite):
     ) -> HttpResponseBase:
         """See :func:`admin_logout`."""
         return admin_logout(request, extra_context)
+
+
+@register()
+def check_admin_login(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """An admin site whose login is Django's password form (``kc_django.W003``)."""
+    try:
+        get_resolver().url_patterns  # noqa: B018 - imports the URLconf, which replaces logins
+    except Exception:  # Django's own URL checks report a broken URLconf
+        return []
+    found: list[CheckMessage] = []
+    for site in all_sites:
+        if getattr(site.login, "__func__", None) is AdminSite.login:
+            found.append(
+                Warning(
+                    f"The admin site {site.name!r} logs in with Django's password form, which "
+                    "Keycloak users cannot use.",
+                    hint="In urls.py: admin.site.login = kc_django.admin.admin_login (and "
+                    "admin.site.logout = admin_logout), or use KeycloakAdminSite.",
+                    id="kc_django.W003",
+                )
+            )
+    return found

@@ -3,7 +3,8 @@
 The blocks marked ``<!-- tested: settings.py -->`` and ``<!-- tested: urls.py -->`` in the
 docs are what a user copies: appended to (settings) or replacing (URLconf) the generated
 files, ``manage.py check`` must find no issue: the admin's checks (``admin.E408``: Django's
-``AuthenticationMiddleware``) and kc's own. No Keycloak is needed: the checks use no network.
+``AuthenticationMiddleware``) and kc's own (``kc_django.W003``: the admin's password form).
+No Keycloak is needed: the checks use no network.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def test_the_docs_settings_pass_manage_py_check_on_a_fresh_startproject(tmp_path
     done = check(root)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "System check identified no issues" in done.stdout
+
+    urls = root / "shop" / "urls.py"
+    urls.write_text(urls.read_text().replace("admin.site.login = admin_login", ""))
+    unreplaced = check(root)
+    assert unreplaced.returncode == 0
+    assert "kc_django.W003" in unreplaced.stderr + unreplaced.stdout
 
     # The order the docs gave before: Django's AuthenticationMiddleware replaced by kc's.
     settings.write_text(
