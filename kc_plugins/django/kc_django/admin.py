@@ -34,11 +34,13 @@ from django.urls import get_resolver
 
 from .apps import engine_of
 from .refusals import AccessRefused
+from .views import _public
 from .views import logout as keycloak_logout
 
 __all__ = ["KeycloakAdminSite", "admin_login", "admin_logout", "check_admin_login"]
 
 
+@_public  # Django 5.1's LoginRequiredMiddleware must let the admin's login through
 def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse:
     """The admin's login view: a Keycloak login, or a 403 for a user who is not staff.
 
@@ -55,6 +57,7 @@ def admin_login(request: HttpRequest, extra_context: Any = None) -> HttpResponse
     return HttpResponseRedirect(f"{engine.settings.login_path}?{urlencode({'next': target})}")
 
 
+@_public
 def admin_logout(request: HttpRequest, extra_context: Any = None) -> HttpResponseBase:
     """The admin's logout: kc's (the Keycloak session ends too, by ``LOGOUT_MODE``)."""
     response: HttpResponseBase = keycloak_logout(request)

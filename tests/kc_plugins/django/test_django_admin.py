@@ -137,3 +137,14 @@ def test_an_apps_handler403_replaces_kcs_page(
     assert own.status_code == 403
     assert own.content == b"Not for you: your account lacks a required role"
     assert client.get("/admin", HTTP_ACCEPT="application/json").json()["error"] == "forbidden"
+
+
+def test_the_admin_login_passes_djangos_login_required_middleware() -> None:
+    import django
+    from kc_django.admin import admin_login, admin_logout
+
+    if django.VERSION < (5, 1):
+        pytest.skip("LoginRequiredMiddleware came with Django 5.1")
+
+    assert getattr(admin_login, "login_required", True) is False
+    assert getattr(admin_logout, "login_required", True) is False
