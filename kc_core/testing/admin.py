@@ -1,7 +1,7 @@
 """A small client for Keycloak's admin REST API, for tests that change the server.
 
 Only what the suite needs: generic ``get``/``post``/``put``/``delete`` plus helpers for key
-rotation, client settings, sessions and users. Every call has a timeout and raises
+rotation, client settings, sessions, users and realm roles. Every call has a timeout and raises
 :class:`KeycloakAdminError` on a non-2xx answer.
 """
 
@@ -273,3 +273,36 @@ class KeycloakAdmin:
         user = self.user(realm, username)
         user["enabled"] = enabled  # send the whole user: the user profile validates all fields
         self.put(f"{self.realm_path(realm)}/users/{user['id']}", json=user)
+
+    # Realm roles ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def realm_role(self, realm: str, *usernames: str) -> Iterator[str]:
+        """A new realm role, held by ``usernames``, for the ``with`` block (yields its name);
+        deleted afterwards, with every grant of it.
+
+        The realm file keeps only the roles its users need everywhere: a test that needs a
+        role of its own (a role mapped to Django's ``is_staff``) adds it with this.
+        """
+        name = f"kc-test-role-{uuid.uuid4().hex[:8]}"
+        self.post(f"{self.realm_path(realm)}/roles", json={"name": name})
+        try:
+            for username in usernames:
+                self.grant_realm_role(realm, username, name)
+            yield name
+        finally:
+            self.delete(f"{self.realm_path(realm)}/roles/{quote(name, safe='')}")
+
+    def grant_realm_role(self, realm: str, username: str, role: str) -> None:
+        """Give ``username`` the realm role ``role`` (in their next tokens)."""
+        self._realm_role_mapping("POST", realm, username, role)
+
+    def revoke_realm_role(self, realm: str, username: str, role: str) -> None:
+        """Take the realm role ``role`` from ``username``."""
+        self._realm_role_mapping("DELETE", realm, username, role)
+
+    def _realm_role_mapping(self, method: str, realm: str, username: str, role: str) -> None:
+        representation = self.get(f"{self.realm_path(realm)}/roles/{quote(role, safe='')}")
+        user_id = self.user(realm, username)["id"]
+        path = f"{self.realm_path(realm)}/users/{user_id}/role-mappings/realm"
+        self.request(method, path, json=[representation])

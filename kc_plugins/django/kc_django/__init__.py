@@ -5,7 +5,9 @@ Add ``"kc_django"`` to ``INSTALLED_APPS``, ``kc_django.middleware.KeycloakMiddle
 with :func:`login_required`, :func:`roles_required`, :func:`bearer_required` or
 :func:`protect` (class-based views: :mod:`kc_django.mixins`). ``request.user`` is the
 Keycloak user; with ``kc_django.backends.KeycloakBackend`` in ``AUTHENTICATION_BACKENDS``
-it is a local ``User`` kept in step with Keycloak.
+it is a local ``User`` kept in step with Keycloak (roles mapped to ``is_staff``,
+``is_superuser`` and groups: :mod:`kc_django.roles`; the admin: :mod:`kc_django.admin`).
+Django REST framework: :mod:`kc_django.drf`.
 """
 
 from .apps import engine_of

@@ -75,7 +75,12 @@ class RequestAuthentication:
             return self.runtime.keycloak_user(identity, guard.token)
         claims = guard.claims if guard.claims is not None else getattr(identity, "claims", {})
         local = backend.user_for_claims(self.request, claims)
-        return ANONYMOUS if local is None else local
+        if local is None:
+            return ANONYMOUS
+        # Keycloak's roles on the local user too: request.user.has_role(...) either way.
+        keycloak = self.runtime.keycloak_user(identity, guard.token)
+        local.keycloak, local.has_role = keycloak, keycloak.has_role  # type: ignore[attr-defined]
+        return local
 
 
 def authentication_of(request: HttpRequest) -> RequestAuthentication:

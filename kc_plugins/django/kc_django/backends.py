@@ -25,6 +25,9 @@ from django.http import HttpRequest
 from kc_core.oidc import TokenSet
 from kc_core.plugins import hookimpl
 
+from .apps import engine_of
+from .roles import RoleMapping
+
 __all__ = ["KeycloakBackend", "LocalUsers"]
 
 
@@ -73,7 +76,9 @@ class KeycloakBackend(BaseBackend):
         """Copy claims onto ``user`` and save it if anything changed; return it.
 
         Copies ``email``, ``given_name`` and ``family_name`` to the fields of the same
-        meaning the user model has. Override to copy more (call ``super()``).
+        meaning the user model has, and sets ``is_staff``, ``is_superuser`` and groups as
+        the role settings map them (:mod:`kc_django.roles`). Override to copy more (call
+        ``super()``).
         """
         changed: list[str] = []
         for field, claim in (("email", "email"), ("first_name", "given_name"),
@@ -84,6 +89,8 @@ class KeycloakBackend(BaseBackend):
                 changed.append(field)
         if created:
             user.set_unusable_password()
+        changed += RoleMapping.from_settings().apply(user, claims, created=created)
+        if created:
             user.save()
         elif changed:
             user.save(update_fields=changed)
@@ -131,4 +138,6 @@ class LocalUsers:
         if not isinstance(request, HttpRequest):
             return  # another framework's login, on an engine shared with it
         claims = tokens.id_claims or getattr(identity, "claims", None) or {}
-        self.backend.user_for_claims(request, claims, update=True)
+        # Keycloak puts roles in the access token only (validated at the callback: cached).
+        access = engine_of().client_for(request).validate_access_token(tokens.access_token)
+        self.backend.user_for_claims(request, {**access, **claims}, update=True)

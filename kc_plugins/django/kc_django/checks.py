@@ -6,6 +6,7 @@ cannot work, the URLs included at another path than the engine's prefix.
 ``kc_django.E002``  ``kc_django.urls`` is included at another path than ``KEYCLOAK_PREFIX``
 ``kc_django.W001``  ``KeycloakMiddleware`` is not after ``SessionMiddleware``
 ``kc_django.W002``  Django's ``AuthenticationMiddleware`` runs after ``KeycloakMiddleware``
+``kc_django.W003``  an admin site logs in with its password form (see :mod:`kc_django.admin`)
 =================  =========================================================================
 """
 

@@ -24,6 +24,7 @@ from kc_core.engine import Requirement
 
 from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication, authentication_of
 from .plugin import add_headers
+from .refusals import hand_over
 
 __all__ = [
     "admit",
@@ -44,6 +45,8 @@ def admit(
     view's response (token cookies after a silent refresh in cookie mode).
 
     Raises:
+        AccessRefused: a logged-in browser user is refused (Django's ``handler403`` renders
+            it, see :mod:`kc_django.refusals`).
         ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
     """
     attached = isinstance(getattr(request, REQUEST_ATTRIBUTE, None), RequestAuthentication)
@@ -55,8 +58,7 @@ def admit(
     else:
         guard = engine.authorize(request, known, requirement)
     if guard.response is not None:
-        response: HttpResponseBase = guard.response
-        return response, ()
+        return hand_over(request, guard.response, requirement), ()
     authentication.admitted(guard)
     if not attached:
         # No KeycloakMiddleware: the protected view still sees the Keycloak user.

@@ -13,7 +13,8 @@ work. Place it after ``SessionMiddleware``::
     ]
 
 After the view, headers the engine asked for (token cookies refreshed in cookie mode) are
-added to the response.
+added to the response. A refusal raised as :class:`~kc_django.refusals.AccessRefused` gets
+kc's 403 page unless the project has a ``handler403`` or a ``403.html`` template.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.functional import SimpleLazyObject
 
 from .apps import app_config
 from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication
 from .plugin import add_headers
+from .refusals import AccessRefused, forbidden_page, project_page
 
 __all__ = ["KeycloakMiddleware"]
 
@@ -53,3 +55,9 @@ class KeycloakMiddleware:
         if guard is not None and guard.headers and guard.response is None:
             add_headers(response, guard.headers)
         return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """kc's 403 page for a refusal, unless the project renders 403s itself."""
+        if isinstance(exception, AccessRefused) and not project_page(request):
+            return forbidden_page(request, exception.reason)
+        return None

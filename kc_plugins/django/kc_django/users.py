@@ -50,6 +50,12 @@ class KeycloakUser(_NoPermissions, KeycloakUserBase):
     is_superuser = False
 
     @property
+    def keycloak(self) -> KeycloakUser:
+        """This user (a local ``User``'s ``keycloak`` is its Keycloak user): the same
+        ``request.user.keycloak.realm_roles`` with or without local users."""
+        return self
+
+    @property
     def pk(self) -> str:
         """The subject (``sub``)."""
         return self.sub
@@ -107,6 +113,11 @@ class AnonymousUser(_NoPermissions, AnonymousRoles):
     name = ""
     access_token = None
     kc_identity = None
+
+    @property
+    def keycloak(self) -> AnonymousUser:
+        """This visitor (see :attr:`KeycloakUser.keycloak`)."""
+        return self
 
     @property
     def claims(self) -> Mapping[str, Any]:

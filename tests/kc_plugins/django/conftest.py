@@ -12,6 +12,7 @@ the realm accepts). ``offline_project`` names a closed port instead of Keycloak.
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -37,6 +38,8 @@ SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
 CSRF = "django.middleware.csrf.CsrfViewMiddleware"
 KEYCLOAK_MIDDLEWARE = "kc_django.middleware.KeycloakMiddleware"
 _DATABASE_DIR = Path(tempfile.mkdtemp(prefix="kc-django-tests-"))
+#: Django REST framework is an extra of kc-django (the django-only run goes without it).
+HAS_DRF = importlib.util.find_spec("rest_framework") is not None
 
 if not settings.configured:
     settings.configure(
@@ -45,11 +48,36 @@ if not settings.configured:
         ALLOWED_HOSTS=["localhost", "127.0.0.1", "testserver"],
         ROOT_URLCONF="kc_django_test_project",
         INSTALLED_APPS=[
+            "django.contrib.admin",
             "django.contrib.contenttypes",
             "django.contrib.auth",
             "django.contrib.sessions",
+            "django.contrib.messages",
+            *(["rest_framework"] if HAS_DRF else []),
             "kc_django",
         ],
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        STATIC_URL="/static/",
+        REST_FRAMEWORK={
+            "DEFAULT_AUTHENTICATION_CLASSES": [
+                "kc_django.drf.KeycloakAuthentication",
+                "rest_framework.authentication.SessionAuthentication",
+            ],
+            "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+        },
         MIDDLEWARE=[SESSIONS, CSRF, KEYCLOAK_MIDDLEWARE],
         # Server-side sessions: their id must change at login (session fixation).
         SESSION_ENGINE="django.contrib.sessions.backends.cache",
@@ -191,8 +219,9 @@ def log_in(sign_in: Callable[..., FormLoginResult]) -> Callable[..., LoggedIn]:
         response = client.get(path)
         assert response.status_code == 302, response.content
         location = response["Location"]
-        if location.startswith("/"):  # the app's login route first
+        while location.startswith("/"):  # the app's login routes first (the admin's, kc's)
             response = client.get(location)
+            assert response.status_code == 302, response.content
             location = response["Location"]
         result = sign_in(location, user)
         assert result.code, result.params

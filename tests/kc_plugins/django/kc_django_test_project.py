@@ -6,8 +6,10 @@ Settings are configured in this folder's ``conftest.py``; tests change them with
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
+from django.contrib import admin as django_admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.urls import include, path
@@ -21,6 +23,11 @@ from kc_django import (
     login_required,
     roles_required,
 )
+from kc_django.admin import admin_login, admin_logout
+
+# As docs/django.md says: the admin's login and logout are Keycloak's.
+django_admin.site.login = admin_login  # type: ignore[method-assign]
+django_admin.site.logout = admin_logout  # type: ignore[method-assign]
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -109,4 +116,7 @@ urlpatterns = [
     path("class/admin", AdminView.as_view()),
     path("class/api", ApiView.as_view()),
     path("kc/", include("kc_django.urls")),
+    path("django-admin/", django_admin.site.urls),
 ]
+if importlib.util.find_spec("rest_framework") is not None:
+    urlpatterns.append(path("drf/", include("kc_django_test_drf")))
