@@ -33,6 +33,7 @@ from typing import Any, Literal, NamedTuple
 from cryptography.exceptions import InvalidSignature
 from josepy import jwa
 
+from . import alerts, metrics
 from .config import DEFAULT_ALGORITHMS
 from .errors import (
     AtHashMismatch,
@@ -42,6 +43,7 @@ from .errors import (
     MalformedToken,
     MissingClaim,
     NonceMismatch,
+    TokenError,
     TokenExpired,
     TokenIssuedInFuture,
     TokenNotYetValid,
@@ -325,12 +327,19 @@ class TokenValidator:
         if kind != "access" and self._client_id is None:
             raise ValueError("validating ID or logout tokens needs the validator's client_id")
         try:
-            return self._validate(token, kind, nonce, access_token, max_age)
+            claims = self._validate(token, kind, nonce, access_token, max_age)
+        except TokenError as exc:
+            alerts.token_refused(kind, exc)
+            raise
         except KeycloakError:
-            raise  # a TokenError, or the key source's (Keycloak unreachable: a 503, not a 401)
+            raise  # the key source's (Keycloak unreachable: a 503, not a 401)
         except Exception as exc:
             # Hostile input must never escape as anything but a rejection of the token.
-            raise MalformedToken("the token cannot be parsed or checked") from exc
+            refusal = MalformedToken("the token cannot be parsed or checked")
+            alerts.token_refused(kind, refusal)
+            raise refusal from exc
+        metrics.record("kc_token_validations_total", kind=kind, result="accepted")
+        return claims
 
     def _validate(
         self,
