@@ -462,16 +462,13 @@ class TokenValidator:
         if not isinstance(iss, str) or iss not in self._issuers:
             raise WrongIssuer("the token's issuer is not accepted")
         self._check_type(header, claims, kind)
+        if kind == "access":
+            refusal = self.audience_refusal(claims)
+            if refusal is not None:
+                raise refusal
+            return exp
         audiences = _audiences(claims)
         azp = claims.get("azp")
-        if kind == "access":
-            if self._verify_audience and not self._meant_for_us(audiences, azp):
-                raise WrongAudience(
-                    _audience_refusal(audiences, azp, self._audience, self._parties),
-                    audiences=audiences,
-                    azp=azp if isinstance(azp, str) else None,
-                )
-            return exp
         client_id = self._client_id
         if client_id is None:
             raise ValueError("validating ID or logout tokens needs the validator's client_id")
@@ -486,6 +483,19 @@ class TokenValidator:
         elif kind == "logout":
             _check_logout_token(claims)
         return exp
+
+    def audience_refusal(self, claims: Mapping[str, Any]) -> WrongAudience | None:
+        """The refusal an access token with ``claims`` meets for its ``aud``/``azp``, with
+        the console steps that fix it, or ``None`` when they admit it (no other check)."""
+        audiences = _audiences(claims)
+        azp = claims.get("azp")
+        if not self._verify_audience or self._meant_for_us(audiences, azp):
+            return None
+        return WrongAudience(
+            _audience_refusal(audiences, azp, self._audience, self._parties),
+            audiences=audiences,
+            azp=azp if isinstance(azp, str) else None,
+        )
 
     def _meant_for_us(self, audiences: list[str], azp: Any) -> bool:
         if self._audience is not None and self._audience in audiences:
