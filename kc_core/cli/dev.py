@@ -85,8 +85,9 @@ def run_dev(args: argparse.Namespace) -> int:
     try:
         server.start()
         print(describe_server(server), flush=True)
-        print(f"kc dev: Keycloak ready at {server.base_url} (started in "
-              f"{server.startup_seconds:.0f} s). Ctrl-C stops it.", flush=True)  # fmt: skip
+        seconds = server.startup_seconds or 0.0
+        print(f"kc dev: Keycloak ready at {server.base_url} ({seconds:.0f} s). Ctrl-C stops it.")
+        sys.stdout.flush()
         code = server.wait()
         print(f"kc dev: Keycloak exited with code {code}", file=sys.stderr)
         return code or 1

@@ -268,10 +268,8 @@ class _Doctor:
             )
         if config.public_client:
             if self._auth_probe(self._callback() or f"{config.server_url}/")[1] == "no-client":
-                return Check(
-                    "client", "fail", f"no client {name!r} in realm {config.realm!r}",
-                    "check client_id (KEYCLOAK_CLIENT_ID)",
-                )  # fmt: skip
+                missing = f"no client {name!r} in realm {config.realm!r}"
+                return Check("client", "fail", missing, "check client_id (KEYCLOAK_CLIENT_ID)")
             return Check("client", "ok", f"public client {name!r} exists (no secret to check)")
         if self.own_token is not None:
             return Check("client", "ok", f"{name!r} authenticates (service account token issued)")
@@ -407,7 +405,8 @@ class _Doctor:
             )
         registered = ""
         if self.registration is not None:
-            registered = f" (registered now: {', '.join(self.registration.get('redirectUris', [])) or 'none'})"
+            uris = ", ".join(self.registration.get("redirectUris", [])) or "none"
+            registered = f" (registered now: {uris})"
         name = config.client_id
         try:
             _, outcome = self._auth_probe(callback)
@@ -470,9 +469,11 @@ class _Doctor:
             )
         if expected is not None and url != expected:
             return Check(
-                "backchannel", "fail", f"the back-channel logout URL {url} is not the app's {expected}",
+                "backchannel",
+                "fail",
+                f"the back-channel logout URL {url} is not the app's {expected}",
                 f"{where}: {expected}",
-            )  # fmt: skip
+            )
         if expected is None and not url.endswith(self.settings.backchannel_logout_path):
             return Check(
                 "backchannel",
@@ -488,8 +489,10 @@ class _Doctor:
     def check_clock(self) -> Check:
         if not self.minted:
             return Check(
-                "clock", "skip", f"not checked: no token was minted (a service account or admin access)"
-            )  # fmt: skip
+                "clock",
+                "skip",
+                "not checked: no token was minted (service account or admin access)",
+            )
         # iat is whole seconds, rounded down: half a second is the fairest estimate.
         skew = max((received - iat - 0.5 for iat, received in self.minted), key=abs)
         leeway = self.config.leeway
@@ -498,8 +501,8 @@ class _Doctor:
             return Check(
                 "clock",
                 "fail",
-                f"this machine's clock is {abs(skew):.0f} s {side} Keycloak's (leeway {leeway:g} s): "
-                "fresh tokens look expired or issued in the future",
+                f"this machine's clock is {abs(skew):.0f} s {side} Keycloak's "
+                f"(leeway {leeway:g} s): fresh tokens look expired or issued in the future",
                 "synchronise both clocks (NTP, chrony, systemd-timesyncd)",
             )
         return Check(

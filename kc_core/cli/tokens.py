@@ -73,22 +73,29 @@ def decode_token(token: str, app: AppSettings | None, leeway: float | None) -> d
     try:
         result["header"], result["claims"] = (_part(p) for p in token.split(".")[:2])
     except ValueError:
-        return result | {"verdict": "malformed", "reason": "malformed_token",
-                         "message": "not a JWT: three base64url parts expected"}  # fmt: skip
+        return _verdict(result, "malformed", "not a JWT: three base64url parts expected")
     if app is None:
-        return result | {"verdict": "unverified", "reason": None,
-                         "message": "no app settings (KEYCLOAK_*): signature and audience not checked"}  # fmt: skip
+        return _verdict(
+            result, "unverified", "no app settings (KEYCLOAK_*): signature and audience unchecked"
+        )
     config = app.config if leeway is None else app.config.replace(leeway=leeway)
     with Client(config) as client:
         try:
             client.validator.validate(token)
         except TokenError as exc:
-            return result | {"verdict": "refused", "reason": reason_label(exc), "message": str(exc)}
+            return _verdict(result, "refused", str(exc), reason_label(exc))
         except KeycloakError as exc:
-            return result | {"verdict": "unverified", "reason": None,
-                             "message": f"Keycloak's keys are unreachable: {exc}"}  # fmt: skip
-    return result | {"verdict": "valid", "reason": None,
-                     "message": f"accepted by client {config.client_id!r} of {config.realm_url}"}  # fmt: skip
+            return _verdict(result, "unverified", f"Keycloak's keys are unreachable: {exc}")
+    accepted = f"accepted by client {config.client_id!r} of {config.realm_url}"
+    return _verdict(result, "valid", accepted)
+
+
+def _verdict(
+    result: dict[str, Any], verdict: str, message: str, reason: str | None = None
+) -> dict[str, Any]:
+    if verdict == "malformed":
+        reason = "malformed_token"
+    return {**result, "verdict": verdict, "reason": reason, "message": message}
 
 
 def run_decode(app: AppSettings | None, args: argparse.Namespace) -> int:
