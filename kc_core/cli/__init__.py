@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--app-url", help="the app's public origin, e.g. https://shop.example")
     doctor.add_argument("--caller", metavar="CLIENT", help="a client whose tokens reach this app")
     doctor.add_argument("--admin-user", help="a Keycloak admin (reads the client's registration)")
-    doctor.add_argument("--admin-password", help="that admin's password")
+    doctor.add_argument("--admin-password", help="that admin's password (or $KC_ADMIN_PASSWORD)")
     doctor.add_argument("--admin-realm", default="master", help="the admin's realm (master)")
     doctor.add_argument("--json", action="store_true", help="the report as JSON")
 
@@ -130,7 +131,7 @@ def _doctor(app: AppSettings, args: argparse.Namespace) -> int:
         app_url=args.app_url,
         caller=args.caller,
         admin_user=args.admin_user,
-        admin_password=args.admin_password,
+        admin_password=args.admin_password or os.environ.get("KC_ADMIN_PASSWORD"),
         admin_realm=args.admin_realm,
     )
     checks = run_doctor(app, options)

@@ -292,3 +292,31 @@ def test_a_public_client_without_required_pkce_is_the_pkce_line(
     )
     status, checks = doctor(public_setup, monkeypatch, capsys)
     assert (status, failed(checks)) == (0, [])
+
+
+def test_a_service_account_with_view_clients_reads_the_registration(
+    keycloak: KeycloakRealm,
+    keycloak_admin: KeycloakAdmin,
+    setup: Setup,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    realm_path = keycloak_admin.realm_path(keycloak.realm)
+    client = keycloak_admin.client(keycloak.realm, setup.client_id)
+    keycloak_admin.set_client_attributes(
+        keycloak.realm, setup.client_id, {"backchannel.logout.url": ""}
+    )
+    setup.args = ["--app-url", APP_URL]  # no admin login
+    status, checks = doctor(setup, monkeypatch, capsys)
+    assert status == 0
+    assert next(c for c in checks if c["name"] == "backchannel")["status"] == "skip"
+
+    # The client's own service account may read client registrations: no admin login needed.
+    account = keycloak_admin.get(f"{realm_path}/clients/{client['id']}/service-account-user")
+    management = keycloak_admin.client(keycloak.realm, "realm-management")
+    role = keycloak_admin.get(f"{realm_path}/clients/{management['id']}/roles/view-clients")
+    keycloak_admin.post(
+        f"{realm_path}/users/{account['id']}/role-mappings/clients/{management['id']}", json=[role]
+    )
+    status, checks = doctor(setup, monkeypatch, capsys)
+    assert (status, failed(checks)) == (1, ["backchannel"])
