@@ -309,6 +309,12 @@ class _Doctor:
                 "audience check off (verify_token_audience false): every client's tokens pass",
             )
         validator = self.client.validator
+        if config.bearer_only and self.options.caller is None:
+            return Check(
+                "audience",
+                "skip",
+                "not checked: name a client whose tokens reach this API with --caller CLIENT",
+            )
         caller = self.options.caller or config.client_id
         if caller == config.client_id and self.own_token is not None:
             return self._judge_token(validator, self.own_token.access_token, caller)
