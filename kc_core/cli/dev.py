@@ -70,6 +70,9 @@ def run_dev(args: argparse.Namespace) -> int:
     realm = Path(args.realm) if args.realm else None
     if realm is None:
         realm = _DEMO_REALM if _DEMO_REALM.is_file() else DEFAULT_REALM_FILE
+    if not realm.is_file():
+        print(f"kc dev: no realm file {realm}", file=sys.stderr)
+        return 2
     version = args.keycloak_version or keycloak_version()
     port = args.port or (8080 if _free(8080) else None)
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -1,5 +1,9 @@
 """``kc dev`` starts a real Keycloak with the demo realm and prints a ready URL; on a cold
-cache it downloads the distribution with a progress bar first (a long test)."""
+cache it downloads the distribution with a progress bar first.
+
+Both start a Keycloak of their own (30-100 s on a loaded 2-core machine), so both are long
+tests (``./dev long``); the default run keeps the progress bar's tests
+(tests/unit/test_cli_dev_download.py) and the refusal of a missing realm file below."""
 
 from __future__ import annotations
 
@@ -78,6 +82,16 @@ def _run_until_ready(args: list[str], env: dict[str, str]) -> Iterator[tuple[str
             process.wait()
 
 
+def test_kc_dev_refuses_a_missing_realm_file_before_starting_anything(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [_kc(), "dev", "--realm", str(tmp_path / "missing.json")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert f"no realm file {tmp_path / 'missing.json'}" in run.stderr
+
+
+@pytest.mark.long
 def test_kc_dev_starts_the_demo_realm_and_prints_a_ready_url() -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "KEYCLOAK_URL"}
