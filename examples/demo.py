@@ -14,6 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
+from kc_core.cli.dev import ProgressBar
 from kc_core.testing import KeycloakServer
 
 HERE = Path(__file__).resolve().parent
@@ -31,7 +32,12 @@ def _free(port: int) -> bool:
 def main() -> None:
     # SIGTERM (a supervisor, `kill`) must stop Keycloak too, as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = KeycloakServer(realm_file=HERE / "demo-realm.json", port=8080 if _free(8080) else None)
+    # The Keycloak of `kc dev`: a cold cache downloads the distribution with a progress bar.
+    server = KeycloakServer(
+        realm_file=HERE / "demo-realm.json",
+        port=8080 if _free(8080) else None,
+        download_progress=ProgressBar("Keycloak"),
+    )
     with server:
         realm = server.realm_info()
         app = create_app(

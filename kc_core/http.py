@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from . import alerts, metrics
 from .config import Config
 from .errors import KeycloakResponseError, KeycloakUnreachable, OAuthError
 
@@ -18,6 +21,11 @@ __all__ = ["HttpClient"]
 
 _USER_AGENT = "kc-core/0.1"
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+# Keycloak endpoints by their last path segment: the only ones named in metrics' labels.
+_ENDPOINTS = frozenset(
+    {"token", "certs", "openid-configuration", "uma2-configuration", "userinfo", "introspect",
+     "revoke", "logout", "device", "resource_set", "permission", "policy"}
+)  # fmt: skip
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
@@ -74,14 +82,20 @@ class HttpClient:
         """
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
+        started = time.perf_counter()
         try:
             response = self.session.request(method, url, **kwargs)
-        except requests.Timeout as exc:
-            raise KeycloakUnreachable(
-                f"Keycloak did not answer {method} {url} within {self.timeout[1]} s", url=url
-            ) from exc
         except requests.RequestException as exc:
-            raise KeycloakUnreachable(f"Keycloak is unreachable at {url}: {exc}", url=url) from exc
+            unreachable = KeycloakUnreachable(
+                f"Keycloak did not answer {method} {url} within {self.timeout[1]} s"
+                if isinstance(exc, requests.Timeout)
+                else f"Keycloak is unreachable at {url}: {exc}",
+                url=url,
+            )
+            _observe(method, url, "unreachable", started)
+            alerts.keycloak_unreachable(urlsplit(url).netloc, unreachable)
+            raise unreachable from exc
+        _observe(method, url, str(response.status_code), started)
         if response.status_code not in expected:
             raise _error_from(response, oauth=oauth)
         return response
@@ -112,6 +126,17 @@ class HttpClient:
             expected=expected, oauth=True,
         )  # fmt: skip
         return _json_body(response) if response.content else None
+
+
+def _observe(method: str, url: str, status: str, started: float) -> None:
+    endpoint = url.rsplit("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    metrics.record(
+        "kc_keycloak_request_seconds",
+        time.perf_counter() - started,
+        method=method,
+        endpoint=endpoint if endpoint in _ENDPOINTS else "other",
+        status=status,
+    )
 
 
 def _json_headers(headers: Mapping[str, str] | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from josepy import errors as jose_errors
 from josepy import jwk as jose_jwk
 
+from . import alerts, metrics
 from .errors import KeycloakError, UnknownKey
 from .http import HttpClient
 
@@ -185,6 +186,7 @@ class RemoteKeySet:
             if self._attempted_at is not None and now - self._attempted_at < self._refetch_interval:
                 if not self._keys and self._last_error is not None:
                     raise self._last_error
+                alerts.key_refetch_refused(kid)
                 raise UnknownKey(
                     f"no key with kid {kid!r} (key set refetched less than "
                     f"{self._refetch_interval:g} s ago)"
@@ -206,7 +208,9 @@ class RemoteKeySet:
             keys = _load_jwks(body)
         except KeycloakError as exc:
             self._last_error = exc
+            metrics.record("kc_jwks_fetches_total", result="failed")
             raise
+        metrics.record("kc_jwks_fetches_total", result="ok")
         self._last_error = None
         self._keys = keys
         self._generation += 1

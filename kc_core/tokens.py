@@ -33,6 +33,7 @@ from typing import Any, Literal, NamedTuple
 from cryptography.exceptions import InvalidSignature
 from josepy import jwa
 
+from . import alerts, metrics
 from .config import DEFAULT_ALGORITHMS
 from .errors import (
     AtHashMismatch,
@@ -42,6 +43,7 @@ from .errors import (
     MalformedToken,
     MissingClaim,
     NonceMismatch,
+    TokenError,
     TokenExpired,
     TokenIssuedInFuture,
     TokenNotYetValid,
@@ -325,12 +327,19 @@ class TokenValidator:
         if kind != "access" and self._client_id is None:
             raise ValueError("validating ID or logout tokens needs the validator's client_id")
         try:
-            return self._validate(token, kind, nonce, access_token, max_age)
+            claims = self._validate(token, kind, nonce, access_token, max_age)
+        except TokenError as exc:
+            alerts.token_refused(kind, exc)
+            raise
         except KeycloakError:
-            raise  # a TokenError, or the key source's (Keycloak unreachable: a 503, not a 401)
+            raise  # the key source's (Keycloak unreachable: a 503, not a 401)
         except Exception as exc:
             # Hostile input must never escape as anything but a rejection of the token.
-            raise MalformedToken("the token cannot be parsed or checked") from exc
+            refusal = MalformedToken("the token cannot be parsed or checked")
+            alerts.token_refused(kind, refusal)
+            raise refusal from exc
+        metrics.record("kc_token_validations_total", kind=kind, result="accepted")
+        return claims
 
     def _validate(
         self,
@@ -453,16 +462,13 @@ class TokenValidator:
         if not isinstance(iss, str) or iss not in self._issuers:
             raise WrongIssuer("the token's issuer is not accepted")
         self._check_type(header, claims, kind)
+        if kind == "access":
+            refusal = self.audience_refusal(claims)
+            if refusal is not None:
+                raise refusal
+            return exp
         audiences = _audiences(claims)
         azp = claims.get("azp")
-        if kind == "access":
-            if self._verify_audience and not self._meant_for_us(audiences, azp):
-                raise WrongAudience(
-                    _audience_refusal(audiences, azp, self._audience, self._parties),
-                    audiences=audiences,
-                    azp=azp if isinstance(azp, str) else None,
-                )
-            return exp
         client_id = self._client_id
         if client_id is None:
             raise ValueError("validating ID or logout tokens needs the validator's client_id")
@@ -477,6 +483,19 @@ class TokenValidator:
         elif kind == "logout":
             _check_logout_token(claims)
         return exp
+
+    def audience_refusal(self, claims: Mapping[str, Any]) -> WrongAudience | None:
+        """The refusal an access token with ``claims`` meets for its ``aud``/``azp``, with
+        the console steps that fix it, or ``None`` when they admit it (no other check)."""
+        audiences = _audiences(claims)
+        azp = claims.get("azp")
+        if not self._verify_audience or self._meant_for_us(audiences, azp):
+            return None
+        return WrongAudience(
+            _audience_refusal(audiences, azp, self._audience, self._parties),
+            audiences=audiences,
+            azp=azp if isinstance(azp, str) else None,
+        )
 
     def _meant_for_us(self, audiences: list[str], azp: Any) -> bool:
         if self._audience is not None and self._audience in audiences:

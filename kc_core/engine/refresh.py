@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from .. import metrics
 from ..errors import KeycloakError, OAuthError, TokenError
 from ..plugins import Plugins
 from ..singleflight import SingleFlight
@@ -55,6 +56,7 @@ class Refresher:
             new_tokens = call.tenant.client.refresh(current.tokens.refresh_token)
             updated = SessionRecord(new_tokens, sub=current.sub, sid=current.sid)
             sessions.keep_refreshed(call, found.key, updated)
+            metrics.record("kc_refreshes_total", result="refreshed")
             self.plugins.after_refresh(call.request, new_tokens)
             return updated
 
@@ -63,8 +65,10 @@ class Refresher:
         except (OAuthError, TokenError) as exc:
             # The refresh token is dead (session ended in Keycloak, expired): log out here.
             _log.info("refresh refused, ending the session: %s", exc)
+            metrics.record("kc_refreshes_total", result="refused")
             return None
         except KeycloakError as exc:
+            metrics.record("kc_refreshes_total", result="failed")
             if not seen.expires_within(0):
                 _log.warning("refresh failed, the access token is still valid: %s", exc)
                 return found.record

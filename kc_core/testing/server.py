@@ -8,6 +8,8 @@ Environment variables:
 
 - ``KC_KEYCLOAK_VERSION``: Keycloak version (default :data:`DEFAULT_KEYCLOAK_VERSION`).
 - ``KC_CACHE_DIR``: cache directory (default ``~/.cache/kc-keycloak/<version>``).
+- ``KC_MAVEN_REPOSITORY``: where the distribution is downloaded from (default Maven
+  Central, :data:`MAVEN_CENTRAL`); when that fails, ``mvn`` fetches it.
 - ``KC_START_TIMEOUT``: seconds to wait for the server to become ready (default 180).
 - ``KC_LOG_DIR``: where server logs go (default ``.kc-logs`` under the working directory).
 - ``KC_KEYCLOAK_JAVA_OPTS``: extra JVM options (default: C1 only, which starts faster).
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -32,7 +35,7 @@ import subprocess
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -44,11 +47,15 @@ __all__ = [
     "DEFAULT_KEYCLOAK_VERSION",
     "DEFAULT_REALM_FILE",
     "KC_JWT_KEY_ID",
+    "MAVEN_CENTRAL",
+    "DownloadProgress",
     "KeycloakRealm",
     "KeycloakServer",
     "KeycloakStartError",
     "RealmClient",
     "RealmUser",
+    "describe_server",
+    "download",
 ]
 
 DEFAULT_KEYCLOAK_VERSION = "26.7.3"
@@ -58,6 +65,11 @@ DEFAULT_REALM_FILE = Path(__file__).with_name("realm.json")
 KC_JWT_KEY_ID = "kc-jwt-test-key"
 DEFAULT_START_TIMEOUT = 180.0
 DEFAULT_JAVA_OPTS = "-XX:TieredStopAtLevel=1"
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+_DOWNLOAD_CHUNK = 256 * 1024
+
+DownloadProgress = Callable[[int, "int | None"], None]
+"""Told ``(bytes so far, total bytes or None)`` while the distribution downloads."""
 
 # Build-time options: Keycloak re-runs its ~20 s Quarkus build whenever these change, so they
 # are fixed here and the built tree is kept in the cache keyed by them.
@@ -269,8 +281,10 @@ class KeycloakServer:
         external_url: str | None = None,
         admin_username: str | None = None,
         admin_password: str | None = None,
+        download_progress: DownloadProgress | None = None,
     ) -> None:
         self.realm_file = Path(realm_file) if realm_file else DEFAULT_REALM_FILE
+        self._download_progress = download_progress
         self.version = version or keycloak_version()
         self.realm: str = _read_json(self.realm_file)["realm"]
         self._requested_port = port
@@ -402,7 +416,9 @@ class KeycloakServer:
             )
 
     def _launch(self) -> None:
-        distribution = _ensure_distribution(self.version, cache_dir(self.version))
+        distribution = _ensure_distribution(
+            self.version, cache_dir(self.version), self._download_progress
+        )
         fixed_ports = (
             self._requested_port is not None or self._requested_management_port is not None
         )
@@ -526,15 +542,26 @@ def _build_marker(distribution: Path) -> Path:
     return distribution / ".kc-build" / ("_".join(o.strip("-") for o in _BUILD_OPTIONS))
 
 
-def _ensure_distribution(version: str, cache: Path) -> Path:
-    """Fetch (Maven) and unpack Keycloak ``version`` into ``cache`` once; return its home."""
+def _ensure_distribution(
+    version: str, cache: Path, progress: DownloadProgress | None = None
+) -> Path:
+    """Fetch (Maven Central, else mvn) and unpack Keycloak ``version`` into ``cache`` once;
+    return its home."""
     distribution = cache / "dist"
     with _locked(cache):
         if (distribution / "bin" / "kc.sh").exists():
             return distribution
         archive = cache / f"keycloak-quarkus-dist-{version}.zip"
         if not archive.exists():
-            _fetch_with_maven(version, cache)
+            repository = os.environ.get("KC_MAVEN_REPOSITORY") or MAVEN_CENTRAL
+            url = (
+                f"{repository.rstrip('/')}/org/keycloak/keycloak-quarkus-dist/{version}/"
+                f"{archive.name}"
+            )
+            try:
+                download(url, archive, progress=progress)
+            except (requests.RequestException, OSError, KeycloakStartError):
+                _fetch_with_maven(version, cache)
         staging = Path(tempfile.mkdtemp(prefix="unpack-", dir=cache))
         try:
             _unzip(archive, staging)
@@ -543,6 +570,45 @@ def _ensure_distribution(version: str, cache: Path) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return distribution
+
+
+def download(url: str, target: Path, *, progress: DownloadProgress | None = None) -> None:
+    """Stream ``url`` into ``target``, checked against the repository's ``.sha1`` when it
+    publishes one; ``progress`` hears of every chunk. ``target`` appears only when complete.
+
+    Raises:
+        requests.RequestException: the download failed.
+        KeycloakStartError: the checksum does not match.
+    """
+    partial = target.with_name(target.name + ".part")
+    digest = hashlib.sha1()  # noqa: S324 - Maven Central's published checksum, not security
+    try:
+        with requests.get(url, stream=True, timeout=(_HTTP_TIMEOUT, 60)) as response:
+            response.raise_for_status()
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            if progress is not None:
+                progress(0, total)
+            with partial.open("wb") as sink:
+                for chunk in response.iter_content(_DOWNLOAD_CHUNK):
+                    sink.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, total)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    try:
+        published = requests.get(url + ".sha1", timeout=_HTTP_TIMEOUT)
+        expected = published.text.split()[0].lower() if published.ok and published.text else ""
+    except requests.RequestException:
+        expected = ""
+    if expected and expected != digest.hexdigest():
+        partial.unlink(missing_ok=True)
+        raise KeycloakStartError(f"{url}: checksum {digest.hexdigest()} is not {expected}")
+    partial.rename(target)
 
 
 def _fetch_with_maven(version: str, cache: Path) -> None:
@@ -635,7 +701,8 @@ def _keep_build(distribution: Path, home: Path) -> None:
         marker.touch()
 
 
-def _describe(server: KeycloakServer) -> str:
+def describe_server(server: KeycloakServer) -> str:
+    """What a person needs to use a started server: URLs, admin login, users, clients."""
     realm = server.realm_info()
     lines = [
         f"Keycloak {server.version} at {realm.base_url}",
@@ -680,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
     server = KeycloakServer(realm_file=args.realm, port=args.port)
     try:
         server.start()
-        print(_describe(server), flush=True)
+        print(describe_server(server), flush=True)
         print(f"Started in {server.startup_seconds:.1f} s. Press Ctrl-C to stop.", flush=True)
         if server.is_external:
             signal.pause()
