@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from pyramid.httpexceptions import HTTPForbidden
+from pyramid.httpexceptions import HTTPForbidden  # type: ignore[import-untyped]
 
 from kc_core.adapters import view_decorators
 from kc_core.engine import Requirement
