@@ -144,12 +144,13 @@ def test_the_session_cookie_is_accepted_from_this_sites_pages_only(
     client: TestClient, keycloak: KeycloakRealm, access_token: Callable[..., str]
 ) -> None:
     log_in(client, keycloak, "bob")
-    with client.websocket_connect("/ws", headers={"Origin": SITE}) as ws:
+    ws_url = SITE.replace("http://", "ws://") + "/ws"  # the cookie's host, not "testserver"
+    with client.websocket_connect(ws_url, headers={"Origin": SITE}) as ws:
         assert ws.receive_text() == "hello bob"
     cross_site = {"Origin": "http://evil.example"}
-    assert closed_with(client, "/ws", headers=cross_site) == POLICY_VIOLATION
+    assert closed_with(client, ws_url, headers=cross_site) == POLICY_VIOLATION
     # A token given is the credential: a bad one is not passed over for the session.
-    assert closed_with(client, "/ws?access_token=bad") == POLICY_VIOLATION
+    assert closed_with(client, f"{ws_url}?access_token=bad") == POLICY_VIOLATION
 
 
 def test_the_fastapi_dependency_checks_before_accept(
