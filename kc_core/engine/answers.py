@@ -27,6 +27,7 @@ from .values import Requirement
 _log = logging.getLogger("kc_core.engine")
 
 _ANY = Requirement()
+_HTML = "text/html; charset=utf-8"
 
 
 def _quote_header(value: str) -> str:
@@ -65,7 +66,15 @@ def _unauthorized(call: Call, reason: str | None, headers: Sequence[tuple[str, s
     )
 
 
-def _forbidden(call: Call, reason: str, api: bool, headers: Sequence[tuple[str, str]] = ()) -> Any:
+def _forbidden(
+    call: Call,
+    reason: str,
+    api: bool,
+    headers: Sequence[tuple[str, str]] = (),
+    logout_path: str | None = None,
+) -> Any:
+    """403: JSON with an ``insufficient_scope`` challenge for API clients; for browsers an
+    HTML page saying why, with a logout button (to come back as someone else)."""
     if api:
         realm = call.tenant.realm
         challenge = (
@@ -76,7 +85,28 @@ def _forbidden(call: Call, reason: str, api: bool, headers: Sequence[tuple[str, 
         return call.adapter.response(
             call.request, 403, body, JSON, [("WWW-Authenticate", challenge), *headers]
         )
-    return _page(call, 403, "You do not have access to this page.", headers)
+    return _forbidden_page(call, reason, headers, logout_path)
+
+
+def _forbidden_page(
+    call: Call, reason: str, headers: Sequence[tuple[str, str]], logout_path: str | None
+) -> Any:
+    way_out = ""
+    if logout_path is not None:
+        # A form, not a link: logout is POST-only (no third-party page can log users out).
+        way_out = (
+            f'<form method="post" action="{html.escape(logout_path)}"><p>Signed in with the '
+            'wrong account? <button type="submit">Log out</button> and log in as another '
+            "user.</p></form>"
+        )
+    page = (
+        '<!doctype html><html><head><meta charset="utf-8"><title>Access denied</title>'
+        "</head><body><h1>Access denied</h1><p>You do not have access to this page.</p>"
+        f"<p>Reason: {html.escape(reason)}.</p>{way_out}</body></html>"
+    )
+    return call.adapter.response(
+        call.request, 403, page.encode(), _HTML, [("Cache-Control", "no-store"), *headers]
+    )
 
 
 def _unavailable(call: Call, error: KeycloakError) -> Any:
@@ -166,7 +196,7 @@ def _error_page(
         call.request,
         status,
         page.encode(),
-        "text/html; charset=utf-8",
+        _HTML,
         [("Cache-Control", "no-store"), *headers],
     )
 

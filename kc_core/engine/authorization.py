@@ -94,10 +94,11 @@ def _requirement_failure(
 class Authorizer:
     """Checks a requirement, then asks the enforcer; remembers verdicts per token."""
 
-    __slots__ = ("_verdicts", "enforcer")
+    __slots__ = ("_verdicts", "enforcer", "logout_path")
 
-    def __init__(self, enforcer: Enforcer | None) -> None:
+    def __init__(self, enforcer: Enforcer | None, logout_path: str | None = None) -> None:
         self.enforcer = enforcer
+        self.logout_path = logout_path  # for the way out on a 403 page
         # token -> (its claims, the requirement judged, why it failed or None)
         self._verdicts: dict[str, tuple[Mapping[str, Any], Requirement, str | None]] = {}
 
@@ -132,7 +133,7 @@ class Authorizer:
             client_id = call.tenant.client.config.client_id
             reason = self.requirement_failure(token, claims, requirement, client_id)
             if reason is not None:
-                return _forbidden(call, reason, api, headers)
+                return _forbidden(call, reason, api, headers, self.logout_path)
         if self.enforcer is None:
             return None
         return self.enforce(call, claims, token, headers)

@@ -61,7 +61,7 @@ class Parts:
         )
         self.refresher = Refresher(self.sessions, self.plugins)
         self.bearer = BearerTokens(verifier or JwtVerifier())
-        self.authorizer = Authorizer(enforcer)
+        self.authorizer = Authorizer(enforcer, self.settings.logout_path)
         self.identities = Identities(self.plugins)
         exempt = self.settings.exempt_paths
         self._exempt_prefixes = (

@@ -128,7 +128,8 @@ def refuse(parts: Parts, call: Call, guard: Guard, reason: str, api: bool | None
         if wants_api:
             return _unauthorized(call, None, guard.headers)
         return _login_redirect(call, parts.settings, guard.headers)
-    return _forbidden(call, reason, guard.bearer or wants_api, guard.headers)
+    api = guard.bearer or wants_api
+    return _forbidden(call, reason, api, guard.headers, parts.settings.logout_path)
 
 
 def session_user(parts: Parts, call: Call) -> SessionUser | None:

@@ -21,6 +21,7 @@ from werkzeug.local import LocalProxy
 from kc_core.adapters import AnonymousRoles, view_decorators
 from kc_core.engine import Guard, Requirement
 
+from .errors import refusal
 from .extension import EXTENSION_KEY, _current_request, engine_of
 
 __all__ = [
@@ -73,7 +74,7 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
         def protected(*args: Any, **kwargs: Any) -> Any:
             refused = _admit(requirement)
             if refused is not None:
-                return refused
+                return refusal(refused)  # an error raises: app.errorhandler(403) applies
             return (current_app.ensure_sync(view) if is_async else view)(*args, **kwargs)
 
         return cast("View", protected)

@@ -7,6 +7,8 @@ for browsers, JSON 401 (with ``WWW-Authenticate``) or 403 for APIs, 503 when Key
 needed and unreachable. They decorate a view function taking ``request`` or
 ``(context, request)``, a method of a view class (``self.request``), or go in
 ``config.add_view(..., decorator=login_required)`` / ``@view_config(decorator=...)``.
+A 401 or 403 is raised as Pyramid's ``HTTPForbidden`` (carrying the engine's answer), so an
+app's own forbidden view replaces kc's, as it does for refused permissions.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from pyramid.httpexceptions import HTTPForbidden  # type: ignore[import-untyped]
+
 from kc_core.adapters import view_decorators
 from kc_core.engine import Requirement
 
-from .security import admit
+from .security import KeycloakDenied, admit
 
 __all__ = ["admit", "bearer_required", "login_required", "protect", "roles_required"]
 
@@ -38,7 +42,7 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
 
             @functools.wraps(view)
             def protected_method(self: Any, *args: Any, **kwargs: Any) -> Any:
-                refused = admit(self.request, requirement)
+                refused = _refusal(self.request, requirement)
                 return refused if refused is not None else view(self, *args, **kwargs)
 
             return cast("View", protected_method)
@@ -47,19 +51,28 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
 
             @functools.wraps(view)
             def protected_request_view(request: Any) -> Any:
-                refused = admit(request, requirement)
+                refused = _refusal(request, requirement)
                 return refused if refused is not None else view(request)
 
             return cast("View", protected_request_view)
 
         @functools.wraps(view)
         def protected(context: Any, request: Any) -> Any:
-            refused = admit(request, requirement)
+            refused = _refusal(request, requirement)
             return refused if refused is not None else view(context, request)
 
         return cast("View", protected)
 
     return decorate
+
+
+def _refusal(request: Any, requirement: Requirement) -> Any | None:
+    """The engine's refusal to return; a 401 or 403 is raised as ``HTTPForbidden`` instead,
+    so the app's forbidden view answers it as it answers refused permissions."""
+    refused = admit(request, requirement)
+    if refused is not None and refused.status_code in (401, 403):
+        raise HTTPForbidden(result=KeycloakDenied("refused by kc", refused))
+    return refused
 
 
 def _positional_parameters(view: Callable[..., Any]) -> list[str]:

@@ -10,6 +10,7 @@ credentials on ``request.auth``; :func:`login_required`, :func:`roles_required` 
 
 from .authentication import KeycloakBackend, KeycloakCredentials, KeycloakUser
 from .config import engine_settings
+from .errors import RefusedHTTPException
 from .middleware import (
     AccessRefused,
     AuthenticationMiddleware,
@@ -36,6 +37,7 @@ __all__ = [
     "KeycloakCredentials",
     "KeycloakMiddleware",
     "KeycloakUser",
+    "RefusedHTTPException",
     "SealedSessionMiddleware",
     "bearer_required",
     "build_engine",

@@ -24,6 +24,7 @@ from kc_core.adapters import view_decorators
 from kc_core.engine import Engine, Guard, Requirement
 
 from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
+from .errors import handled_refusal
 from .middleware import AccessRefused
 
 __all__ = [
@@ -102,8 +103,12 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
         @functools.wraps(endpoint)
         async def protected(*args: Any, **kwargs: Any) -> Any:
             connection = args[0] if args and isinstance(args[0], HTTPConnection) else None
-            refused = await admit(connection or _connection_in(args, kwargs), requirement)
+            connection = connection or _connection_in(args, kwargs)
+            refused = await admit(connection, requirement)
             if refused is not None:
+                handled = handled_refusal(connection, refused)  # the app's handler answers
+                if handled is not None:
+                    raise handled
                 return refused
             if is_async:
                 return await endpoint(*args, **kwargs)
@@ -133,7 +138,7 @@ def require(requirement: Requirement) -> Dependency:
     async def dependency(request: Request) -> BaseUser:
         refused = await admit(request, requirement)
         if refused is not None:
-            raise AccessRefused(refused)
+            raise handled_refusal(request, refused) or AccessRefused(refused)
         user: BaseUser = request.scope["user"]
         return user
 

@@ -112,7 +112,7 @@ def test_views_answer_by_role_for_browsers(url: str, browser: BrowserSession) ->
         "/private": 200, "/perm/private": 200, "/admin": 403, "/perm/admin": 403, "/class": 200,
     }  # fmt: skip
     assert answers["/class"].text == "class view of bob"
-    assert answers["/perm/admin"].headers["Content-Type"].startswith("text/plain")
+    assert answers["/perm/admin"].headers["Content-Type"].startswith("text/html")
 
 
 def test_acl_contexts_use_keycloak_roles_as_principals(url: str, kc_web: Client) -> None:

@@ -1,0 +1,67 @@
+"""Refusals through Starlette's exception handlers, where the app has one for them.
+
+When the app registers a handler for a refusal's status (``exception_handlers={403: ...}``,
+FastAPI's ``@app.exception_handler(403)``) or for :class:`RefusedHTTPException`, a refused
+request raises :class:`RefusedHTTPException` (a Starlette ``HTTPException``) and the
+handler answers it. Otherwise kc's own answer is sent: an ``HTTPException`` would meet
+Starlette's default handler (plain text) or FastAPI's (``{"detail": ...}``) and lose kc's
+page, JSON body and challenge.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+__all__ = ["RefusedHTTPException", "handled_refusal"]
+
+_BODY_HEADERS = frozenset({b"content-type", b"content-length"})
+
+
+class RefusedHTTPException(HTTPException):
+    """kc refused the request (401, 403, 503) and the app handles that status itself.
+
+    ``response`` is kc's own answer (send it to keep kc's page); ``headers`` carry its
+    ``WWW-Authenticate``, ``Retry-After`` and ``Cache-Control``; ``detail`` is its
+    ``error_description`` for JSON answers.
+    """
+
+    def __init__(self, response: Response) -> None:
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in response.raw_headers
+            if name not in _BODY_HEADERS
+        }
+        super().__init__(response.status_code, _description(response), headers)
+        self.response = response
+
+
+def _description(response: Response) -> str | None:
+    if response.media_type != "application/json":
+        return None
+    try:
+        body: Any = json.loads(bytes(response.body))
+    except ValueError:
+        return None
+    description = body.get("error_description") if isinstance(body, dict) else None
+    return description if isinstance(description, str) else None
+
+
+def handled_refusal(connection: HTTPConnection, response: Response) -> RefusedHTTPException | None:
+    """The exception to raise for kc's ``response`` when an app handler takes it, else ``None``.
+
+    Redirects (the login redirect) are never raised.
+    """
+    if response.status_code < 400:
+        return None
+    handlers = connection.scope.get("starlette.exception_handlers")
+    if not handlers:
+        return None
+    by_class, by_status = handlers
+    if response.status_code in by_status or RefusedHTTPException in by_class:
+        return RefusedHTTPException(response)
+    return None
