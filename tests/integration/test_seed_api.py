@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from seed_support import write_keycloak_json
 
 from kc_core import AsyncClient, Client
 from kc_core.errors import LoginError, OAuthError, StateMismatch
@@ -22,27 +23,6 @@ from kc_core.testing.server import KeycloakRealm
 pytestmark = pytest.mark.integration
 
 CLIENT = "kc-authz"
-
-
-def write_keycloak_json(directory: Path, keycloak: KeycloakRealm, client_id: str) -> Path:
-    """The adapter file as Keycloak's console exports it (Clients > Action > Download)."""
-    path = directory / "keycloak.json"
-    path.write_text(
-        json.dumps(
-            {
-                "realm": keycloak.realm,
-                "auth-server-url": keycloak.base_url + "/",
-                "ssl-required": "external",
-                "resource": client_id,
-                "verify-token-audience": True,
-                "credentials": {"secret": keycloak.client(client_id).secret},
-                "confidential-port": 0,
-                "policy-enforcer": {},
-            },
-            indent=2,
-        )
-    )
-    return path
 
 
 @pytest.fixture

@@ -5,17 +5,20 @@ Add ``"kc_django"`` to ``INSTALLED_APPS``, ``kc_django.middleware.KeycloakMiddle
 with :func:`login_required`, :func:`roles_required`, :func:`bearer_required` or
 :func:`protect` (class-based views: :mod:`kc_django.mixins`). ``request.user`` is the
 Keycloak user; with ``kc_django.backends.KeycloakBackend`` in ``AUTHENTICATION_BACKENDS``
-it is a local ``User`` kept in step with Keycloak.
+it is a local ``User`` kept in step with Keycloak. The earlier library's middleware is
+:class:`AuthenticationMiddleware` (:mod:`kc_django.seed`).
 """
 
 from .apps import engine_of
 from .authentication import access_token_of, identity_of
 from .decorators import bearer_required, login_required, protect, roles_required
 from .mixins import BearerRequiredMixin, LoginRequiredMixin, ProtectMixin, RolesRequiredMixin
+from .seed import AuthenticationMiddleware
 from .users import AnonymousUser, KeycloakUser
 
 __all__ = [
     "AnonymousUser",
+    "AuthenticationMiddleware",
     "BearerRequiredMixin",
     "KeycloakUser",
     "LoginRequiredMixin",
