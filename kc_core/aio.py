@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from .config import Config
 from .errors import KeycloakError
@@ -20,6 +20,8 @@ from .oidc import _NOT_GIVEN, Client, DeviceAuthorization, LoginRequest, TokenSe
 from .tokens import TokenKind
 
 __all__ = ["AsyncClient"]
+
+_T = TypeVar("_T")
 
 
 class _PollCancelled(KeycloakError):
@@ -30,8 +32,11 @@ class AsyncClient:
     """Coroutine twins of :class:`~kc_core.Client`'s methods.
 
     Build it like a :class:`~kc_core.Client` (a :class:`~kc_core.Config`, or nothing to
-    read the environment and ``keycloak.json``), or wrap an existing one with
-    ``AsyncClient(client=client)`` to share its caches.
+    read the environment and ``keycloak.json``, with the earlier library's
+    ``callback_uri, username, password``), or wrap an existing one with
+    ``AsyncClient(client=client)`` to share its caches. The earlier library's properties
+    (``tokens``, ``access_token``, ``userinfo``, ``jwks``, ``resources``, ...) are awaited:
+    ``await client.access_token``.
 
     Example::
 
@@ -41,9 +46,17 @@ class AsyncClient:
     """
 
     def __init__(
-        self, config: Config | None = None, *, client: Client | None = None, **overrides: Any
+        self,
+        config: Config | str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        *,
+        client: Client | None = None,
+        **overrides: Any,
     ) -> None:
-        self.sync = client if client is not None else Client(config, **overrides)
+        self.sync = (
+            client if client is not None else Client(config, username, password, **overrides)
+        )
 
     @property
     def config(self) -> Config:
@@ -203,7 +216,9 @@ class AsyncClient:
 
     # -- userinfo, introspection, revocation, logout ----------------------------------------
 
-    async def fetch_userinfo(self, access_token: str, *, sub: str | None = None) -> dict[str, Any]:
+    async def fetch_userinfo(
+        self, access_token: str | None = None, *, sub: str | None = None
+    ) -> dict[str, Any]:
         """See :meth:`Client.fetch_userinfo`."""
         return await asyncio.to_thread(self.sync.fetch_userinfo, access_token, sub=sub)
 
@@ -230,15 +245,91 @@ class AsyncClient:
             state=state,
         )
 
-    async def logout(self, refresh_token: str) -> None:
+    async def logout(
+        self, access_token: str | None = None, refresh_token: str | None = None
+    ) -> None:
         """See :meth:`Client.logout`."""
-        await asyncio.to_thread(self.sync.logout, refresh_token)
+        await asyncio.to_thread(self.sync.logout, access_token, refresh_token)
+
+    # -- the client's own tokens (awaited properties, as the earlier library's) ------------
+
+    @property
+    def tokens(self) -> Awaitable[TokenSet]:
+        """See :attr:`Client.tokens` (``await client.tokens``; assigning is not awaited)."""
+        return self._read(lambda: self.sync.tokens)
+
+    @tokens.setter
+    def tokens(self, value: Mapping[str, Any]) -> None:
+        self.sync.tokens = value
+
+    @property
+    def access_token(self) -> Awaitable[str]:
+        """See :attr:`Client.access_token`."""
+        return self._read(lambda: self.sync.access_token)
+
+    @property
+    def refresh_token(self) -> Awaitable[str | None]:
+        """See :attr:`Client.refresh_token`."""
+        return self._read(lambda: self.sync.refresh_token)
+
+    @property
+    def scope(self) -> Awaitable[str]:
+        """See :attr:`Client.scope`."""
+        return self._read(lambda: self.sync.scope)
+
+    @property
+    def token_type(self) -> Awaitable[str]:
+        """See :attr:`Client.token_type`."""
+        return self._read(lambda: self.sync.token_type)
+
+    @property
+    def userinfo(self) -> Awaitable[dict[str, Any]]:
+        """See :attr:`Client.userinfo`."""
+        return self._read(lambda: self.sync.userinfo)
+
+    @property
+    def jwks(self) -> Awaitable[dict[str, Any]]:
+        """See :attr:`Client.jwks`."""
+        return self._read(lambda: self.sync.jwks)
+
+    @property
+    def resources(self) -> Awaitable[list[str]]:
+        """See :attr:`Client.resources`."""
+        return self._read(lambda: self.sync.resources)
+
+    async def refresh_tokens(self) -> None:
+        """See :meth:`Client.refresh_tokens`."""
+        await asyncio.to_thread(self.sync.refresh_tokens)
+
+    @staticmethod
+    async def _read(read: Callable[[], _T]) -> _T:
+        return await asyncio.to_thread(read)
 
     # -- UMA basics -----------------------------------------------------------------------
 
-    async def pat(self) -> TokenSet:
+    async def pat(self, username: str | None = None, password: str | None = None) -> TokenSet:
         """See :meth:`Client.pat`."""
-        return await asyncio.to_thread(self.sync.pat)
+        return await asyncio.to_thread(self.sync.pat, username, password)
+
+    async def ticket(
+        self, resources: Iterable[Mapping[str, Any]] = (), access_token: str | None = None
+    ) -> dict[str, Any]:
+        """See :meth:`Client.ticket`."""
+        return await asyncio.to_thread(self.sync.ticket, resources, access_token)
+
+    async def rpt(self, access_token: str, *, ticket: str | None = None) -> TokenSet:
+        """See :meth:`Client.rpt`."""
+        return await asyncio.to_thread(self.sync.rpt, access_token, ticket=ticket)
+
+    async def find_resources(self, access_token: str | None = None) -> list[str]:
+        """See :meth:`Client.find_resources`."""
+        return await asyncio.to_thread(self.sync.find_resources, access_token)
+
+    async def find_resource(
+        self, resource_id: str, access_token: str | None = None
+    ) -> dict[str, Any]:
+        """See :meth:`Client.find_resource`."""
+        return await asyncio.to_thread(self.sync.find_resource, resource_id, access_token)
 
     async def find_ticket(
         self, resources: list[Mapping[str, Any]], pat_access_token: str | None = None

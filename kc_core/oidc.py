@@ -43,6 +43,8 @@ __all__ = ["Client", "DeviceAuthorization", "LoginRequest", "TokenSet"]
 _PENDING_LOGIN_TTL = 1800.0
 _PENDING_LOGIN_LIMIT = 10_000
 _PAT_MARGIN = 30.0
+# The earlier library's default ``callback_uri``, for a client built from keycloak.json alone.
+SEED_CALLBACK_URI = "http://localhost/kc/callback"
 # A refresh result keeps serving the same refresh token this long (see SingleFlight).
 _REFRESH_LINGER = 5.0
 # What ties the browser's answer to this login: never taken from extra_params.
@@ -78,10 +80,11 @@ def pkce_challenge(verifier: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TokenSet:
+class TokenSet(dict[str, Any]):
     """Tokens from one token-endpoint answer, with expiry instants computed at receipt.
 
-    It also reads like the answer's JSON (``tokens["access_token"]``), as the seed API did.
+    It is also the answer's JSON as a read-only dict (``tokens["access_token"]``,
+    ``json.dumps(tokens)``), as the earlier library returned it.
     """
 
     access_token: str
@@ -95,6 +98,9 @@ class TokenSet:
     #: Validated ID-token claims (the identity), when an ID token came and was checked.
     id_claims: Mapping[str, Any] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        dict.update(self, self.raw)
 
     @classmethod
     def from_response(
@@ -137,19 +143,25 @@ class TokenSet:
             return False
         return (time.time() if now is None else now) + seconds >= self.refresh_expires_at
 
-    def __getitem__(self, key: str) -> Any:
-        return self.raw[key]
+    def __bool__(self) -> bool:
+        return True  # a token set is never "empty", even one built without its raw answer
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.raw
+    def __reduce__(self) -> Any:
+        # The dict part is read-only, so pickle and copy rebuild it from the fields.
+        values = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        values["raw"] = dict(self.raw)
+        return (_token_set_from_fields, (values,))
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The answer's field ``key``, as a dict would give it."""
-        return self.raw.get(key, default)
+    def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a TokenSet is read-only (dict(tokens) gives a mutable copy)")
 
-    def keys(self) -> Iterable[str]:
-        """The answer's field names (``dict(tokens)`` gives the raw answer back)."""
-        return self.raw.keys()
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only
+    __ior__ = _read_only
+
+
+def _token_set_from_fields(values: dict[str, Any]) -> TokenSet:
+    values["raw"] = MappingProxyType(values["raw"])
+    return TokenSet(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,13 +246,15 @@ class _PendingLogins:
         self._lock = threading.Lock()
         self._logins: OrderedDict[str, LoginRequest] = OrderedDict()
         self._used: OrderedDict[str, float] = OrderedDict()
+        self._by_nonce: dict[str, str] = {}  # nonce -> state, for the earlier callback(code)
 
     def add(self, login: LoginRequest) -> None:
         with self._lock:
             self._prune(time.time())
             self._logins[login.state] = login
+            self._by_nonce[login.nonce] = login.state
             while len(self._logins) > _PENDING_LOGIN_LIMIT:
-                self._logins.popitem(last=False)
+                self._forget(self._logins.popitem(last=False)[1])
 
     def claim(self, state: str) -> tuple[LoginRequest | None, bool]:
         """Take the login for ``state``: ``(login or None, whether state was used before)``.
@@ -253,7 +267,21 @@ class _PendingLogins:
             if state in self._used:
                 return None, True
             self._mark_used(state, now)
-            return self._logins.pop(state, None), False
+            login = self._logins.pop(state, None)
+            if login is not None:
+                self._by_nonce.pop(login.nonce, None)
+            return login, False
+
+    def claim_by_nonce(self, nonce: str) -> LoginRequest | None:
+        """Take the pending login that sent ``nonce`` (its state counts as used from now on)."""
+        with self._lock:
+            now = time.time()
+            self._prune(now)
+            state = self._by_nonce.pop(nonce, None)
+            login = None if state is None else self._logins.pop(state, None)
+            if login is not None:
+                self._mark_used(login.state, now)
+            return login
 
     def claim_only(self) -> LoginRequest | None:
         """Take the one pending login, if exactly one is pending."""
@@ -263,8 +291,12 @@ class _PendingLogins:
             if len(self._logins) != 1:
                 return None
             login = self._logins.popitem()[1]
+            self._forget(login)
             self._mark_used(login.state, now)
             return login
+
+    def _forget(self, login: LoginRequest) -> None:
+        self._by_nonce.pop(login.nonce, None)
 
     def __len__(self) -> int:
         with self._lock:
@@ -282,6 +314,7 @@ class _PendingLogins:
             if login.created_at + _PENDING_LOGIN_TTL > now:
                 break
             del self._logins[state]
+            self._forget(login)
         while self._used:
             state, used_at = next(iter(self._used.items()))
             if used_at + _PENDING_LOGIN_TTL > now:
@@ -294,9 +327,12 @@ class Client:
 
     An ordinary object (no singleton), safe to share between threads: per-user data is
     returned to the caller, never kept on the client (except logins started with
-    :meth:`login` and not finished, remembered single-use so the seed's ``callback(code)``
+    :meth:`login` and not finished, remembered single-use so the earlier ``callback(code)``
     stays safe). Built from a :class:`Config`, or, with no arguments, from the environment
-    and ``keycloak.json`` as the seed library was.
+    and ``keycloak.json`` as the earlier library was: then ``Client(callback_uri,
+    username, password)`` take that library's arguments (the redirect URI, default
+    :data:`SEED_CALLBACK_URI`, and the user whose tokens :attr:`tokens` holds; without
+    them, the client's own service account). See docs/compat.md.
 
     Example::
 
@@ -313,16 +349,32 @@ class Client:
 
     def __init__(
         self,
-        config: Config | None = None,
+        config: Config | str | None = None,
+        username: str | None = None,
+        password: str | None = None,
         *,
+        callback_uri: str | None = None,
         clock: Callable[[], float] = time.time,
         **overrides: Any,
     ) -> None:
+        if isinstance(config, str):  # the earlier Client(callback_uri)
+            config, callback_uri = None, config
+        if callback_uri is not None:
+            overrides["redirect_uri"] = callback_uri
         if config is None:
             config = Config.load(**overrides)
+            if not config.redirect_uri:
+                config = config.replace(redirect_uri=SEED_CALLBACK_URI)
         elif overrides:
             config = config.replace(**overrides)
         self.config = config
+        self._username, self._password = username, password
+        self._own: TokenSet | None = None  # the client's own tokens (earlier ``tokens``)
+        self._own_lock = threading.Lock()
+        self._ticket: str | None = None  # the last permission ticket, for the earlier rpt()
+        # One PKCE verifier for the logins this client remembers, so that the earlier
+        # callback(code), which names no login, can send it (see docs/compat.md).
+        self._seed_verifier = secrets.token_urlsafe(64)
         self._clock = clock  # the validator's wall clock (tests move it past a token's exp)
         self.http = HttpClient(config)
         self.discovery = Discovery(config, self.http)
@@ -440,7 +492,10 @@ class Client:
         Returns a :class:`LoginRequest`; send the browser to its ``url``. ``pkce=False`` is
         refused for public clients, which have nothing else protecting their code.
         ``remember=False`` keeps the login out of this client's pending logins: the caller
-        stores it (a web session) and finishes with ``callback(code, state=, login=)``.
+        stores it (a web session) and finishes with ``callback(code, state=, login=)``; it
+        also gets a PKCE verifier of its own, where remembered logins of a confidential
+        client share one per client (the earlier ``callback(code)`` must know it before it
+        knows the login; the nonce then ties the code to its login).
         ``extra_params`` adds authorization parameters, but cannot replace ``state``,
         ``nonce``, ``redirect_uri`` or the PKCE challenge.
 
@@ -454,7 +509,10 @@ class Client:
             raise LoginError("public clients must use PKCE")
         state = secrets.token_urlsafe(32)
         nonce = secrets.token_urlsafe(32)
-        verifier = secrets.token_urlsafe(64) if pkce else None
+        verifier = None
+        if pkce:
+            shared = remember and not self.config.public_client
+            verifier = self._seed_verifier if shared else secrets.token_urlsafe(64)
         params: dict[str, str] = {
             "response_type": "code",
             "client_id": self.config.client_id,
@@ -501,12 +559,15 @@ class Client:
         kept in the user's session, ``callback(code, state=state, login=login)``: the state
         must match the login's and is accepted once; the PKCE verifier, nonce and redirect
         URI come from the login. ``callback(code, state=state)`` uses the login this client
-        remembers for that state (started in this process). The seed form ``callback(code)``
-        works only when exactly one login started by this client is pending (a script, a
-        single-user dev server); otherwise it raises :class:`LoginError` asking for
-        ``state``. ``code_verifier``, ``nonce`` and ``redirect_uri`` override what the login
-        holds; without a login or state they are the low-level form for callers that
-        checked the state themselves.
+        remembers for that state (started in this process). The earlier form
+        ``callback(code)`` exchanges the code with the PKCE verifier this client's
+        remembered logins share, then takes the pending login whose nonce the ID token
+        carries (single use, unexpired, started by this client); it cannot check the
+        browser's state, which the caller must (as the earlier examples do). A public client
+        has no shared verifier: there it works only while exactly one login is pending.
+        ``code_verifier``, ``nonce`` and ``redirect_uri`` override what the login holds;
+        without a login or state they are the low-level form for callers that checked the
+        state themselves.
 
         ``iss`` is the callback's ``iss`` parameter (``None`` when it had none): it must be
         this realm's issuer, and it must be there when discovery announces
@@ -537,6 +598,8 @@ class Client:
                     else "unknown or expired state (pass login= when the login was started "
                     "by another process)"
                 )
+        elif code_verifier is None and nonce is None and not self.config.public_client:
+            return self._seed_callback(code, redirect_uri, iss)
         elif code_verifier is None and nonce is None:
             login = self._pending.claim_only()
             if login is None:
@@ -563,6 +626,41 @@ class Client:
             nonce=nonce,
             max_age=login.max_age if login else None,
             require_id_token=True,
+        )
+
+    def _seed_callback(
+        self, code: str, redirect_uri: str | None, iss: str | _NotGiven | None
+    ) -> TokenSet:
+        """The earlier ``callback(code)``: the login is found by the ID token's nonce."""
+        if not len(self._pending):
+            raise LoginError(
+                "callback(code) found no login pending in this process; pass state= (and "
+                "the LoginRequest) from the callback request"
+            )
+        redirect = redirect_uri or self.config.redirect_uri
+        if not redirect:
+            raise LoginError("callback needs the redirect_uri the login used")
+        if not isinstance(iss, _NotGiven):
+            self._check_response_issuer(iss)
+        body = self._token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect,
+                "code_verifier": self._seed_verifier,
+            }
+        )
+        id_token = body.get("id_token") if isinstance(body, dict) else None
+        # Read unchecked only to find the login; _token_set then checks the token fully.
+        nonce = _unverified_claims(id_token).get("nonce") if isinstance(id_token, str) else None
+        login = self._pending.claim_by_nonce(nonce) if isinstance(nonce, str) else None
+        if login is None:
+            raise StateMismatch(
+                "this code's login is not pending here (not started by this client, "
+                "expired or already completed)"
+            )
+        return self._token_set(
+            body, nonce=login.nonce, max_age=login.max_age, require_id_token=True
         )
 
     # -- other grants ---------------------------------------------------------------------
@@ -701,8 +799,12 @@ class Client:
 
     # -- userinfo, introspection, revocation, logout ----------------------------------------
 
-    def fetch_userinfo(self, access_token: str, *, sub: str | None = None) -> dict[str, Any]:
+    def fetch_userinfo(
+        self, access_token: str | None = None, *, sub: str | None = None
+    ) -> dict[str, Any]:
         """The userinfo endpoint's claims for ``access_token``, as a new plain dict.
+
+        Without ``access_token``: for the client's own token (:attr:`access_token`).
 
         Keycloak answers JSON, or a signed JWT when the client's *user info signed response
         algorithm* is set; the JWT is verified (signature, iss, aud) before its claims are
@@ -716,6 +818,8 @@ class Client:
             SubjectMismatch: the answer's ``sub`` is not ``sub``.
             TokenError: the signed answer failed validation.
         """
+        if access_token is None:
+            access_token = self.access_token
         url = self.discovery.endpoint("userinfo_endpoint")
         # A refused token answers 401 with the error in WWW-Authenticate (RFC 6750 section 3);
         # the HTTP layer reads it from there into the OAuthError.
@@ -780,16 +884,101 @@ class Client:
         params.update({k: v for k, v in optional.items() if v is not None})
         return f"{self.discovery.endpoint('end_session_endpoint')}?{urlencode(params)}"
 
-    def logout(self, refresh_token: str) -> None:
-        """End the user's Keycloak session from the server side, with its refresh token."""
+    def logout(self, access_token: str | None = None, refresh_token: str | None = None) -> None:
+        """End a Keycloak session from the server side, with its refresh token.
+
+        The earlier form ``logout(access_token, refresh_token)`` is accepted (Keycloak needs
+        only the refresh token); so is kc's ``logout(refresh_token)``. With neither, the
+        client's own session (:attr:`tokens`) ends.
+
+        Raises:
+            LoginError: only an access token was given (it cannot end a session).
+            OAuthError: Keycloak refused the refresh token.
+        """
+        if refresh_token is None and access_token is not None:
+            if _unverified_claims(access_token).get("typ") not in ("Refresh", "Offline"):
+                raise LoginError("logout needs the session's refresh token")
+            refresh_token = access_token  # kc's logout(refresh_token)
+        if refresh_token is None:
+            own, self._own = self._own, None
+            refresh_token = None if own is None else own.refresh_token
+            if refresh_token is None:
+                return  # no session of its own (a service account has none to end)
         url = self.discovery.endpoint("end_session_endpoint")
         self._refreshes.forget(refresh_token)
         self.post_authenticated(url, {"refresh_token": refresh_token}, expected=(200, 204))
 
-    # -- UMA basics (the seed's calls) ------------------------------------------------------
+    # -- the client's own tokens (the earlier library's properties) ---------------------------
 
-    def pat(self) -> TokenSet:
-        """A Protection API token: the resource server's own token, cached until near expiry."""
+    @property
+    def tokens(self) -> TokenSet:
+        """The client's own tokens: the configured user's, else its service account's.
+
+        Fetched on first use with ``pat(username, password)``; assign a token answer to
+        replace them. Never a browser user's: those belong in that user's session.
+        """
+        own = self._own
+        if own is None:
+            with self._own_lock:
+                own = self._own
+                if own is None:
+                    own = self._own = self.pat(self._username, self._password)
+        return own
+
+    @tokens.setter
+    def tokens(self, value: Mapping[str, Any]) -> None:
+        self._own = value if isinstance(value, TokenSet) else TokenSet.from_response(value)
+
+    @property
+    def access_token(self) -> str:
+        """The client's own access token (see :attr:`tokens`)."""
+        return self.tokens.access_token
+
+    @property
+    def refresh_token(self) -> str | None:
+        """The client's own refresh token (``None`` for a service account)."""
+        return self.tokens.refresh_token
+
+    @property
+    def scope(self) -> str:
+        """The scopes of the client's own tokens, as Keycloak lists them."""
+        return " ".join(sorted(self.tokens.scopes))
+
+    @property
+    def token_type(self) -> str:
+        """The type of the client's own access token (``Bearer``)."""
+        return self.tokens.token_type
+
+    def refresh_tokens(self) -> None:
+        """Renew the client's own tokens: the refresh grant, or a new service-account token."""
+        current = self.tokens
+        with self._own_lock:
+            if current.refresh_token is not None:
+                self._own = self.refresh(current.refresh_token)
+            else:  # Keycloak gives client-credentials tokens no refresh token
+                self._own = self.client_credentials()
+
+    @property
+    def userinfo(self) -> dict[str, Any]:
+        """The userinfo of the client's own access token."""
+        return self.fetch_userinfo()
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        """The realm's public keys, as its JWKS document (``{"keys": [...]}``)."""
+        response = self.http.request("GET", self.discovery.endpoint("jwks_uri"))
+        return _json_object(response, "JWKS")
+
+    # -- UMA basics (the earlier library's calls) ---------------------------------------------
+
+    def pat(self, username: str | None = None, password: str | None = None) -> TokenSet:
+        """A Protection API token: the resource server's own token, cached until near expiry.
+
+        With ``username`` and ``password``: that user's tokens (the password grant), as the
+        earlier library's ``pat(username, password)``; not cached.
+        """
+        if username is not None and password is not None:
+            return self.password_grant(username, password)
         pat = self._pat
         if pat is not None and not pat.expires_within(_PAT_MARGIN):
             return pat
@@ -803,13 +992,20 @@ class Client:
 
         return self._pat_flight.run("pat", fetch)
 
+    def ticket(
+        self, resources: Iterable[Mapping[str, Any]] = (), access_token: str | None = None
+    ) -> dict[str, Any]:
+        """The earlier library's name for :meth:`find_ticket`."""
+        return self.find_ticket(list(resources), access_token)
+
     def find_ticket(
         self, resources: list[Mapping[str, Any]], pat_access_token: str | None = None
     ) -> dict[str, Any]:
-        """Create a permission ticket for ``resources`` (the seed's ``find_ticket``).
+        """Create a permission ticket for ``resources`` (the earlier ``find_ticket``).
 
         ``resources`` is a list of ``{"resource_id": ..., "resource_scopes": [...]}``.
-        Returns Keycloak's answer, ``{"ticket": "..."}``.
+        Returns Keycloak's answer, ``{"ticket": "..."}``; the client keeps the ticket for
+        the earlier :meth:`rpt` (the last one only: concurrent callers pass ``ticket=``).
         """
         token = pat_access_token or self.pat().access_token
         url = self.discovery.endpoint("permission_endpoint", uma=True)
@@ -823,7 +1019,57 @@ class Client:
         body = _json_object(response, "permission")
         if not isinstance(body.get("ticket"), str):
             raise KeycloakError("the permission endpoint answered without a ticket")
+        self._ticket = body["ticket"]
         return body
+
+    def rpt(self, access_token: str, *, ticket: str | None = None) -> TokenSet:
+        """A requesting party token for the user of ``access_token`` and a permission ticket.
+
+        ``ticket`` defaults to the last one this client obtained (the earlier behaviour).
+        For more of the UMA grant see :class:`kc_core.uma.AuthzClient`.
+
+        Raises:
+            LoginError: no ticket given and none obtained before.
+            AccessDenied: the policies refuse.
+        """
+        ticket = ticket or self._ticket
+        if ticket is None:
+            raise LoginError("rpt() needs a permission ticket: call ticket() first")
+        from .uma import AuthzClient  # uma builds on this module
+
+        return AuthzClient(self).rpt(access_token, ticket=ticket)
+
+    @property
+    def resources(self) -> list[str]:
+        """The ids of the resource server's resources (with its PAT)."""
+        return self.find_resources()
+
+    def find_resources(self, access_token: str | None = None) -> list[str]:
+        """The ids of the resource server's resources, with ``access_token`` or the PAT."""
+        body = self._protection_get(None, access_token)
+        if not isinstance(body, list):
+            raise KeycloakError("the resource registration answer is not a JSON list")
+        return [str(i) for i in body]
+
+    def find_resource(self, resource_id: str, access_token: str | None = None) -> dict[str, Any]:
+        """One resource's description (``name``, ``uris``, ``resource_scopes``, ...)."""
+        body = self._protection_get(resource_id, access_token)
+        if not isinstance(body, dict):
+            raise KeycloakError("the resource registration answer is not a JSON object")
+        return body
+
+    def _protection_get(self, resource_id: str | None, access_token: str | None) -> Any:
+        url = self.discovery.endpoint("resource_registration_endpoint", uma=True)
+        if resource_id is not None:
+            url = f"{url}/{quote(resource_id, safe='')}"
+        token = access_token or self.pat().access_token
+        response = self.http.request(
+            "GET", url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise KeycloakError("the resource registration answer is not JSON") from exc
 
     # -- roles ------------------------------------------------------------------------------
 
@@ -932,6 +1178,16 @@ def _json_object(response: requests.Response, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise KeycloakError(f"the {what} answer is not a JSON object")
     return body
+
+
+def _unverified_claims(token: str) -> Mapping[str, Any]:
+    """A JWT's payload, unchecked: only for choosing what to check it against next."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 def _scope(scopes: Iterable[str]) -> str:

@@ -61,7 +61,7 @@ def logout(parts: Parts, call: Call) -> Any:
     mode = settings.logout_mode
     if record is not None and mode == "server" and record.tokens.refresh_token:
         try:
-            tenant.client.logout(record.tokens.refresh_token)
+            tenant.client.logout(refresh_token=record.tokens.refresh_token)
         except KeycloakError as exc:
             _log.warning("Keycloak logout failed (the local session is gone): %s", exc)
     if record is not None and mode == "redirect":

@@ -172,11 +172,26 @@ def test_login_url_carries_state_nonce_pkce_and_options(client: Client, realm: L
 
 
 def test_every_login_gets_fresh_random_values(client: Client) -> None:
-    first, second = client.login(), client.login()
+    first, second = client.login(remember=False), client.login(remember=False)
     assert len({first.state, second.state, first.nonce, second.nonce}) == 4
     assert first.code_verifier != second.code_verifier
     assert len(first.state) >= 43  # 32 random bytes
     assert 43 <= len(first.code_verifier or "") <= 128  # RFC 7636 section 4.1
+
+
+def test_remembered_logins_share_one_verifier_per_client(
+    client: Client, realm: LocalServer, make_config: Callable[..., Config]
+) -> None:
+    # The earlier callback(code) names no login, so it must know the verifier beforehand.
+    first, second = client.login(), client.login()
+    assert first.state != second.state
+    assert first.nonce != second.nonce
+    assert first.code_verifier == second.code_verifier
+    assert 43 <= len(first.code_verifier or "") <= 128
+    other = Client(make_config(realm.url, client_secret="x", redirect_uri="http://localhost/cb"))
+    assert other.login().code_verifier != first.code_verifier
+    public = Client(make_config(realm.url, public_client=True, redirect_uri="http://localhost/cb"))
+    assert public.login().code_verifier != public.login().code_verifier
 
 
 def test_default_scopes_come_from_config(client: Client) -> None:
@@ -208,13 +223,14 @@ def test_public_client_cannot_switch_pkce_off(
 # -- callback bookkeeping (all refused before any request) -------------------------------
 
 
-def test_seed_callback_refuses_when_several_logins_are_pending(
-    client: Client, realm: LocalServer
+def test_seed_callback_of_a_public_client_refuses_when_several_logins_are_pending(
+    realm: LocalServer, make_config: Callable[..., Config]
 ) -> None:
-    client.login()
-    client.login()
+    public = Client(make_config(realm.url, public_client=True, redirect_uri="http://localhost/cb"))
+    public.login()
+    public.login()
     with pytest.raises(LoginError, match="state="):
-        client.callback("code")
+        public.callback("code")
     assert realm.count(f"{REALM_PATH}/protocol/openid-connect/token") == 0
 
 

@@ -7,17 +7,20 @@ with :func:`login_required`, :func:`roles_required`, :func:`bearer_required` or
 Keycloak user; with ``kc_django.backends.KeycloakBackend`` in ``AUTHENTICATION_BACKENDS``
 it is a local ``User`` kept in step with Keycloak (roles mapped to ``is_staff``,
 ``is_superuser`` and groups: :mod:`kc_django.roles`; the admin: :mod:`kc_django.admin`).
-Django REST framework: :mod:`kc_django.drf`.
+Django REST framework: :mod:`kc_django.drf`. The earlier library's middleware is
+:class:`AuthenticationMiddleware` (:mod:`kc_django.seed`).
 """
 
 from .apps import engine_of
 from .authentication import access_token_of, identity_of
 from .decorators import bearer_required, login_required, protect, roles_required
 from .mixins import BearerRequiredMixin, LoginRequiredMixin, ProtectMixin, RolesRequiredMixin
+from .seed import AuthenticationMiddleware
 from .users import AnonymousUser, KeycloakUser
 
 __all__ = [
     "AnonymousUser",
+    "AuthenticationMiddleware",
     "BearerRequiredMixin",
     "KeycloakUser",
     "LoginRequiredMixin",

@@ -1,16 +1,17 @@
-"""The seed library's WSGI middleware, on the same engine as the extension.
+"""The earlier library's WSGI middleware, on the same engine as the extension.
 
 Every page needs a login: a visitor is sent to Keycloak, comes back to the callback URL and
-lands on ``redirect_uri``; ``logout_uri`` ends the session here and in Keycloak, then shows
-the app's own page at that path. Example (the seed's, with Flask's ``wsgi_app``)::
+lands on ``login_redirect_uri``; a GET of ``logout_uri`` ends the session here and in
+Keycloak, then redirects to ``logout_redirect_uri``; views read ``session["user"]``. The
+behaviour is :class:`kc_core.seed.SeedMiddleware`'s. Example (the earlier library's)::
 
     app.wsgi_app = AuthenticationMiddleware(
         app.wsgi_app,
         app.config,
         app.session_interface,
         callback_url="http://localhost:5000/kc/callback",
-        redirect_uri="/howdy",
-        logout_uri="/logout",
+        login_redirect_uri="/home",
+        logout_redirect_uri="/logout",
     )
 """
 
@@ -26,9 +27,10 @@ from werkzeug.exceptions import SecurityError
 from werkzeug.wrappers import Response
 
 from kc_core import Client, Config, ConfigError
-from kc_core.adapters import SeedAction, adapter_engine, needs_login, seed_action
+from kc_core.adapters import SeedAction, adapter_engine
 from kc_core.engine import Engine, EngineSettings
 from kc_core.plugins import Plugins
+from kc_core.seed import SeedMiddleware
 from kc_core.stores import TokenStore
 from kc_core.stores.cookie import CookieTokenStore
 
@@ -51,8 +53,9 @@ class AuthenticationMiddleware:
         config: the app's config (``KEYCLOAK_*`` keys, else ``keycloak.json``) with its
             ``SECRET_KEY`` and session cookie settings.
         session_interface: the app's session interface (``flask_app.session_interface``).
-        callback_url, redirect_uri, logout_uri, exempt_paths, client, store, plugins: the
-            seed's (see :data:`kc_core.adapters.SEED_ARGUMENTS`).
+        callback_url, login_redirect_uri, logout_uri, logout_redirect_uri, redirect_uri,
+            exempt_paths: the earlier library's (see :class:`kc_core.seed.SeedMiddleware`).
+        client, store, plugins: see :data:`kc_core.adapters.SEED_ARGUMENTS`.
 
     The identity and access token of a logged-in request are put in the WSGI environ
     (``kc.identity``, ``kc.token``); ``kc_flask.current_user`` reads them.
@@ -66,10 +69,12 @@ class AuthenticationMiddleware:
         app: WSGIApplication,
         config: Mapping[str, Any],
         session_interface: SessionInterface,
-        callback_url: str = "/kc/callback",
-        redirect_uri: str = "/",
+        callback_url: str = "http://localhost:5000/kc/callback",
+        login_redirect_uri: str | None = None,
         logout_uri: str | None = None,
+        logout_redirect_uri: str | None = None,
         *,
+        redirect_uri: str | None = None,
         exempt_paths: Iterable[str] = (),
         client: Config | Client | None = None,
         store: TokenStore | CookieTokenStore | None = None,
@@ -77,16 +82,17 @@ class AuthenticationMiddleware:
     ) -> None:
         self.app = app
         self.session_interface = session_interface
-        self.logout_uri = logout_uri
+        self.seed = SeedMiddleware(
+            callback_url, login_redirect_uri, logout_uri, logout_redirect_uri,
+            redirect_uri=redirect_uri, exempt_paths=exempt_paths,
+        )  # fmt: skip
         # Flask checks TRUSTED_HOSTS when it routes; outside Flask, this middleware does.
         self._trusted_hosts = config.get("TRUSTED_HOSTS")
         owner = getattr(app, "__self__", None)  # flask_app.wsgi_app is a bound method
         self._session_app: Any = owner if isinstance(owner, Flask) else _ConfigAsApp(config)
         if not config.get("SECRET_KEY"):
             raise ConfigError("the session needs app.config['SECRET_KEY']", key="SECRET_KEY")
-        settings = EngineSettings.for_seed_middleware(
-            callback_url, redirect_uri, logout_uri, exempt_paths=exempt_paths, values=config
-        )
+        settings = self.seed.settings(config)
         root_path = owner.root_path if isinstance(owner, Flask) else None
         self.engine: Engine = adapter_engine(
             with_flask_adapter,
@@ -95,6 +101,7 @@ class AuthenticationMiddleware:
             plugins=plugins,
             store=store,
         )
+        self.seed.install(self.engine)
 
     @property
     def settings(self) -> EngineSettings:
@@ -114,7 +121,7 @@ class AuthenticationMiddleware:
         engine = self.engine
         response = engine.route(request)
         if response is None:
-            action = seed_action(engine, request.path, self.logout_uri, session)
+            action = self.seed.action(engine, request.path, session)
             if action is SeedAction.PASS:
                 return self.app(environ, start_response)
             if action is SeedAction.LOGOUT:
@@ -126,7 +133,7 @@ class AuthenticationMiddleware:
                     environ[ENVIRON_TOKEN] = guard.token
                     return self.app(environ, _adding(guard.headers, start_response))
                 response = guard.response
-                if needs_login(engine, guard):
+                if self.seed.must_log_in(engine, guard, session):
                     # Straight to Keycloak, and back to redirect_uri (the seed's behaviour).
                     response = engine.login(self._without_query(environ, session))
         self.session_interface.save_session(self._session_app, session, response)

@@ -26,11 +26,10 @@ from kc_core.adapters import (
     adapter_engine,
     adapter_registration,
     first_values,
-    needs_login,
-    seed_action,
 )
 from kc_core.engine import AsyncEngine, Engine, EngineSettings
 from kc_core.plugins import Plugins
+from kc_core.seed import SeedMiddleware
 from kc_core.stores import TokenStore
 from kc_core.stores.cookie import CookieTokenStore
 
@@ -223,25 +222,28 @@ class KeycloakMiddleware:
 
 
 class AuthenticationMiddleware(KeycloakMiddleware):
-    """The seed library's middleware: every page needs a Keycloak login.
+    """The earlier library's middleware: every page needs a Keycloak login.
 
-    A visitor's browser goes straight to Keycloak and lands on ``redirect_uri`` after
-    logging in; an API client gets a JSON 401 instead; ``logout_uri`` (GET or POST) ends the
-    session here and in Keycloak, then shows the app's own page at that path. Settings come
-    from the environment (``KEYCLOAK_*``) and ``keycloak.json``. Example (the seed's)::
+    A visitor's browser goes straight to Keycloak and lands on ``login_redirect_uri`` after
+    logging in; an API client gets a JSON 401 instead; a GET of ``logout_uri`` ends the
+    session here and in Keycloak, then redirects to ``logout_redirect_uri``; views read
+    ``request.session["user"]``. The behaviour is :class:`kc_core.seed.SeedMiddleware`'s.
+    Settings come from the environment (``KEYCLOAK_*``) and ``keycloak.json``. Example (the
+    earlier library's)::
 
         app.add_middleware(
             AuthenticationMiddleware,
             callback_url="http://localhost:8000/kc/callback",
-            redirect_uri="/howdy",
-            logout_uri="/logout",
+            login_redirect_uri="/home",
+            logout_redirect_uri="/logout",
         )
         app.add_middleware(SessionMiddleware, secret_key="...")
 
     Args:
         app: the ASGI app (Starlette passes it).
-        callback_url, redirect_uri, logout_uri, exempt_paths, client, store, plugins: the
-            seed's (see :data:`kc_core.adapters.SEED_ARGUMENTS`).
+        callback_url, login_redirect_uri, logout_uri, logout_redirect_uri, redirect_uri,
+            exempt_paths: the earlier library's (see :class:`kc_core.seed.SeedMiddleware`).
+        client, store, plugins: see :data:`kc_core.adapters.SEED_ARGUMENTS`.
         environ: as for :class:`KeycloakMiddleware`.
 
     Raises:
@@ -251,27 +253,27 @@ class AuthenticationMiddleware(KeycloakMiddleware):
     def __init__(
         self,
         app: ASGIApp,
-        callback_url: str = "/kc/callback",
-        redirect_uri: str = "/",
+        callback_url: str = "http://localhost:8000/kc/callback",
+        login_redirect_uri: str | None = None,
         logout_uri: str | None = None,
+        logout_redirect_uri: str | None = None,
         *,
+        redirect_uri: str | None = None,
         exempt_paths: Iterable[str] = (),
         client: Config | Client | None = None,
         store: TokenStore | CookieTokenStore | None = None,
         plugins: Plugins | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        settings = EngineSettings.for_seed_middleware(
-            callback_url,
-            redirect_uri,
-            logout_uri,
-            exempt_paths=exempt_paths,
-            values=os.environ if environ is None else environ,
-        )
+        self.seed = SeedMiddleware(
+            callback_url, login_redirect_uri, logout_uri, logout_redirect_uri,
+            redirect_uri=redirect_uri, exempt_paths=exempt_paths,
+        )  # fmt: skip
+        settings = self.seed.settings(os.environ if environ is None else environ)
         super().__init__(
             app, config=client, settings=settings, store=store, plugins=plugins, environ=environ
         )
-        self.logout_uri = logout_uri
+        self.seed.install(self.engine)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -285,7 +287,7 @@ class AuthenticationMiddleware(KeycloakMiddleware):
             return
         request = Request(scope, receive)
         engine = self.async_engine
-        action = seed_action(self.engine, path, self.logout_uri, scope["session"])
+        action = self.seed.action(self.engine, path, scope["session"])
         if action is SeedAction.LOGOUT:
             logout: Response = await engine.logout(request)
             await logout(scope, receive, send)
@@ -305,7 +307,7 @@ class AuthenticationMiddleware(KeycloakMiddleware):
             await self.call_app(scope, receive, send)
             return
         response: Response = guard.response
-        if needs_login(self.engine, guard):
+        if self.seed.must_log_in(self.engine, guard, scope["session"]):
             # Straight to Keycloak, and back to redirect_uri: the page's own query must not
             # choose where the user lands (the seed's behaviour).
             response = await engine.login(Request({**scope, "query_string": b""}, receive))

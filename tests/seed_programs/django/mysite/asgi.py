@@ -1,0 +1,21 @@
+# The earlier library's program (shared/seed/repo-examples/django/mysite/asgi.py), a test input: only its imports are changed
+# (keycloak.* -> kc names). Do not tidy it: tests/integration/test_seed_programs.py runs it.
+# ruff: noqa
+# fmt: off
+# -*- coding: utf-8 -*-
+"""
+ASGI config for mysite project.
+
+It exposes the ASGI callable as a module-level variable named ``application``.
+
+For more information on this file, see
+https://docs.djangoproject.com/en/3.0/howto/deployment/asgi/
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+application = get_asgi_application()
