@@ -14,7 +14,7 @@ wraps the engine in its framework's idioms. What is not framework glue lives her
 - :func:`adapter_registration`, :func:`response_hooks`, :func:`first_values` and
   :func:`wsgi_environ_key`: what every hook module repeats;
 - :data:`ENDPOINTS`: the engine's four endpoints, for an adapter's routes;
-- :func:`seed_action` and :func:`needs_login`: what the seed middlewares (every page needs a
+- :class:`SeedAction` and :func:`needs_login`: what the seed middlewares (every page needs a
   login) decide for a request.
 
 It imports no framework and nothing of the engine but its value types.
@@ -60,7 +60,6 @@ __all__ = [
     "needs_login",
     "response_hooks",
     "role_names",
-    "seed_action",
     "settings_file",
     "view_decorators",
     "wsgi_environ_key",
@@ -544,15 +543,3 @@ class SeedAction(Enum):
     LOGOUT = "logout"
     #: Require a login (``Engine.protect``; see :func:`needs_login` for a refusal).
     PROTECT = "protect"
-
-
-def seed_action(
-    engine: Engine, path: str, logout_uri: str | None, session: Mapping[str, Any] | None
-) -> SeedAction:
-    """What the seed middleware does at ``path``, its ``session`` holding a login or not."""
-    if path == logout_uri:
-        logged_in = session is not None and isinstance(
-            session.get(engine.settings.session_key), dict
-        )
-        return SeedAction.LOGOUT if logged_in else SeedAction.PASS
-    return SeedAction.PASS if engine.is_exempt(path) else SeedAction.PROTECT

@@ -15,7 +15,6 @@ from kc_core.adapters import (
     ENDPOINTS,
     AnonymousRoles,
     KeycloakUserBase,
-    SeedAction,
     SettingsReader,
     UserMemo,
     ViewDecorators,
@@ -24,7 +23,6 @@ from kc_core.adapters import (
     needs_login,
     response_hooks,
     role_names,
-    seed_action,
     settings_file,
     wsgi_environ_key,
 )
@@ -283,13 +281,3 @@ def test_needs_login_only_for_the_engines_login_redirect(engine: Engine) -> None
     assert not needs_login(engine, Guard(response=_Response(302, "https://elsewhere/")))
     user = Identity.from_claims(CLAIMS)
     assert not needs_login(engine, Guard(identity=user, response=_Response(403)))
-
-
-def test_seed_action_logs_out_only_a_logged_in_session(engine: Engine) -> None:
-    key = engine.settings.session_key
-    assert seed_action(engine, "/bye", "/bye", {key: {"sid": "1"}}) is SeedAction.LOGOUT
-    assert seed_action(engine, "/bye", "/bye", {}) is SeedAction.PASS
-    assert seed_action(engine, "/bye", "/bye", None) is SeedAction.PASS
-    assert seed_action(engine, "/health", "/bye", {}) is SeedAction.PASS  # exempt
-    assert seed_action(engine, "/page", "/bye", {key: {"sid": "1"}}) is SeedAction.PROTECT
-    assert seed_action(engine, "/page", None, {}) is SeedAction.PROTECT
