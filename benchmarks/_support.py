@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
 REALM = "bench"
+#: The request loops' clock: CPU time of this process (all its threads), so other work on a
+#: shared machine does not count while this process waits for a core.
+clock = time.process_time
 CLIENT_ID = "kc-api"
 KID = "bench-key"
 
@@ -193,7 +196,7 @@ def wsgi_request_loop(
         nonlocal calls_made
         environs = [environ_of(calls_made + i) for i in range(number)]
         statuses.clear()
-        started = time.perf_counter()
+        started = clock()
         for each in environs:
             body = app(dict(each), start_response)
             for _chunk in body:
@@ -201,7 +204,7 @@ def wsgi_request_loop(
             close = getattr(body, "close", None)
             if close is not None:
                 close()
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         calls_made += number
         if len(statuses) != number or any(not s.startswith(expect) for s in statuses):
             raise SystemExit(f"unexpected answers while timing (not {expect}): {set(statuses)}")
@@ -254,10 +257,10 @@ def asgi_request_loop(
             statuses.append(message["status"])
 
     async def calls(scopes: list[Mapping[str, Any]]) -> float:
-        started = time.perf_counter()
+        started = clock()
         for each in scopes:
             await app(dict(each), receive, send)
-        return time.perf_counter() - started
+        return clock() - started
 
     def run() -> float:
         nonlocal calls_made
@@ -285,10 +288,10 @@ def call_loop(
     def run() -> float:
         nonlocal calls_made
         each = [arguments(calls_made + i) for i in range(number)]
-        started = time.perf_counter()
+        started = clock()
         for argument in each:
             fn(argument)
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         calls_made += number
         return elapsed / number
 
@@ -399,6 +402,11 @@ def report(
         added = value - results[bare]
         print(f"{name:{width}} {value:9.2f} {added:9.2f} {added / results[bare]:7.2f}")
     print()
+    return report_targets(results, targets)
+
+
+def report_targets(results: Mapping[str, float], targets: Iterable[Target]) -> bool:
+    """Print each target, met or MISSED, with its ratio; ``True`` when all are met."""
     all_met = True
     for target in targets:
         ratio = target.ratio(results)

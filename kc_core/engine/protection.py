@@ -25,7 +25,7 @@ SessionUser = tuple[Any, str, Mapping[str, Any]]
 
 def protect_bearer(parts: Parts, call: Call, authorization: str, requirement: Requirement) -> Guard:
     """Verify the request's bearer token, then check ``requirement``."""
-    token = bearer_token(authorization)
+    token = parts.bearer.token_of(authorization)
     if token is None:
         reason = "the Authorization header is not a Bearer token"
         return Guard(response=_unauthorized(call, reason))
