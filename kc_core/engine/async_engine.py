@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from ..stores.memory import MemoryTokenStore
+from . import protection
 from .bearer import JwtVerifier, bearer_token
 from .core import Engine
 from .values import Guard, Requirement
@@ -120,7 +121,7 @@ class AsyncEngine:
         if guard is not None:
             return guard
         if not self.needs_io(request):
-            return engine.authenticate(request)
+            return protection.authenticate(engine, engine.call(request))  # checked locally above
         return await self._off_loop(engine.authenticate, request)
 
     async def route(self, request: Any) -> Any | None:
