@@ -9,10 +9,11 @@ endpoint under ``@bearer_required(roles=["reader"])``; the bare FastAPI app and 
 app with the middleware, protected by the same decorator or by the dependency form
 (``Depends(require_bearer(roles=["reader"]))``), that one against the bare app with a no-op
 dependency in the same place (FastAPI's own cost of a dependency is not kc's). Tokens are
-RS256 and shaped like Keycloak's, signed here; a local stand-in for Keycloak serves discovery and the JWKS once, before timing.
-Each protected form is timed with a token seen before, a first-seen token (a distinct token
-for every call, the cache on as in production) and without a token (the 401), next to
-``TokenValidator.validate`` of first-seen tokens alone. Samples are taken in interleaved rounds.
+RS256 and shaped like Keycloak's, signed here; a local stand-in for Keycloak serves discovery
+and the JWKS once, before timing. Each protected form is timed with a token seen before, a
+first-seen token (a distinct token for every call, the cache on as in production) and
+without a token (the 401), next to ``TokenValidator.validate`` of first-seen tokens alone.
+Samples are taken in interleaved rounds.
 """
 
 from __future__ import annotations
