@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -107,10 +108,12 @@ def issuer_of(server_url: str) -> str:
 
 @contextmanager
 def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
-    """Serve discovery and the JWKS of ``key`` on a free local port; yield the server URL.
+    """Serve discovery, the JWKS of ``key`` and userinfo on a free local port; yield its URL.
 
-    Only these two documents exist (anything else is a 404): enough for a client's
-    ``warm_up()``, which the scripts call before timing, so no timed request reaches it.
+    Discovery and the JWKS are enough for a client's ``warm_up()``, which the scripts call
+    before timing, so no timed request of kc reaches the server. The userinfo endpoint is
+    for peers that ask Keycloak on every request: it answers the claims of a bearer token
+    signed by ``key`` (signature checked here) and a 401 for any other. Anything else is a 404.
     """
     issuer_path = f"/realms/{REALM}"
     documents: dict[str, Any] = {}
@@ -120,8 +123,15 @@ def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
             pass
 
         def do_GET(self) -> None:
-            body = json.dumps(documents.get(self.path, {})).encode()
-            self.send_response(200 if self.path in documents else 404)
+            if self.path == userinfo_path:
+                claims = _userinfo(key, self.headers.get("Authorization", ""))
+                body = json.dumps(claims or {"error": "invalid_token"}).encode()
+                self.send_response(200 if claims else 401)
+                if not claims:  # as Keycloak answers a refused token
+                    self.send_header("WWW-Authenticate", _USERINFO_REFUSAL)
+            else:
+                body = json.dumps(documents.get(self.path, {})).encode()
+                self.send_response(200 if self.path in documents else 404)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -130,11 +140,13 @@ def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     issuer = issuer_of(base)
+    userinfo_path = f"{issuer_path}/protocol/openid-connect/userinfo"
     documents[f"{issuer_path}/.well-known/openid-configuration"] = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/protocol/openid-connect/auth",
         "token_endpoint": f"{issuer}/protocol/openid-connect/token",
         "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
+        "userinfo_endpoint": f"{base}{userinfo_path}",
     }
     documents[f"{issuer_path}/protocol/openid-connect/certs"] = {
         "keys": [public_jwk(key.public_key(), KID, use="sig", alg="RS256")]
@@ -146,6 +158,32 @@ def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+_USERINFO_REFUSAL = (
+    'Bearer realm="bench", error="invalid_token", error_description="Token verification failed"'
+)
+
+
+def _userinfo(key: rsa.RSAPrivateKey, authorization: str) -> dict[str, Any] | None:
+    """The userinfo claims of a bearer token ``key`` signed, else ``None``."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or token.count(".") != 2:
+        return None
+    signing_input, _, signature = token.rpartition(".")
+    try:
+        key.public_key().verify(
+            base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)),
+            signing_input.encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+        payload = signing_input.partition(".")[2]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, InvalidSignature):
+        return None
+    names = ("sub", "preferred_username", "email", "name")
+    return {name: claims[name] for name in names if name in claims}
 
 
 # -- WSGI requests --------------------------------------------------------------------------------
