@@ -33,11 +33,9 @@ import time
 import urllib.request
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import django
-
-warnings.filterwarnings("ignore", message="authlib.jose module is deprecated")
 from _support import (
     CLIENT_ID,
     REALM,
@@ -56,8 +54,6 @@ from _support import (
     wsgi_request_loop,
 )
 from authlib.integrations.flask_oauth2 import ResourceProtector
-from authlib.jose import JsonWebKey, jwt
-from authlib.jose.errors import JoseError
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from bench_flask import make_app as kc_flask_app
 from bench_starlette import fastapi_app as kc_fastapi_app
@@ -117,6 +113,12 @@ class KeycloakJwtValidator(BearerTokenValidator):  # type: ignore[misc]
 
     def __init__(self, jwks: Mapping[str, Any], issuer: str) -> None:
         super().__init__()
+        with warnings.catch_warnings():
+            # Authlib 1.x names joserfc as its JOSE successor; authlib.jose still serves.
+            warnings.filterwarnings("ignore", message="authlib.jose module is deprecated")
+            from authlib.jose import JsonWebKey, jwt
+            from authlib.jose.errors import JoseError
+        self.jwt, self.refusal = jwt, JoseError
         self.keys = JsonWebKey.import_key_set(jwks)
         self.options = {
             "iss": {"essential": True, "value": issuer},
@@ -126,9 +128,9 @@ class KeycloakJwtValidator(BearerTokenValidator):  # type: ignore[misc]
 
     def authenticate_token(self, token_string: str) -> _AuthlibToken | None:
         try:
-            claims = jwt.decode(token_string, self.keys, claims_options=self.options)
+            claims = self.jwt.decode(token_string, self.keys, claims_options=self.options)
             claims.validate()
-        except (JoseError, ValueError):
+        except (self.refusal, ValueError):
             return None
         return _AuthlibToken(claims)
 
@@ -201,15 +203,15 @@ def configure_django(server_url: str) -> tuple[WSGIHandler, WSGIHandler]:
     call_command("migrate", run_syncdb=True, verbosity=0, skip_checks=True)
 
     class BareApi(APIView):  # type: ignore[misc]
-        authentication_classes: list[Any] = []
-        permission_classes = [AllowAny]
+        authentication_classes: ClassVar[list[Any]] = []
+        permission_classes: ClassVar[list[Any]] = [AllowAny]
 
         def get(self, request: Any) -> Any:
             return Response("ok")
 
     class MozillaApi(BareApi):
-        authentication_classes = [OIDCAuthentication]
-        permission_classes = [IsAuthenticated]
+        authentication_classes: ClassVar[list[Any]] = [OIDCAuthentication]
+        permission_classes: ClassVar[list[Any]] = [IsAuthenticated]
 
     urlpatterns[:] = [
         path("bare", bare_view),

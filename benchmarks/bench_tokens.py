@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> bool:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--number", type=int, default=1500, help="calls per sample")
     parser.add_argument("--rounds", type=int, default=9, help="samples per row, interleaved")
+    parser.add_argument("--cache-size", type=int, default=CACHE_SIZE, help="validator cache")
     parser.add_argument("--compare", action="store_true", help="also time PyJWT / python-keycloak")
     args = parser.parse_args(argv)
     key = new_rsa_key()
@@ -90,9 +91,9 @@ def main(argv: list[str] | None = None) -> bool:
     # signature), on a validator whose cache is on and already full, so each call pays the
     # miss, the insert and an eviction: the steady state of a busy service.
     fresh = TokenValidator(
-        {"keys": [jwk_json]}, issuer=ISSUER, audience="kc-api", cache_size=CACHE_SIZE
+        {"keys": [jwk_json]}, issuer=ISSUER, audience="kc-api", cache_size=args.cache_size
     )
-    for _ in range(CACHE_SIZE):
+    for _ in range(args.cache_size):
         fresh.validate(make_token(key, "bench", now))
     distinct = [make_token(key, "bench", now) for _ in range(args.number * (args.rounds + 1))]
     rows = {
