@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from ..stores.memory import MemoryTokenStore
 from . import protection
-from .bearer import JwtVerifier, bearer_token
+from .bearer import JwtVerifier
 from .core import Engine
 from .values import Guard, Requirement
 
@@ -80,7 +80,7 @@ class AsyncEngine:
         adapter = engine.plugins.adapter_for(request)
         authorization = adapter.header(request, "authorization")
         if authorization is not None:
-            token = bearer_token(authorization)
+            token = engine.bearer.token_of(authorization)
             if token is None:
                 return False  # a 401 at once
             if not self._jwt or engine.enforcer is not None:
