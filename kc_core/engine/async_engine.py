@@ -65,12 +65,13 @@ class AsyncEngine:
         if pool is not None:
             pool.shutdown(wait=True)
 
-    def needs_io(self, request: Any) -> bool:
+    def needs_io(self, request: Any, requirement: Requirement = _ANY) -> bool:
         """Whether protecting or authenticating ``request`` may wait on the network.
 
         ``False`` for a malformed bearer token, a JWT whose key is loaded (without a policy
         enforcer), no session, or a session in the memory or cookie store whose access
-        token is neither due for refresh nor signed by an unknown key.
+        token is neither due for refresh nor signed by an unknown key; for ``requirement``
+        bearer only, no token at all.
         """
         engine = self.engine
         tenant = engine._single
@@ -86,6 +87,8 @@ class AsyncEngine:
             if not self._jwt or engine.enforcer is not None:
                 return True
             return not validator.validates_offline(token)
+        if requirement.bearer_only:
+            return False  # a 401 at once: no session is looked at
         if not self._local_stores:
             return True
         found = engine.sessions.load(engine.call(request, adapter))
@@ -102,7 +105,7 @@ class AsyncEngine:
         guard = engine._protect_locally(request, requirement)
         if guard is not None:
             return guard
-        if not self.needs_io(request):
+        if not self.needs_io(request, requirement):
             return engine.protect(request, requirement)
         return await self._off_loop(engine.protect, request, requirement)
 
