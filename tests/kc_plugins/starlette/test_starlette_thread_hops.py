@@ -100,9 +100,9 @@ def test_io_runs_in_the_engines_own_threads(
         ],
     )
     url = serve(app)
-    names_before = {t.name for t in threading.enumerate()}
+    before = set(threading.enumerate())
     answer = requests.get(f"{url}/kc/login", allow_redirects=False, timeout=TIMEOUT)
     assert answer.status_code == 302  # the engine's login (discovery in an I/O thread)
-    started = {t.name for t in threading.enumerate()} - names_before
+    started = set(threading.enumerate()) - before
     assert started
-    assert all(name.startswith("kc-io") for name in started)
+    assert all(thread.name.startswith("kc-io") for thread in started)
