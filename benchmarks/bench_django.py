@@ -8,29 +8,37 @@ same run and the same harness: the bare handler (no middleware) and the handler 
 under ``@bearer_required(roles=["reader"])``. Tokens are RS256 and shaped like Keycloak's,
 signed here; a local stand-in for Keycloak serves discovery and the JWKS once, before
 timing. Rows: the bare app; the kc handler on the unprotected view (the middleware's own
-cost, ``request.user`` untouched); the protected view with a token seen before (the
-validator's cache hit: the steady state of an API); with a first-seen token (a distinct
-token minted beforehand for every call, the cache on as in production: a full signature
-and claims check per call); the bare app again (drift check).
+cost, ``request.user`` untouched); the protected view with a token seen before (the steady
+state of an API), with a first-seen token (a distinct token for every call, the cache on as
+in production) and without a token (the 401); and ``TokenValidator.validate`` of first-seen
+tokens alone. Samples are taken in interleaved rounds.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import django
 from _support import (
+    CACHED,
     CLIENT_ID,
+    FIRST_SEEN,
+    NO_TOKEN,
     REALM,
+    VALIDATE_ROW,
+    adapter_targets,
+    call_loop,
+    interleaved,
     issuer_of,
     mint_token,
     new_rsa_key,
-    print_request_table,
-    request_arguments,
+    report,
+    rounds_arguments,
     stand_in_keycloak,
-    time_rows,
+    token_pool,
     wsgi_environ,
     wsgi_request_loop,
 )
@@ -40,7 +48,10 @@ from django.http import HttpRequest, HttpResponse
 from django.test.utils import override_settings
 from django.urls import path
 
-TARGET_CACHED_US = 15.0
+from kc_core import Client, Config
+
+BARE = "bare Django app"
+FORM = "@bearer_required"
 MIDDLEWARE = ["kc_django.middleware.KeycloakMiddleware"]
 
 
@@ -79,6 +90,8 @@ def configure(server_url: str) -> None:
         KEYCLOAK={"SERVER_URL": server_url, "REALM": REALM, "CLIENT_ID": CLIENT_ID},
     )
     django.setup()
+    # Django logs every 4xx answer; the apps it serves route that log somewhere, not here.
+    logging.getLogger("django.request").setLevel(logging.ERROR)
     urlpatterns[:] = [path("bare", bare), path("api", _protected_view())]
 
 
@@ -93,8 +106,8 @@ def environ_for(path: str, token: str | None) -> dict[str, Any]:
     return wsgi_environ(path, token, {"HTTP_HOST": "127.0.0.1", "wsgi.input": io.BytesIO()})
 
 
-def main() -> None:
-    args = request_arguments(__doc__)
+def main(argv: list[str] | None = None) -> bool:
+    args = rounds_arguments(__doc__, argv)
     key = new_rsa_key()
     with stand_in_keycloak(key) as server_url:
         configure(server_url)
@@ -103,30 +116,28 @@ def main() -> None:
         engine_of().client.warm_up()  # discovery and keys now, never while timing
         issuer = issuer_of(server_url)
         token = mint_token(key, issuer)
-        first_seen_number = max(1, args.number // 10)
-        # One distinct token per call of every first-seen sample (and its warm-up).
-        fresh = [
-            environ_for("/api", mint_token(key, issuer))
-            for _ in range(first_seen_number * (args.repeat + 1))
-        ]
+        few = max(1, args.number // 10)
+        pool = token_pool(key, issuer, few * (args.rounds + 1))
+        fresh = [environ_for("/api", each) for each in pool]
+        validator = Client(
+            Config(server_url=server_url, realm=REALM, client_id=CLIENT_ID)
+        ).validator
         bare_app, kc_app = handler([]), handler(MIDDLEWARE)
         rows = {
-            "bare Django app": wsgi_request_loop(bare_app, environ_for("/bare", None), args.number),
+            BARE: wsgi_request_loop(bare_app, environ_for("/bare", None), args.number),
             "KeycloakMiddleware, unprotected view": wsgi_request_loop(
                 kc_app, environ_for("/bare", token), args.number
             ),
-            "@bearer_required, token seen before": wsgi_request_loop(
-                kc_app, environ_for("/api", token), args.number
+            f"{FORM}, {CACHED}": wsgi_request_loop(kc_app, environ_for("/api", token), args.number),
+            f"{FORM}, {FIRST_SEEN}": wsgi_request_loop(kc_app, fresh.__getitem__, few),
+            f"{FORM}, {NO_TOKEN}": wsgi_request_loop(
+                kc_app, environ_for("/api", None), args.number, expect="401"
             ),
-            "@bearer_required, first-seen token": wsgi_request_loop(
-                kc_app, fresh.__getitem__, first_seen_number
-            ),
-            "bare Django app (again, drift check)": wsgi_request_loop(
-                bare_app, environ_for("/bare", None), args.number
-            ),
+            VALIDATE_ROW: call_loop(validator.validate, pool.__getitem__, few),
         }
-        results = time_rows(rows, args.repeat)
-    print_request_table(results, baseline="bare Django app", target_us=TARGET_CACHED_US)
+        results = interleaved(rows, args.rounds)
+    protected = [name for name in rows if name not in (BARE, VALIDATE_ROW)]
+    return report(results, adapter_targets(FORM, BARE), baselines=dict.fromkeys(protected, BARE))
 
 
 if __name__ == "__main__":

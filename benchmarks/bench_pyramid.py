@@ -5,10 +5,11 @@ Run: ``python benchmarks/bench_pyramid.py`` (kc-core and kc-pyramid installed).
 One Pyramid app, called in-process through its WSGI entry point with a prepared environ, so
 only the protection differs between rows: ``/bare`` (no protection), ``/api``
 (``@bearer_required(roles=["reader"])``) and ``/perm`` (``permission="role:reader"``,
-answered by ``KeycloakSecurityPolicy``). The token is RS256 and shaped like Keycloak's,
-signed here; a local stand-in for Keycloak serves discovery and the JWKS once, before
-timing. A second app with the validator's cache off gives the first-seen row (a full
-signature and claims check on every call).
+answered by ``KeycloakSecurityPolicy``). Tokens are RS256 and shaped like Keycloak's, signed
+here; a local stand-in for Keycloak serves discovery and the JWKS once, before timing. Each
+protected form is timed with a token seen before, a first-seen token (a distinct token for
+every call, the cache on as in production) and no token (the 401), next to
+``TokenValidator.validate`` of first-seen tokens alone. Samples are taken in interleaved rounds.
 """
 
 from __future__ import annotations
@@ -16,15 +17,22 @@ from __future__ import annotations
 from typing import Any
 
 from _support import (
+    CACHED,
     CLIENT_ID,
+    FIRST_SEEN,
+    NO_TOKEN,
     REALM,
+    VALIDATE_ROW,
+    adapter_targets,
+    call_loop,
+    interleaved,
     issuer_of,
     mint_token,
     new_rsa_key,
-    print_request_table,
-    request_arguments,
+    report,
+    rounds_arguments,
     stand_in_keycloak,
-    time_rows,
+    token_pool,
     wsgi_environ,
     wsgi_request_loop,
 )
@@ -33,10 +41,13 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.response import Response
 
-TARGET_CACHED_US = 10.0
+from kc_core import Client, Config
+
+BARE = "bare Pyramid view"
+FORMS = {"@bearer_required": "/api", 'permission="role:reader"': "/perm"}
 
 
-def make_app(server_url: str, *, cache_size: int) -> Any:
+def make_app(server_url: str) -> Any:
     """Three views returning the same body: ``/bare``, ``/api`` and ``/perm``.
 
     A bearer-only client: the app needs no session factory.
@@ -46,7 +57,6 @@ def make_app(server_url: str, *, cache_size: int) -> Any:
         "keycloak.realm": REALM,
         "keycloak.client_id": CLIENT_ID,
         "keycloak.bearer_only": "true",
-        "keycloak.token_cache_size": str(cache_size),
     }
 
     def ok(request: Any) -> Any:
@@ -67,33 +77,35 @@ def make_app(server_url: str, *, cache_size: int) -> Any:
     return app
 
 
-def main() -> None:
-    args = request_arguments(__doc__)
+def main(argv: list[str] | None = None) -> bool:
+    args = rounds_arguments(__doc__, argv)
     key = new_rsa_key()
     with stand_in_keycloak(key) as server_url:
-        cached_app = make_app(server_url, cache_size=4096)
-        uncached_app = make_app(server_url, cache_size=0)
-        token = mint_token(key, issuer_of(server_url))
-        first_seen_number = max(1, args.number // 10)
-        bare, api = wsgi_environ("/bare", None), wsgi_environ("/api", token)
-        perm = wsgi_environ("/perm", token)
-        rows = {
-            "bare Pyramid view": wsgi_request_loop(cached_app, bare, args.number),
-            "@bearer_required, token seen before": wsgi_request_loop(cached_app, api, args.number),
-            'permission="role:reader", token seen before': wsgi_request_loop(
-                cached_app, perm, args.number
-            ),
-            "@bearer_required, first-seen token": wsgi_request_loop(
-                uncached_app, api, first_seen_number
-            ),
-            "bare Pyramid view (again, drift check)": wsgi_request_loop(
-                uncached_app, bare, args.number
-            ),
-        }
-        results = time_rows(rows, args.repeat)
-    print_request_table(
-        results, baseline="bare Pyramid view", target_us=TARGET_CACHED_US, width=46, label="aim"
-    )
+        app = make_app(server_url)
+        issuer = issuer_of(server_url)
+        token = mint_token(key, issuer)
+        few = max(1, args.number // 10)
+        per_row = few * (args.rounds + 1)
+        pool = token_pool(key, issuer, per_row * len(FORMS))
+        validator = Client(
+            Config(server_url=server_url, realm=REALM, client_id=CLIENT_ID)
+        ).validator
+        rows = {BARE: wsgi_request_loop(app, wsgi_environ("/bare", None), args.number)}
+        for i, (form, path) in enumerate(FORMS.items()):
+            # Each form's first-seen row its own share of the pool: tokens the app never saw.
+            fresh = [wsgi_environ(path, each) for each in pool[i * per_row : (i + 1) * per_row]]
+            rows[f"{form}, {CACHED}"] = wsgi_request_loop(
+                app, wsgi_environ(path, token), args.number
+            )
+            rows[f"{form}, {FIRST_SEEN}"] = wsgi_request_loop(app, fresh.__getitem__, few)
+            rows[f"{form}, {NO_TOKEN}"] = wsgi_request_loop(
+                app, wsgi_environ(path, None), args.number, expect="401"
+            )
+        rows[VALIDATE_ROW] = call_loop(validator.validate, pool.__getitem__, few)
+        results = interleaved(rows, args.rounds)
+    targets = [t for form in FORMS for t in adapter_targets(form, BARE)]
+    protected = [name for name in rows if name != BARE and name != VALIDATE_ROW]
+    return report(results, targets, baselines=dict.fromkeys(protected, BARE))
 
 
 if __name__ == "__main__":

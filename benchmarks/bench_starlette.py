@@ -1,149 +1,163 @@
-"""What kc-starlette adds to a Starlette request: a protected endpoint against the bare app.
+"""What kc-starlette adds to a Starlette or FastAPI request, against the same bare app.
 
-Run: ``python benchmarks/bench_starlette.py`` (kc-core and kc-starlette installed).
+Run: ``python benchmarks/bench_starlette.py`` (kc-core, kc-starlette and FastAPI installed).
 
-Two apps with the same route and the same endpoint body, called in-process through their
-ASGI entry point with a prepared scope and no-op ``receive``/``send``, in the same run and
-the same harness: the bare app, and the app with ``KeycloakMiddleware`` in front and the
-endpoint under ``@bearer_required(roles=["reader"])``. Tokens are RS256 and shaped like
-Keycloak's, signed here; a local stand-in for Keycloak serves discovery and the JWKS once,
-before timing. Rows: the bare app; the protected app with a token seen before (the
-validator's cache hit: the steady state of an API; the middleware's authentication and the
-endpoint's check both answer on the event loop); and with a first-seen token (a distinct
-token minted beforehand for every call, the cache on as in production: the middleware
-validates it in a worker thread, then the endpoint's check finds it cached).
+Apps with the same route and endpoint body, called in-process through their ASGI entry point
+with a prepared scope and no-op ``receive``/``send``, in the same run and the same harness:
+the bare Starlette app and the Starlette app with ``KeycloakMiddleware`` in front and the
+endpoint under ``@bearer_required(roles=["reader"])``; the bare FastAPI app and the FastAPI
+app with the middleware, protected by the same decorator or by the dependency form
+(``Depends(require_bearer(roles=["reader"]))``), that one against the bare app with a no-op
+dependency in the same place (FastAPI's own cost of a dependency is not kc's). Tokens are
+RS256 and shaped like Keycloak's, signed here; a local stand-in for Keycloak serves discovery
+and the JWKS once, before timing. Each protected form is timed with a token seen before, a
+first-seen token (a distinct token for every call, the cache on as in production) and
+without a token (the 401), next to ``TokenValidator.validate`` of first-seen tokens alone.
+Samples are taken in interleaved rounds.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
 from _support import (
+    CACHED,
     CLIENT_ID,
+    FIRST_SEEN,
+    NO_TOKEN,
     REALM,
+    VALIDATE_ROW,
+    adapter_targets,
+    asgi_request_loop,
+    asgi_scope,
+    call_loop,
+    interleaved,
     issuer_of,
     mint_token,
     new_rsa_key,
-    print_request_table,
-    request_arguments,
+    report,
+    rounds_arguments,
     stand_in_keycloak,
-    time_rows,
+    token_pool,
 )
-from kc_starlette import KeycloakMiddleware, bearer_required, build_engine
+from fastapi import Depends, FastAPI
+from kc_starlette import KeycloakMiddleware, bearer_required, build_engine, require_bearer
 from starlette.applications import Starlette
+from starlette.authentication import BaseUser
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from kc_core import Config
+from kc_core import Client, Config
 
-TARGET_CACHED_US = 5.0
-
-Message = dict[str, Any]
+BARE_STARLETTE = "bare Starlette app"
+BARE_FASTAPI = "bare FastAPI app"
+BARE_FASTAPI_DEPENDENCY = "bare FastAPI app, a no-op Depends"
+STARLETTE = "Starlette @bearer_required"
+FASTAPI_DECORATOR = "FastAPI @bearer_required"
+FASTAPI_DEPENDENCY = "FastAPI Depends(require_bearer)"
 
 
 async def endpoint(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-def bare_app() -> Starlette:
-    """The app without kc: one route, the endpoint as is."""
-    return Starlette(routes=[Route("/api", endpoint)])
+def kc_middleware(server_url: str) -> Middleware:
+    """``KeycloakMiddleware`` on an engine whose discovery and keys are fetched now."""
+    engine = build_engine(config=Config(server_url=server_url, realm=REALM, client_id=CLIENT_ID))
+    engine.client.warm_up()  # never while timing
+    return Middleware(KeycloakMiddleware, engine=engine)
 
 
-def protected_app(server_url: str, *, cache_size: int) -> Starlette:
-    """The same route behind ``KeycloakMiddleware`` and ``@bearer_required(roles=[...])``."""
-    config = Config(
-        server_url=server_url, realm=REALM, client_id=CLIENT_ID, token_cache_size=cache_size
-    )
-    engine = build_engine(config=config)
-    engine.client.warm_up()  # discovery and keys now, never while timing
+def starlette_app(server_url: str | None) -> Starlette:
+    """The bare app (no ``server_url``), or the same route behind kc's protection."""
+    if server_url is None:
+        return Starlette(routes=[Route("/api", endpoint)])
     return Starlette(
         routes=[Route("/api", bearer_required(roles=["reader"])(endpoint))],
-        middleware=[Middleware(KeycloakMiddleware, engine=engine)],
+        middleware=[kc_middleware(server_url)],
     )
 
 
-def scope_for(path: str, token: str | None) -> dict[str, Any]:
-    headers = [(b"host", b"127.0.0.1:8000"), (b"accept", b"application/json"),
-               (b"user-agent", b"bench"), (b"accept-encoding", b"gzip")]  # fmt: skip
-    if token is not None:
-        headers.append((b"authorization", f"Bearer {token}".encode()))
-    return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": b"", "headers": headers, "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }  # fmt: skip
+async def no_op(request: Request) -> None:
+    return None
 
 
-def request_loop(
-    app: Starlette, scope_of: Callable[[int], dict[str, Any]], number: int
-) -> Callable[[], float]:
-    """A timed loop of ``number`` full ASGI calls; call ``i`` gets a copy of ``scope_of(i)``."""
-    statuses: list[int] = []
-    calls_made = 0
+def fastapi_app(server_url: str | None, *, dependency: bool = False) -> FastAPI:
+    """The bare FastAPI app (with a no-op dependency when ``dependency``), or the same route
+    under the decorator or the dependency."""
+    if server_url is None:
+        app = FastAPI()
+        if dependency:
+            nothing = Depends(no_op)
 
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
+            async def bare(request: Request, user: None = nothing) -> Any:
+                return PlainTextResponse("ok")
 
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            statuses.append(message["status"])
+            app.get("/api", response_class=PlainTextResponse)(bare)
+        else:
+            app.get("/api", response_class=PlainTextResponse)(endpoint)
+        return app
+    app = FastAPI(middleware=[kc_middleware(server_url)])
+    if dependency:
+        reader = Depends(require_bearer(roles=["reader"]))
 
-    async def calls(first: int) -> float:
-        scopes = [scope_of(first + i) for i in range(number)]  # prepared before timing
-        started = time.perf_counter()
-        for scope in scopes:
-            await app(dict(scope), receive, send)
-        return time.perf_counter() - started
+        async def api(request: Request, user: BaseUser = reader) -> Any:
+            return PlainTextResponse("ok")
 
-    def run() -> float:
-        nonlocal calls_made
-        statuses.clear()
-        elapsed = asyncio.run(calls(calls_made))
-        calls_made += number
-        if len(statuses) != number or any(s != 200 for s in statuses):
-            raise SystemExit(f"unexpected answers while timing: {set(statuses)}")
-        return elapsed / number
-
-    return run
+        app.get("/api", response_class=PlainTextResponse)(api)
+    else:
+        app.get("/api", response_class=PlainTextResponse)(
+            bearer_required(roles=["reader"])(endpoint)
+        )
+    return app
 
 
-def main() -> None:
-    args = request_arguments(__doc__)
+def main(argv: list[str] | None = None) -> bool:
+    args = rounds_arguments(__doc__, argv)
     key = new_rsa_key()
     with stand_in_keycloak(key) as server_url:
-        bare = bare_app()
-        protected = protected_app(server_url, cache_size=4096)
-        first_seen = protected_app(server_url, cache_size=4096)
         issuer = issuer_of(server_url)
         token = mint_token(key, issuer)
-        first_seen_number = max(1, args.number // 10)
-        # One fresh token per call: the warm-up run and every timed sample.
-        fresh = [
-            scope_for("/api", mint_token(key, issuer))
-            for _ in range(first_seen_number * (args.repeat + 1))
-        ]
-        cached_scope, bare_scope = scope_for("/api", token), scope_for("/api", None)
-        rows: dict[str, Callable[[], float]] = {
-            "bare Starlette app": request_loop(bare, lambda i: bare_scope, args.number),
-            "@bearer_required, token seen before": request_loop(
-                protected, lambda i: cached_scope, args.number
-            ),
-            "@bearer_required, first-seen token": request_loop(
-                first_seen, fresh.__getitem__, first_seen_number
-            ),
-            "bare Starlette app (again, drift check)": request_loop(
-                bare, lambda i: bare_scope, args.number
+        few = max(1, args.number // 10)
+        pool = token_pool(key, issuer, few * (args.rounds + 1))
+        fresh = [asgi_scope("/api", each) for each in pool]
+        validator = Client(
+            Config(server_url=server_url, realm=REALM, client_id=CLIENT_ID)
+        ).validator
+        bare = asgi_scope("/api", None)
+        cached = asgi_scope("/api", token)
+        rows = {
+            BARE_STARLETTE: asgi_request_loop(starlette_app(None), bare, args.number),
+            BARE_FASTAPI: asgi_request_loop(fastapi_app(None), bare, args.number),
+            BARE_FASTAPI_DEPENDENCY: asgi_request_loop(
+                fastapi_app(None, dependency=True), bare, args.number
             ),
         }
-        results = time_rows(rows, args.repeat)
-    print_request_table(results, baseline="bare Starlette app", target_us=TARGET_CACHED_US)
+        forms = {
+            STARLETTE: (BARE_STARLETTE, starlette_app(server_url)),
+            FASTAPI_DECORATOR: (BARE_FASTAPI, fastapi_app(server_url)),
+            # FastAPI's own cost of solving a dependency is in its bare row, not in kc's share.
+            FASTAPI_DEPENDENCY: (
+                BARE_FASTAPI_DEPENDENCY,
+                fastapi_app(server_url, dependency=True),
+            ),
+        }
+        for form, (_, app) in forms.items():  # each app its own engine: the pool is new to it
+            rows[f"{form}, {CACHED}"] = asgi_request_loop(app, cached, args.number)
+            rows[f"{form}, {FIRST_SEEN}"] = asgi_request_loop(app, fresh.__getitem__, few)
+            rows[f"{form}, {NO_TOKEN}"] = asgi_request_loop(app, bare, args.number, expect=401)
+        rows[VALIDATE_ROW] = call_loop(validator.validate, pool.__getitem__, few)
+        results = interleaved(rows, args.rounds)
+    targets = [t for form, (bare_row, _) in forms.items() for t in adapter_targets(form, bare_row)]
+    baselines = {
+        name: bare_row
+        for form, (bare_row, _) in forms.items()
+        for name in rows
+        if name.startswith(f"{form},")
+    }
+    return report(results, targets, baselines=baselines)
 
 
 if __name__ == "__main__":

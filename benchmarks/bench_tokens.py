@@ -18,7 +18,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from _support import faster_half_median, new_rsa_key, per_call, public_jwk, sign_rs256
+from _support import (
+    Target,
+    call_loop,
+    interleaved,
+    new_rsa_key,
+    public_jwk,
+    report_targets,
+    sign_rs256,
+)
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -26,6 +34,8 @@ from kc_core import TokenValidator
 
 ISSUER = "http://127.0.0.1:8080/realms/bench"
 BASELINE = "bare cryptography RSA verify of the token (baseline)"
+FIRST_SEEN = "kc TokenValidator.validate, first-seen token"
+SEEN_AGAIN = "kc TokenValidator.validate, token seen again"
 CACHE_SIZE = 4096  # the default of Config.token_cache_size
 
 
@@ -54,13 +64,13 @@ def make_token(key: rsa.RSAPrivateKey, kid: str, now: int) -> str:
     return sign_rs256(key, kid, keycloak_like_claims(now))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> bool:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--number", type=int, default=1500)
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--number", type=int, default=1500, help="calls per sample")
+    parser.add_argument("--rounds", type=int, default=9, help="samples per row, interleaved")
+    parser.add_argument("--cache-size", type=int, default=CACHE_SIZE, help="validator cache")
     parser.add_argument("--compare", action="store_true", help="also time PyJWT / python-keycloak")
-    args = parser.parse_args()
-
+    args = parser.parse_args(argv)
     key = new_rsa_key()
     public = key.public_key()
     jwk_json = public_jwk(public, "bench", use="sig", alg="RS256")
@@ -68,10 +78,10 @@ def main() -> None:
     token = make_token(key, "bench", now)
     copies = [token.encode().decode() for _ in range(args.number)]
 
-    def bare() -> None:
+    def bare(candidate: str) -> None:
         # The least any verifier does with the token string: split off and decode the
         # signature, then one RSA verify over the signing input.
-        head, _, encoded = copies[0].rpartition(".")
+        head, _, encoded = candidate.rpartition(".")
         raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         public.verify(raw, head.encode(), padding.PKCS1v15(), hashes.SHA256())
 
@@ -80,41 +90,37 @@ def main() -> None:
     # First-seen: every call gets a token never validated before (distinct jti and
     # signature), on a validator whose cache is on and already full, so each call pays the
     # miss, the insert and an eviction: the steady state of a busy service.
-    distinct = [make_token(key, "bench", now) for _ in range(args.number)]
-    filler = [make_token(key, "bench", now) for _ in range(CACHE_SIZE)]
-
-    results: dict[str, float] = {}
-    results[BASELINE] = per_call(bare, args.number, args.repeat)
-    samples = []
-    for _ in range(args.repeat):
-        fresh = TokenValidator(
-            {"keys": [jwk_json]}, issuer=ISSUER, audience="kc-api", cache_size=CACHE_SIZE
-        )
-        for each in filler:
-            fresh.validate(each)
-        start = time.perf_counter()
-        for each in distinct:
-            fresh.validate(each)
-        samples.append((time.perf_counter() - start) / len(distinct))
-    results["kc TokenValidator.validate, first-seen token"] = faster_half_median(
-        samples, keep_middle=False
+    fresh = TokenValidator(
+        {"keys": [jwk_json]}, issuer=ISSUER, audience="kc-api", cache_size=args.cache_size
     )
-    it = iter(copies * (args.repeat + 1))
-    results["kc TokenValidator.validate, token seen again"] = per_call(
-        lambda: cached.validate(next(it)), args.number, args.repeat
-    )
+    for _ in range(args.cache_size):
+        fresh.validate(make_token(key, "bench", now))
+    distinct = [make_token(key, "bench", now) for _ in range(args.number * (args.rounds + 1))]
+    rows = {
+        BASELINE: call_loop(bare, _cycle(copies), args.number),
+        FIRST_SEEN: call_loop(fresh.validate, distinct.__getitem__, args.number),
+        SEEN_AGAIN: call_loop(cached.validate, _cycle(copies), args.number),
+    }
     if args.compare:
-        _compare(results, token, public, jwk_json, args)
-
-    baseline = results[BASELINE]
+        _compare(rows, token, public, jwk_json, args)
+    results = interleaved(rows, args.rounds)
     print(f"token: {len(token)} bytes, RS256, 2048-bit key")
     print(f"{'case':<52} {'µs/call':>9} {'x baseline':>11}")
-    for name, seconds in results.items():
-        print(f"{name:<52} {seconds * 1e6:>9.2f} {seconds / baseline:>11.3f}")
+    for name, micros in results.items():
+        print(f"{name:<52} {micros:>9.2f} {micros / results[BASELINE]:>11.3f}")
+    print()
+    return report_targets(
+        results, [Target(FIRST_SEEN, 1.8, BASELINE), Target(SEEN_AGAIN, 0.15, BASELINE)]
+    )
+
+
+def _cycle(items: list[str]) -> Callable[[int], str]:
+    """Call ``i`` gets ``items[i % len(items)]``: fresh copies of one token, round after round."""
+    return lambda i: items[i % len(items)]
 
 
 def _compare(
-    results: dict[str, float],
+    rows: dict[str, Callable[[], float]],
     token: str,
     public: rsa.RSAPublicKey,
     jwk_json: dict[str, str],
@@ -134,8 +140,8 @@ def _compare(
             )
 
         _check_it_verifies(pyjwt_decode, token)
-        results["PyJWT jwt.decode (key object given)"] = per_call(
-            pyjwt_decode, args.number, args.repeat
+        rows["PyJWT jwt.decode (key object given)"] = call_loop(
+            pyjwt_decode, lambda i: token, args.number
         )
     try:
         from keycloak import KeycloakOpenID
@@ -148,8 +154,8 @@ def _compare(
         )
         keycloak_decode = _python_keycloak_decoder(openid, public, jwk_json)
         _check_it_verifies(keycloak_decode, token)
-        results["python-keycloak KeycloakOpenID.decode_token"] = per_call(
-            lambda: keycloak_decode(token), max(1, args.number // 4), args.repeat
+        rows["python-keycloak KeycloakOpenID.decode_token"] = call_loop(
+            keycloak_decode, lambda i: token, max(1, args.number // 4)
         )
 
 

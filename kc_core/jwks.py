@@ -133,6 +133,10 @@ class StaticKeySet:
             raise UnknownKey(f"no key with kid {kid!r}")
         return key
 
+    def loaded(self, kid: str | None) -> bool:
+        """Whether :meth:`get` answers ``kid`` without I/O: always (nothing is fetched)."""
+        return True
+
 
 class RemoteKeySet:
     """Keys from Keycloak's ``jwks_uri``, loaded on first use and kept as key objects.
@@ -167,6 +171,10 @@ class RemoteKeySet:
         if key is not None:
             return key
         return self._get_after_refetch(kid)
+
+    def loaded(self, kid: str | None) -> bool:
+        """Whether :meth:`get` answers ``kid`` from the keys held, without a fetch."""
+        return _pick(self._keys, kid) is not None
 
     def refresh(self) -> None:
         """Fetch the key set now, regardless of the rate limit."""

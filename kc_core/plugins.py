@@ -175,7 +175,8 @@ class Plugins:
     def __init__(self, *, load_entry_points: bool = True, disable: Iterable[str] = ()) -> None:
         self.manager: pluggy.PluginManager = _Manager(PROJECT)
         self.manager.add_hookspecs(hookspecs)
-        self.manager.register(_BuiltinPlugin(), name="kc_core.builtin")
+        self._builtin = _BuiltinPlugin()
+        self.manager.register(self._builtin, name="kc_core.builtin")
         self.disabled: frozenset[str] = frozenset(disable) | _disabled_by_environment()
         self._load_entry_points = load_entry_points
         self._plugins_loaded = not load_entry_points
@@ -374,7 +375,11 @@ class Plugins:
 
     def build_identity(self, claims: Mapping[str, Any], request: Any) -> Any:
         """The first ``kc_build_identity`` result (kc's built-in plugin always answers)."""
-        return self.manager.hook.kc_build_identity(claims=claims, request=request)
+        hook = self.manager.hook.kc_build_identity
+        implementations = hook.get_hookimpls()
+        if len(implementations) == 1 and implementations[0].plugin is self._builtin:
+            return Identity.from_claims(claims)  # kc's default alone: no hook machinery per token
+        return hook(claims=claims, request=request)
 
     def select_tenant(self, request: Any) -> str | None:
         """The first ``kc_select_tenant`` result."""

@@ -18,6 +18,21 @@ def _roles(container: Any) -> frozenset[str]:
     return frozenset()
 
 
+def _grants(container: Any, role: str) -> bool:
+    # What _roles(container) holds, tested without building the set (a first-seen token).
+    if type(container) is not dict and not isinstance(container, Mapping):
+        return False
+    roles = container.get("roles")
+    return isinstance(roles, list | tuple) and role in roles
+
+
+def _access(claims: Mapping[str, Any], client_id: str) -> Any:
+    access = claims.get("resource_access")
+    if type(access) is dict or isinstance(access, Mapping):
+        return access.get(client_id)
+    return None
+
+
 def realm_roles(claims: Mapping[str, Any]) -> frozenset[str]:
     """The realm roles in ``realm_access.roles``."""
     return _roles(claims.get("realm_access"))
@@ -44,10 +59,10 @@ def has_role(claims: Mapping[str, Any], spec: str, *, client_id: str) -> bool:
     if not role or (sep and not owner):
         raise ValueError(f"not a role spec: {spec!r} (write realm:ROLE, CLIENT:ROLE or ROLE)")
     if not sep:
-        return role in client_roles(claims, client_id)
+        return _grants(_access(claims, client_id), role)
     if owner == _REALM:
-        return role in realm_roles(claims)
-    return role in client_roles(claims, owner)
+        return _grants(claims.get("realm_access"), role)
+    return _grants(_access(claims, owner), role)
 
 
 def has_scope(claims: Mapping[str, Any], scopes: Iterable[str]) -> bool:

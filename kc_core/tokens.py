@@ -377,6 +377,26 @@ class TokenValidator:
             return hit[0]
         return None
 
+    def validates_offline(self, token: str) -> bool:
+        """Whether :meth:`validate` judges ``token`` without I/O: its key is loaded, or the
+        token is refused before any key is looked up (malformed, a refused ``alg``).
+
+        Async callers validate such a token on their event loop; any other goes to a thread.
+        """
+        if not isinstance(token, str) or len(token) > self._max_token_size:
+            return True
+        header_part = token[: token.find(".")]  # not partition: no copy of the rest
+        parsed = self._headers.get(header_part)
+        if parsed is None:
+            if token.count(".") != 2 or not token.isascii():
+                return True
+            try:
+                parsed = self._parse_header(header_part)
+            except Exception:
+                return True  # refused from its header alone
+        loaded = getattr(self._keys, "loaded", None)
+        return loaded is not None and bool(loaded(parsed[1]))
+
     def validate_access_token(self, token: str) -> Mapping[str, Any]:
         """Same as ``validate(token)``: check an access token and return its claims."""
         return self.validate(token)

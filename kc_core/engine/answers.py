@@ -3,6 +3,7 @@ person must act on, and the login redirect (with the login-loop breaker in front
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -49,18 +50,29 @@ def _wants_api(call: Call, requirement: Requirement) -> bool:
     return "json" in accept and "text/html" not in accept
 
 
+# The answer to a request without a token, the commonest refusal: its body built once.
+_NO_TOKEN_BODY = json.dumps(
+    {"error": "unauthorized", "error_description": "authentication required"}
+).encode()
+
+
+@functools.lru_cache(maxsize=64)
+def _realm_challenge(realm: str) -> str:
+    return f'Bearer realm="{_quote_header(realm)}"'
+
+
 def _unauthorized(call: Call, reason: str | None, headers: Sequence[tuple[str, str]] = ()) -> Any:
     # RFC 6750 section 3: no error attribute when the request carried no token.
-    realm = call.tenant.realm
-    challenge = f'Bearer realm="{_quote_header(realm)}"'
-    if reason is not None:
+    challenge = _realm_challenge(call.tenant.realm)
+    if reason is None:
+        body = _NO_TOKEN_BODY
+    else:
         challenge += f', error="invalid_token", error_description="{_quote_header(reason)}"'
-    body = {"error": "invalid_token" if reason else "unauthorized",
-            "error_description": reason or "authentication required"}  # fmt: skip
+        body = json.dumps({"error": "invalid_token", "error_description": reason}).encode()
     return call.adapter.response(
         call.request,
         401,
-        json.dumps(body).encode(),
+        body,
         JSON,
         [("WWW-Authenticate", challenge), ("Cache-Control", "no-store"), *headers],
     )

@@ -56,6 +56,11 @@ class BearerTokens:
         self._jwt = type(verifier) is JwtVerifier
         self._tokens: dict[str, str] = {}  # Authorization header -> its token
 
+    def token_of(self, authorization: str) -> str | None:
+        """The header's bearer token (remembered by :meth:`cached`), else ``None``."""
+        token = self._tokens.get(authorization)
+        return bearer_token(authorization) if token is None else token
+
     def cached(self, tenant: Tenant, authorization: str) -> tuple[str, Mapping[str, Any]] | None:
         """The header's token and its claims, if verified before (no I/O), else ``None``."""
         # The same token string each time: its (1-2 KB) hash is computed once, not per check.

@@ -11,7 +11,6 @@ from typing import Any
 from ..errors import KeycloakError, TokenError, TokenStoreUnavailable, WrongAudience
 from ..stores import SessionRecord
 from .answers import _forbidden, _login_redirect, _unauthorized, _unavailable, _wants_api
-from .bearer import bearer_token
 from .context import RECENT_LOGINS_KEY, Call, note_refusal
 from .parts import Parts
 from .refresh import Unavailable
@@ -25,7 +24,7 @@ SessionUser = tuple[Any, str, Mapping[str, Any]]
 
 def protect_bearer(parts: Parts, call: Call, authorization: str, requirement: Requirement) -> Guard:
     """Verify the request's bearer token, then check ``requirement``."""
-    token = bearer_token(authorization)
+    token = parts.bearer.token_of(authorization)
     if token is None:
         reason = "the Authorization header is not a Bearer token"
         return Guard(response=_unauthorized(call, reason))
@@ -82,7 +81,7 @@ def authenticate(parts: Parts, call: Call) -> Guard:
     authorization = call.adapter.header(call.request, "authorization")
     tenant = call.tenant
     if authorization is not None:
-        token = bearer_token(authorization)
+        token = parts.bearer.token_of(authorization)
         if token is None:
             return Guard()
         try:

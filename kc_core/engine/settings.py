@@ -43,12 +43,19 @@ class EngineSettings:
     #: the logout's same-origin check and ``next`` are built from it, never from the request's
     #: Host. Unset, the request URL is used, as far as the framework's trusted hosts allow.
     public_url: str | None = None
+    #: Threads an async adapter's engine keeps for the work that may block (a call to
+    #: Keycloak, a shared token store); its own pool, not the event loop's default one.
+    io_threads: int = 8
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
             raise ConfigError(
                 f"prefix must start with '/' and not end with one, got {self.prefix!r}",
                 key="prefix",
+            )
+        if self.io_threads < 1:
+            raise ConfigError(
+                f"io_threads must be at least 1, got {self.io_threads}", key="io_threads"
             )
         if self.public_url is not None:
             object.__setattr__(self, "public_url", public_origin(self.public_url))

@@ -341,3 +341,11 @@ def test_an_unknown_token_store_setting_is_a_config_error(
     with pytest.raises(ConfigError) as refused:
         make_engine(token_store="memcached://cache:11211")
     assert refused.value.key == "token_store"
+
+
+def test_io_threads_setting_is_read_and_checked() -> None:
+    from kc_core import ConfigError
+
+    assert EngineSettings.from_mapping({"KEYCLOAK_IO_THREADS": "3"}).io_threads == 3
+    with pytest.raises(ConfigError, match="io_threads"):
+        EngineSettings(io_threads=0)

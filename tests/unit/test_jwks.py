@@ -10,12 +10,22 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from kc_core import Config
+from kc_core import Config, TokenValidator
 from kc_core.errors import KeycloakError, KeycloakUnreachable, UnknownKey
 from kc_core.http import HttpClient
 from kc_core.jwks import RemoteKeySet, StaticKeySet, load_jwk
 
-from .conftest import Clock, LocalServer, Reply, SigningKey, b64url
+from .conftest import (
+    API_AUDIENCE,
+    ISSUER,
+    NOW,
+    Clock,
+    LocalServer,
+    Reply,
+    SigningKey,
+    TokenMinter,
+    b64url,
+)
 
 JWKS_PATH = "/realms/shop/protocol/openid-connect/certs"
 
@@ -349,3 +359,25 @@ def test_error_answer_on_first_fetch_is_not_taken_for_an_empty_key_set(
     clock.advance(10)
 
     assert keys.get("rsa").kid == "rsa"
+
+
+def test_validates_offline_only_what_needs_no_key_fetch(
+    local_server: LocalServer,
+    make_key_set: Callable[..., RemoteKeySet],
+    signing_keys: dict[str, SigningKey],
+    minter: TokenMinter,
+) -> None:
+    local_server.answer(JWKS_PATH, Reply(jwks_of(signing_keys, "rsa")))
+    keys = make_key_set()
+    validator = TokenValidator(keys, issuer=ISSUER, audience=API_AUDIENCE, clock=lambda: NOW)
+    token = minter.mint()
+    assert not validator.validates_offline(token)  # the key set is still to fetch
+    validator.validate(token)
+    fetches = keys.fetch_count
+    assert validator.validates_offline(minter.mint(minter.access_claims(jti="another")))
+    assert validator.validates_offline("not-a-token")  # refused before any key is looked up
+    unsigned = b64url(b'{"alg":"none"}') + "." + token.split(".")[1] + "."
+    assert validator.validates_offline(unsigned)  # alg none: refused from its header
+    assert not validator.validates_offline(minter.mint(key="p256"))  # an unknown kid: a fetch
+    assert keys.fetch_count == fetches  # asking fetched nothing
+    assert StaticKeySet(jwks_of(signing_keys, "rsa")).loaded("any kid")  # never fetches

@@ -72,11 +72,32 @@ class KeycloakUser(KeycloakUserBase, BaseUser):
 
 
 class KeycloakCredentials(AuthCredentials):
-    """Starlette's ``request.auth``: the scopes, and the access token (``token``)."""
+    """Starlette's ``request.auth``: the scopes, and the access token (``token``).
 
-    def __init__(self, scopes: list[str], token: str | None) -> None:
-        super().__init__(scopes)
+    Without ``scopes``, they are read from ``claims`` when first asked for.
+    """
+
+    def __init__(
+        self,
+        scopes: list[str] | None,
+        token: str | None,
+        claims: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._scopes = scopes
+        self._claims = claims
         self.token = token
+
+    @property
+    def scopes(self) -> list[str]:
+        """``authenticated``, the token's OAuth scopes, its roles (``realm:NAME`` ...)."""
+        if self._scopes is None:
+            claims = self._claims
+            self._scopes = _scopes_of(claims) if claims is not None else ["authenticated"]
+        return self._scopes
+
+    @scopes.setter
+    def scopes(self, scopes: list[str]) -> None:
+        self._scopes = list(scopes)
 
 
 def _scopes_of(claims: Mapping[str, Any]) -> list[str]:
@@ -87,9 +108,9 @@ def _scopes_of(claims: Mapping[str, Any]) -> list[str]:
 
 def _pair(identity: Any, token: str | None) -> tuple[KeycloakCredentials, BaseUser]:
     claims = getattr(identity, "claims", None)
-    scopes = _scopes_of(claims) if isinstance(claims, Mapping) else ["authenticated"]
     user = identity if isinstance(identity, BaseUser) else KeycloakUser(identity, token)
-    return KeycloakCredentials(scopes, token), user
+    # The scopes (every role, sorted) are built only if the app reads them.
+    return KeycloakCredentials(None, token, claims if isinstance(claims, Mapping) else None), user
 
 
 class KeycloakBackend(AuthenticationBackend):
