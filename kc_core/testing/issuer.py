@@ -449,6 +449,13 @@ class LocalIssuer:
             self._refresh = {t: s for t, s in self._refresh.items() if s.sid not in ended}
         return ended
 
+    def reset(self) -> None:
+        """Forget every session, code and refresh token (the keys stay): a test's clean slate."""
+        with self._lock:
+            self._codes.clear()
+            self._refresh.clear()
+            self._sessions.clear()
+
     def sessions_of(self, user: LocalUser) -> list[str]:
         """The ids of ``user``'s live SSO sessions."""
         with self._lock:

@@ -299,6 +299,7 @@ _CLIENT_KINDS = {
     "werkzeug.test.Client": "werkzeug",
     "django.test.client.Client": "django",
     "httpx.Client": "httpx",
+    "starlette.testclient.TestClient": "httpx",
     "webtest.app.TestApp": "webtest",
 }
 

@@ -13,7 +13,7 @@ Fixtures:
   server URL and realm for the whole test session, so an app built once (at import) keeps
   the keys it fetched.
 - ``kc_test``: a :class:`~kc_core.testing.users.UserKit`; while the test runs, ``requests``
-  calls to the issuer's URL are answered by it in process.
+  calls to the issuer's URL are answered by it in process; its sessions end with the test.
 """
 
 from __future__ import annotations
@@ -58,3 +58,4 @@ def kc_test(kc_issuer: LocalIssuer, kc_test_settings: Mapping[str, Any]) -> Iter
     prefix = str(kc_test_settings.get("prefix") or "/kc")
     with kc_issuer.intercept():
         yield UserKit(kc_issuer, client_id, prefix=prefix)
+    kc_issuer.reset()
