@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 
 # The app reads its settings when imported: point it at the kit's issuer first.
 os.environ.update(SECRET_KEY="test-only-secret-key-0123456789", KEYCLOAK_URL="http://keycloak.test")
-from app import app  # noqa: E402
+from app import app
 
 pytest_plugins = ["kc_core.testing.users_plugin"]
 
