@@ -15,7 +15,9 @@ command -v java >/dev/null 2>&1 || wanted+=(openjdk-17-jre-headless:java)
 
 missing=()
 for pair in "${wanted[@]}"; do
-    command -v "${pair#*:}" >/dev/null 2>&1 || missing+=("${pair%%:*}")
+    # nginx lives in /usr/sbin, which a non-root PATH may lack.
+    command -v "${pair#*:}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair#*:}" ] \
+        || missing+=("${pair%%:*}")
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then
