@@ -518,7 +518,11 @@ def needs_login(engine: Engine, guard: Guard) -> bool:
     # Every framework's response headers read case-insensitively with .get().
     read = getattr(getattr(response, "headers", None), "get", None)
     location = read("Location") if callable(read) else None
-    return isinstance(location, str) and location.startswith(engine.settings.login_path + "?")
+    if not isinstance(location, str):
+        return False
+    # The app's mount point (a proxy's path prefix) may come before the login path.
+    path, query = location.partition("?")[::2]
+    return bool(query) and path.startswith("/") and path.endswith(engine.settings.login_path)
 
 
 SEED_ARGUMENTS = """The seed middlewares' arguments, the same in every adapter.

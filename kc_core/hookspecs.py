@@ -79,7 +79,12 @@ def kc_request_url(request: Any) -> str:
 
 @hookspec
 def kc_request_path(request: Any) -> str:
-    """The path, without query string (``/orders/7``). **Owning adapter only.**"""
+    """The path within the app, without query string (``/orders/7``). **Owning adapter only.**
+
+    Without the app's mount point (WSGI ``SCRIPT_NAME``, ASGI ``root_path``): the engine's
+    endpoints are matched on it, and the mount point, the rest of :func:`kc_request_url`'s
+    path, prefixes the URLs the engine builds (behind a proxy's path prefix).
+    """
     raise NotImplementedError
 
 

@@ -3,17 +3,21 @@
 # Used by .ci/run and ./dev test; safe to run again: it does nothing when all are present.
 #   redis-server        session store tests
 #   chromium(+driver)   browser tests of the example apps
+#   nginx               the reverse-proxy tests (TLS termination, a path prefix)
 #   maven               fetches the Keycloak distribution (kc_core/testing/server.py)
 #   a Java runtime      runs Keycloak (JDK 17 is normally there already)
 set -euo pipefail
 
 # package:command pairs; a package counts as present when its command is on PATH.
-wanted=(redis-server:redis-server chromium:chromium chromium-driver:chromedriver maven:mvn)
+wanted=(redis-server:redis-server chromium:chromium chromium-driver:chromedriver maven:mvn
+    nginx:nginx)
 command -v java >/dev/null 2>&1 || wanted+=(openjdk-17-jre-headless:java)
 
 missing=()
 for pair in "${wanted[@]}"; do
-    command -v "${pair#*:}" >/dev/null 2>&1 || missing+=("${pair%%:*}")
+    # nginx lives in /usr/sbin, which a non-root PATH may lack.
+    command -v "${pair#*:}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair#*:}" ] \
+        || missing+=("${pair%%:*}")
 done
 
 if [ "${#missing[@]}" -eq 0 ]; then

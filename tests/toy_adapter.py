@@ -29,6 +29,7 @@ class ToyRequest:
     form: dict[str, str] = field(default_factory=dict)
     session: dict[str, Any] = field(default_factory=dict)
     rotations: int = 0
+    script_name: str = ""  # where the app is mounted (a proxy's path prefix)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class ToyAdapter:
     @hookimpl
     def kc_request_path(self, request: ToyRequest) -> str:
         self.calls.append("path")
-        return urlsplit(request.url).path
+        return urlsplit(request.url).path[len(request.script_name) :]
 
     @hookimpl
     def kc_request_query(self, request: ToyRequest) -> Mapping[str, str]:

@@ -42,7 +42,17 @@ from starlette.routing import Route
 
 from kc_core import Config
 
-LOGOUT_FORM = '<form method="post" action="/kc/logout"><button>Log out</button></form>'
+
+def kc_url(request: Request, path: str) -> str:
+    """One of kc's endpoints as the browser reaches it: under the app's root path (behind a
+    proxy's path prefix, ``uvicorn --root-path /app``)."""
+    return html.escape(f"{request.scope.get('root_path', '')}/kc/{path}")
+
+
+def logout_form(request: Request) -> str:
+    return (
+        f'<form method="post" action="{kc_url(request, "logout")}"><button>Log out</button></form>'
+    )
 
 
 def page(title: str, body: str) -> HTMLResponse:
@@ -52,8 +62,9 @@ def page(title: str, body: str) -> HTMLResponse:
 async def home(request: Request) -> HTMLResponse:
     user = request.user
     if user.is_authenticated:
-        return page("Home", f"<p>Hello {html.escape(user.display_name)}.</p>{LOGOUT_FORM}")
-    return page("Home", '<p><a href="/kc/login?next=/profile">Log in</a></p>')
+        return page("Home", f"<p>Hello {html.escape(user.display_name)}.</p>{logout_form(request)}")
+    profile = html.escape(f"{request.scope.get('root_path', '')}/profile")
+    return page("Home", f'<p><a href="{kc_url(request, "login")}?next={profile}">Log in</a></p>')
 
 
 @login_required
@@ -63,7 +74,7 @@ async def profile(request: Request) -> HTMLResponse:
     return page(
         "Profile",
         f"<p>{html.escape(user.username or '')} ({html.escape(user.email or 'no e-mail')}), "
-        f"realm roles: {html.escape(roles)}</p>{LOGOUT_FORM}",
+        f"realm roles: {html.escape(roles)}</p>{logout_form(request)}",
     )
 
 

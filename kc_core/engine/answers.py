@@ -171,7 +171,9 @@ def _login_redirect(
     url = urlsplit(call.adapter.url(call.request))
     here = url.path + (f"?{url.query}" if url.query else "")
     return call.adapter.redirect(
-        call.request, f"{settings.login_path}?{urlencode({'next': here})}", list(headers)
+        call.request,
+        f"{call.app_url(settings.login_path)}?{urlencode({'next': here})}",
+        list(headers),
     )
 
 
@@ -197,7 +199,8 @@ def _error_page(
         return call.adapter.response(
             call.request, status, body, JSON, [("Cache-Control", "no-store"), *headers]
         )
-    login = html.escape(f"{settings.login_path}?{urlencode({'next': '/'})}")
+    login = call.app_url(settings.login_path)
+    login = html.escape(f"{login}?{urlencode({'next': call.app_url('/')})}")
     page = (
         '<!doctype html><html><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title></head><body>"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from ..oidc import Client, TokenSet
 from ..plugins import Adapter, Plugins
@@ -92,6 +92,13 @@ class Call:
         """The app's origin as browsers reach it: pinned by settings, else the request's."""
         return self.tenant.public_origin or origin(self.adapter.url(self.request))
 
+    def app_url(self, path: str) -> str:
+        """An app path (``/kc/login``, ``/``) as browsers reach it: under the app's mount point
+        (``/app/kc/login`` behind a proxy's path prefix); other URLs are returned as given."""
+        if not path.startswith("/") or path.startswith("//"):
+            return path
+        return mount_path(self.adapter.url(self.request), self.adapter.path(self.request)) + path
+
 
 class Identities:
     """Identities built by ``kc_build_identity``, remembered per token string.
@@ -151,3 +158,13 @@ def forget_recent_logins(session: MutableMapping[str, Any]) -> None:
     if RECENT_LOGINS_KEY in session:
         session.pop(RECENT_LOGINS_KEY, None)
         session.pop(REFUSED_KEY, None)
+
+
+def mount_path(url: str, path: str) -> str:
+    """Where the app is mounted (WSGI ``SCRIPT_NAME``, ASGI ``root_path``): the part of the
+    request URL's path before the app's own ``path``; ``""`` for an app at the root."""
+    full = unquote(urlsplit(url).path)
+    if not path.startswith("/") or len(full) <= len(path) or not full.endswith(path):
+        return ""
+    root = full[: len(full) - len(path)].rstrip("/")
+    return quote(root, safe="/") if root.startswith("/") else ""

@@ -38,7 +38,7 @@ def login(parts: Parts, call: Call) -> Any:
     target = safe_return_url(adapter.query(request).get("next"), site)
     try:
         login = tenant.client.login(
-            site + settings.callback_path, scopes=settings.scopes, remember=False
+            site + call.app_url(settings.callback_path), scopes=settings.scopes, remember=False
         )
     except KeycloakError as exc:
         return _unavailable(call, exc)
@@ -53,7 +53,7 @@ def login(parts: Parts, call: Call) -> Any:
         "nonce": login.nonce,
         "code_verifier": login.code_verifier,
         "redirect_uri": login.redirect_uri,
-        "next": target or settings.after_login_url,
+        "next": target or call.app_url(settings.after_login_url),
         "created_at": login.created_at,
         "tenant": tenant.name,
     }
@@ -157,7 +157,7 @@ def callback(parts: Parts, call: Call) -> Any:
     identity = parts.identities.of(id_token, claims, request)
     parts.plugins.after_login(request, tokens, identity)
     target = safe_return_url(str(entry.get("next") or ""), call.site())
-    return adapter.redirect(request, target or settings.after_login_url, call.headers)
+    return adapter.redirect(request, target or call.app_url(settings.after_login_url), call.headers)
 
 
 def _pending_logins(session: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -57,7 +57,7 @@ def logout(parts: Parts, call: Call) -> Any:
     record = found.record if found is not None else None
     identity = None if record is None else parts.identities.of_id_token(record.tokens, request)
     parts.plugins.after_logout(request, identity)
-    after = site + settings.after_logout_url
+    after = site + call.app_url(settings.after_logout_url)
     mode = settings.logout_mode
     if record is not None and mode == "server" and record.tokens.refresh_token:
         try:
@@ -73,7 +73,7 @@ def logout(parts: Parts, call: Call) -> Any:
             _log.warning("no end-session URL (the local session is gone): %s", exc)
         else:
             return adapter.redirect(request, location, call.headers)
-    return adapter.redirect(request, settings.after_logout_url, call.headers)
+    return adapter.redirect(request, call.app_url(settings.after_logout_url), call.headers)
 
 
 def end_session(parts: Parts, call: Call) -> list[tuple[str, str]]:

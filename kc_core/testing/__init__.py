@@ -5,6 +5,10 @@
 - :func:`login_with_form` / :class:`RealmLogin` drive the real login form,
   :func:`submit_device_code` the device-flow pages.
 - :class:`KeycloakAdmin` changes the server through the admin REST API.
+- The user test kit, for testing your own app with no Keycloak: :class:`LocalIssuer` (an
+  issuer in the test process), :class:`UserKit` / :func:`user_kit` (``kit.login(client,
+  "alice", roles=["realm:admin"])`` through the framework's test client, ``kit.bearer()``);
+  its fixtures are in :mod:`kc_core.testing.users_plugin` (``-p kc_core.testing.users_plugin``).
 
 Opt-in (``pip install "kc-core[testing]"``): the pytest fixtures live in
 :mod:`kc_core.testing.plugin`, enabled with ``-p kc_core.testing.plugin`` or
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
         login_with_form,
         submit_device_code,
     )
+    from kc_core.testing.issuer import IssuerRefusal, LocalIssuer, LocalUser
     from kc_core.testing.server import (
         DEFAULT_KEYCLOAK_VERSION,
         DEFAULT_REALM_FILE,
@@ -39,6 +44,7 @@ if TYPE_CHECKING:
         RealmClient,
         RealmUser,
     )
+    from kc_core.testing.users import LoginFailed, UserKit, user_kit
 
 __all__ = [
     "DEFAULT_KEYCLOAK_VERSION",
@@ -47,17 +53,23 @@ __all__ = [
     "BrowserSession",
     "FormLoginError",
     "FormLoginResult",
+    "IssuerRefusal",
     "KeycloakAdmin",
     "KeycloakAdminError",
     "KeycloakPage",
     "KeycloakRealm",
     "KeycloakServer",
     "KeycloakStartError",
+    "LocalIssuer",
+    "LocalUser",
+    "LoginFailed",
     "RealmClient",
     "RealmLogin",
     "RealmUser",
+    "UserKit",
     "login_with_form",
     "submit_device_code",
+    "user_kit",
 ]
 
 # Lazy so that ``python -m kc_core.testing.server`` does not import its own module twice.
@@ -71,6 +83,12 @@ _MODULE_OF = {
     "RealmLogin": "browser",
     "login_with_form": "browser",
     "submit_device_code": "browser",
+    "IssuerRefusal": "issuer",
+    "LocalIssuer": "issuer",
+    "LocalUser": "issuer",
+    "LoginFailed": "users",
+    "UserKit": "users",
+    "user_kit": "users",
 }
 
 

@@ -275,6 +275,7 @@ def engine() -> Engine:
 
 def test_needs_login_only_for_the_engines_login_redirect(engine: Engine) -> None:
     assert needs_login(engine, Guard(response=_Response(302, "/kc/login?next=%2Fpage")))
+    assert needs_login(engine, Guard(response=_Response(302, "/app/kc/login?next=%2Fapp%2F")))
     assert not needs_login(engine, Guard())  # admitted
     assert not needs_login(engine, Guard(response=_Response(401)))  # an API client
     assert not needs_login(engine, Guard(response=_Response(503)))

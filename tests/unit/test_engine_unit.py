@@ -34,6 +34,7 @@ from kc_core.engine import (
     SessionBackend,
     safe_return_url,
 )
+from kc_core.engine.context import mount_path
 from kc_core.plugins import Plugins
 from kc_core.stores.cookie import CookieTokenStore
 
@@ -124,6 +125,27 @@ def test_a_browser_without_session_is_sent_to_login_with_next(engine: Engine) ->
     assert parse_qs(location.query) == {"next": ["/orders?page=2"]}
 
 
+def test_behind_a_path_prefix_the_login_redirect_stays_under_it(engine: Engine) -> None:
+    request = ToyRequest(url="http://app.test/app/orders?page=2", script_name="/app")
+    location = urlsplit(engine.protect(request).response.header("Location") or "")
+    assert location.path == "/app/kc/login"
+    assert parse_qs(location.query) == {"next": ["/app/orders?page=2"]}
+
+
+@pytest.mark.parametrize(
+    ("url", "path", "mount"),
+    [
+        ("http://app.test/kc/login", "/kc/login", ""),
+        ("http://app.test/app/kc/login?x=1", "/kc/login", "/app"),
+        ("http://app.test/a%20b/", "/", "/a%20b"),
+        ("http://app.test/shop/app/", "/app/", "/shop"),
+        ("http://app.test/other", "/kc/login", ""),  # not a suffix: no mount point guessed
+    ],
+)
+def test_mount_path_is_the_url_path_before_the_apps_own(url: str, path: str, mount: str) -> None:
+    assert mount_path(url, path) == mount
+
+
 def test_exempt_paths_pass_without_anyone(make_engine: Callable[..., Engine]) -> None:
     engine = make_engine(exempt_paths=("/health", "/static/"))
     assert engine.protect(ToyRequest(url="http://app.test/health")).allowed
@@ -212,6 +234,7 @@ sys.meta_path.insert(0, Hide())
 
 import kc_core, kc_core.engine, kc_core.plugins, kc_core.hookspecs, kc_core.stores.cookie
 from kc_core.engine import Engine
+from kc_core.engine.context import mount_path
 from kc_core.plugins import Plugins, hookimpl
 
 class Request:

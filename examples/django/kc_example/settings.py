@@ -60,6 +60,10 @@ SESSION_FILE_PATH = os.environ.get("DJANGO_SESSION_DIR") or os.path.join(
 os.makedirs(SESSION_FILE_PATH, mode=0o700, exist_ok=True)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Served over https (KEYCLOAK_PUBLIC_URL, behind a TLS-terminating proxy): cookies only there.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("KEYCLOAK_PUBLIC_URL", "").startswith(
+    "https://"
+)
 USE_TZ = True
 
 KEYCLOAK = {

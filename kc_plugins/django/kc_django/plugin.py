@@ -70,8 +70,8 @@ def kc_request_url(request: HttpRequest) -> str:
 
 @hookimpl
 def kc_request_path(request: HttpRequest) -> str:
-    # The full path (SCRIPT_NAME included): the engine's redirects are built from it.
-    return request.path
+    # Within the app: the mount point (SCRIPT_NAME) is part of the URL, not of the path.
+    return request.path_info
 
 
 @hookimpl

@@ -47,21 +47,32 @@ def SealedCookieSessionFactory(
 ) -> Any:
     """A Pyramid session factory whose cookie is encrypted and authenticated (AES-GCM).
 
-    The cookie is ``HttpOnly`` and ``SameSite=Lax``; pass ``secure=True`` in production.
-    Other options are :func:`pyramid.session.BaseCookieSessionFactory`'s.
+    The cookie is ``HttpOnly`` and ``SameSite=Lax``, and ``Secure`` whenever the request came
+    over https (behind a proxy: as the server's forwarded headers say); ``secure=True`` makes
+    it always so. Other options are :func:`pyramid.session.BaseCookieSessionFactory`'s.
 
     Raises:
         ValueError: ``secret`` is shorter than 16 bytes.
     """
     sealer = CookieSealer(secret, purpose="kc_pyramid session")
-    return BaseCookieSessionFactory(
-        _SealedJSON(sealer),
-        cookie_name=cookie_name,
-        max_age=max_age,
-        timeout=timeout,
-        reissue_time=reissue_time,
-        secure=secure,
-        httponly=True,
-        samesite=samesite,
-        **options,
-    )
+
+    def factory(flag: bool) -> Any:
+        return BaseCookieSessionFactory(
+            _SealedJSON(sealer),
+            cookie_name=cookie_name,
+            max_age=max_age,
+            timeout=timeout,
+            reissue_time=reissue_time,
+            secure=flag,
+            httponly=True,
+            samesite=samesite,
+            **options,
+        )
+
+    over_https, as_asked = factory(True), factory(secure)
+
+    def session_of(request: Any) -> Any:
+        # The same cookie either way; only its Secure flag follows the request's scheme.
+        return (over_https if request.scheme == "https" else as_asked)(request)
+
+    return session_of

@@ -153,6 +153,9 @@ class KeycloakMiddleware:
         kind = scope["type"]
         if kind == "http":
             path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if root and path.startswith(root + "/"):
+                path = path[len(root) :]  # the endpoints are app paths, under any mount point
             if path.startswith(self._prefix) and path in self._endpoints:
                 await self.serve_endpoint(scope, receive, send)
                 return

@@ -69,9 +69,10 @@ def kc_request_url(request: HTTPConnection) -> str:
 
 @hookimpl
 def kc_request_path(request: HTTPConnection) -> str:
-    # The full path (root path included): the engine's redirects are built from it.
+    # Within the app: the mount point (root_path) is part of the URL, not of the path.
     path: str = request.scope["path"]
-    return path
+    root: str = request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
 @hookimpl

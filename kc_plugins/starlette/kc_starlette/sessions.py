@@ -15,7 +15,7 @@ from typing import Any
 from itsdangerous import BadSignature
 from starlette.datastructures import Secret
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kc_core.sealed import CookieSealer
 
@@ -42,7 +42,8 @@ class SealedSessionMiddleware(SessionMiddleware):
     """Starlette's ``SessionMiddleware``, its cookie encrypted and authenticated (AES-GCM).
 
     Takes ``SessionMiddleware``'s arguments; the cookie stays ``HttpOnly`` and ``SameSite``
-    (``lax`` by default); pass ``https_only=True`` in production.
+    (``lax`` by default), and is ``Secure`` whenever the request came over https (behind a
+    proxy: as the server's forwarded headers say); ``https_only=True`` makes it always so.
 
     Raises:
         ValueError: ``secret_key`` is shorter than 16 bytes.
@@ -52,3 +53,24 @@ class SealedSessionMiddleware(SessionMiddleware):
         super().__init__(app, secret_key, **options)
         sealer = CookieSealer(str(secret_key), purpose="kc_starlette session")
         self.signer = _Sealer(sealer)  # type: ignore[assignment]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("scheme") in ("https", "wss") and "secure" not in self.security_flags:
+            send = _secure_cookie(send, f"{self.session_cookie}=".encode("latin-1"))
+        await super().__call__(scope, receive, send)
+
+
+def _secure_cookie(send: Send, name: bytes) -> Send:
+    """``send``, adding ``Secure`` to the session's ``Set-Cookie`` (the flags are per app)."""
+
+    async def send_secure(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [
+                (key, value + b"; secure")
+                if key.lower() == b"set-cookie" and value.startswith(name)
+                else (key, value)
+                for key, value in message.get("headers", [])
+            ]
+        await send(message)
+
+    return send_secure
