@@ -72,13 +72,14 @@ class HttpClient:
         ``oauth=True`` marks endpoints whose errors follow RFC 6749 (``error`` and
         ``error_description``): their error answers raise :class:`OAuthError`.
         """
-        kwargs.setdefault("timeout", self.timeout)
+        timeout = kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.Timeout as exc:
+            waited = timeout[1] if isinstance(timeout, tuple) else timeout
             raise KeycloakUnreachable(
-                f"Keycloak did not answer {method} {url} within {self.timeout[1]} s", url=url
+                f"Keycloak did not answer {method} {url} within {waited} s", url=url
             ) from exc
         except requests.RequestException as exc:
             raise KeycloakUnreachable(f"Keycloak is unreachable at {url}: {exc}", url=url) from exc
@@ -105,11 +106,17 @@ class HttpClient:
         auth: tuple[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         expected: tuple[int, ...] = (200,),
+        timeout: float | None = None,
     ) -> Any:
-        """POST a form to an OAuth endpoint and return its JSON body (``None`` when empty)."""
+        """POST a form to an OAuth endpoint and return its JSON body (``None`` when empty).
+
+        ``timeout`` bounds this call (connecting and reading) instead of the configured
+        timeouts.
+        """
         response = self.request(
             "POST", url, data=data, auth=auth, headers=_json_headers(headers),
             expected=expected, oauth=True,
+            timeout=self.timeout if timeout is None else (min(timeout, self.timeout[0]), timeout),
         )  # fmt: skip
         return _json_body(response) if response.content else None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -79,7 +80,7 @@ def _forbidden(call: Call, reason: str, api: bool, headers: Sequence[tuple[str, 
     return _page(call, 403, "You do not have access to this page.", headers)
 
 
-def _unavailable(call: Call, error: KeycloakError) -> Any:
+def _unavailable(call: Call, error: KeycloakError, retry_after: float | None = None) -> Any:
     what = "session store" if isinstance(error, TokenStoreUnavailable) else "login service"
     _log.warning("the %s is unavailable: %s", what, error)
     description = f"the {what} is unreachable; your session is kept, try again shortly"
@@ -87,8 +88,17 @@ def _unavailable(call: Call, error: KeycloakError) -> Any:
         {"error": "temporarily_unavailable", "error_description": description}
     ).encode()
     return call.adapter.response(
-        call.request, 503, body, JSON, [("Retry-After", "5"), ("Cache-Control", "no-store")]
+        call.request,
+        503,
+        body,
+        JSON,
+        [("Retry-After", _retry_after(retry_after)), ("Cache-Control", "no-store")],
     )
+
+
+def _retry_after(seconds: float | None) -> str:
+    # The back-off left when one is known (whole seconds, at least 1), else 5.
+    return str(max(1, math.ceil(seconds))) if seconds else "5"
 
 
 def _loop_stop(

@@ -59,7 +59,7 @@ class Parts:
         self.sessions: SessionBackend = (
             self._server_sessions if self.cookies is None else CookieSessions(self.cookies)
         )
-        self.refresher = Refresher(self.sessions, self.plugins)
+        self.refresher = Refresher(self.sessions, self.plugins, self.settings)
         self.bearer = BearerTokens(verifier or JwtVerifier())
         self.authorizer = Authorizer(enforcer)
         self.identities = Identities(self.plugins)

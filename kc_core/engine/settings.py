@@ -31,6 +31,13 @@ class EngineSettings:
     allow_get_logout: bool = False
     #: Refresh the access token when it expires within this many seconds.
     refresh_margin: float = 30.0
+    #: Longest wait for Keycloak's answer to a silent refresh on the request path (seconds;
+    #: the code exchange at login keeps the client's ``read_timeout``).
+    refresh_timeout: float = 2.0
+    #: After a refresh failed for want of Keycloak (timeout, unreachable, 5xx), no request
+    #: tries again for this long (seconds, doubling per failure up to 16 times as long):
+    #: valid access tokens keep serving, expired ones get 503 with ``Retry-After``.
+    refresh_backoff: float = 5.0
     session_key: str = "kc"
     max_pending_logins: int = 5
     login_ttl: float = 600.0
@@ -52,6 +59,9 @@ class EngineSettings:
             )
         if self.public_url is not None:
             object.__setattr__(self, "public_url", public_origin(self.public_url))
+        for key in ("refresh_timeout", "refresh_backoff"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be positive", key=key)
 
     @classmethod
     def from_mapping(

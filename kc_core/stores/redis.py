@@ -9,6 +9,7 @@ share one Redis without ever seeing each other's sessions)::
     <prefix>:sid:<sid>       set of session keys of one Keycloak session
     <prefix>:sub:<sub>       set of session keys of one user
     <prefix>:ended:<sid>     marker of a Keycloak session ended by a back-channel logout
+    <prefix>:refreshing:<key> the short lock of the one process refreshing that session
 
 An index set lives at least as long as the longest-lived record it lists. Every write is one
 ``MULTI``/``EXEC`` transaction guarded by ``WATCH``, so concurrent processes never leave a
@@ -21,6 +22,7 @@ A Redis error surfaces as :class:`~kc_core.errors.TokenStoreUnavailable`: the en
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import quote
@@ -39,6 +41,11 @@ __all__ = ["RedisTokenStore"]
 
 #: How long an "ended" marker outlives the logout when the session's index had no expiry.
 _ENDED_MARKER_TTL_MS = 3_600_000
+# Deletes the lock only if it still holds the caller's token (a compare-and-delete).
+_UNLOCK_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 
 
 class RedisTokenStore:
@@ -218,6 +225,20 @@ class RedisTokenStore:
         # EXEC answers one DEL per key first: count the records that had not expired yet.
         return sum(int(result) for result in results[: len(ended)])
 
+    # -- RefreshLocks -----------------------------------------------------------------------
+
+    def lock_refresh(self, key: str, ttl: float) -> str | None:
+        """Take the refresh lock of session ``key`` (``SET NX PX``); its token, or ``None``."""
+        token = secrets.token_hex(16)
+        with self._errors():
+            taken = self._redis.set(self._lock_key(key), token, nx=True, px=max(1, int(ttl * 1000)))
+        return token if taken else None
+
+    def unlock_refresh(self, key: str, token: str) -> None:
+        """Release the lock taken with ``token`` (never one another process took since)."""
+        with self._errors():
+            self._redis.eval(_UNLOCK_SCRIPT, 1, self._lock_key(key), token)
+
     def close(self) -> None:
         """Close the client's connections (the store may still be used: they reopen)."""
         self._redis.close()
@@ -235,6 +256,9 @@ class RedisTokenStore:
 
     def _ended_key(self, sid: str) -> str:
         return f"{self.prefix}:ended:{sid}"
+
+    def _lock_key(self, key: str) -> str:
+        return f"{self.prefix}:refreshing:{key}"
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
