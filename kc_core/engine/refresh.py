@@ -174,6 +174,7 @@ class Refresher:
         seen = found.record.tokens.access_token
         locks = sessions.refresh_locks(call)
         deadline = time.monotonic() + self.lock_ttl + _LOCK_SLACK
+        waited = False
         while True:
             current = sessions.latest(call, found)
             if current is None:
@@ -189,6 +190,10 @@ class Refresher:
                     current = sessions.latest(call, found)
                     if current is None or current.tokens.access_token != seen:
                         return current
+                    if waited:
+                        # The other process let go without new tokens: its refresh failed,
+                        # and trying again now would make this request wait as long again.
+                        raise KeycloakError("the refresh of this session failed in another process")
                     return self._spend(call, found, current)
                 finally:
                     locks.unlock_refresh(found.key, token)
@@ -198,6 +203,7 @@ class Refresher:
                     f"{self.lock_ttl + _LOCK_SLACK:g} s",
                     url="",
                 )
+            waited = True
             time.sleep(_LOCK_POLL)
 
     def _spend(self, call: Call, found: StoredSession, current: SessionRecord) -> SessionRecord:

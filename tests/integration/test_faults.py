@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +34,7 @@ from test_examples_multiprocess import EXAMPLE_DEPLOYMENTS, ServerProcess, _free
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form
 from kc_core.testing.redis_server import RedisServer, find_redis_server
-from kc_core.testing.server import KeycloakRealm
+from kc_core.testing.server import KeycloakRealm, KeycloakServer
 
 pytestmark = pytest.mark.integration
 
@@ -53,39 +56,74 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture(scope="module")
-def short_lived_client(keycloak_admin: KeycloakAdmin) -> Iterator[dict[str, Any]]:
-    """A copy of kc-web whose access tokens live TOKEN_LIFE seconds."""
-    with temporary_client(
-        keycloak_admin, REALM, "kc-web", **{"access.token.lifespan": str(TOKEN_LIFE)}
-    ) as client:
-        yield client
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """The Flask example under gunicorn (three workers, the Redis store) and its client."""
+
+    app: ServerProcess
+    client_id: str
+    client_secret: str
+    token_life: int
+    margin: int
+
+    def bearer_token(self, keycloak: KeycloakRealm) -> str:
+        """An access token of the deployment's client for alice (password grant)."""
+        grant = requests.post(
+            keycloak.token_url,
+            data={"grant_type": "password", "username": "alice", "password": "alice-password"},
+            auth=(self.client_id, self.client_secret),
+            timeout=_TIMEOUT,
+        )
+        assert grant.status_code == 200, grant.text
+        return str(grant.json()["access_token"])
+
+
+@contextlib.contextmanager
+def deployment(
+    admin: KeycloakAdmin,
+    keycloak: KeycloakRealm,
+    redis_url: str,
+    log_dir: Path,
+    *,
+    token_life: int,
+    margin: int,
+    **settings: str,
+) -> Iterator[Deployment]:
+    """A copy of kc-web with ``token_life`` s access tokens; the example refreshing them
+    ``margin`` s before expiry; ``settings`` become ``FLASK_KEYCLOAK_<NAME>`` variables."""
+    life = {"access.token.lifespan": str(token_life)}
+    with temporary_client(admin, REALM, "kc-web", **life) as client:
+        env = {
+            "FLASK_SECRET_KEY": SECRET,
+            "FLASK_KEYCLOAK_TOKEN_STORE": redis_url,
+            "KEYCLOAK_URL": keycloak.base_url,
+            "FLASK_KEYCLOAK_CLIENT_ID": client["clientId"],
+            "FLASK_KEYCLOAK_CLIENT_SECRET": client["secret"],
+            "FLASK_KEYCLOAK_REFRESH_MARGIN": str(margin),
+            "FLASK_KEYCLOAK_REFRESH_TIMEOUT": str(REFRESH_TIMEOUT),
+            **{f"FLASK_KEYCLOAK_{name.upper()}": value for name, value in settings.items()},
+        }
+        app = ServerProcess(EXAMPLE_DEPLOYMENTS["flask"], _free_port(), env, log_dir)
+        try:
+            app.wait_until_every_worker_answers()
+            yield Deployment(app, client["clientId"], client["secret"], token_life, margin)
+        finally:
+            app.stop()
 
 
 @pytest.fixture(scope="module")
-def flask_app(
+def rotating(
+    keycloak_admin: KeycloakAdmin,
     keycloak: KeycloakRealm,
     redis_server: RedisServer,
-    short_lived_client: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ServerProcess]:
-    """The Flask example under gunicorn with three workers and the Redis store."""
-    example = EXAMPLE_DEPLOYMENTS["flask"]
-    env = {
-        "FLASK_SECRET_KEY": SECRET,
-        "FLASK_KEYCLOAK_TOKEN_STORE": redis_server.url,
-        "KEYCLOAK_URL": keycloak.base_url,
-        "FLASK_KEYCLOAK_CLIENT_ID": short_lived_client["clientId"],
-        "FLASK_KEYCLOAK_CLIENT_SECRET": short_lived_client["secret"],
-        "FLASK_KEYCLOAK_REFRESH_MARGIN": str(MARGIN),
-        "FLASK_KEYCLOAK_REFRESH_TIMEOUT": str(REFRESH_TIMEOUT),
-    }
-    server = ServerProcess(example, _free_port(), env, tmp_path_factory.mktemp("faults"))
-    try:
-        server.wait_until_every_worker_answers()
-        yield server
-    finally:
-        server.stop()
+) -> Iterator[Deployment]:
+    """Tokens of 60 s refreshed 54 s before expiry: a session's window opens after 6 s."""
+    log_dir = tmp_path_factory.mktemp("rotating")
+    with deployment(
+        keycloak_admin, keycloak, redis_server.url, log_dir, token_life=TOKEN_LIFE, margin=MARGIN
+    ) as deployed:
+        yield deployed
 
 
 @contextlib.contextmanager
@@ -156,9 +194,9 @@ def wait_until(instant: float) -> None:
 
 
 def test_one_refresh_reaches_keycloak_for_a_burst_on_three_workers_with_rotation(
-    keycloak_admin: KeycloakAdmin, flask_app: ServerProcess, short_lived_client: dict[str, Any]
+    keycloak_admin: KeycloakAdmin, rotating: Deployment
 ) -> None:
-    client_id = short_lived_client["clientId"]
+    flask_app, client_id = rotating.app, rotating.client_id
     with refresh_token_rotation(keycloak_admin), refresh_events(keycloak_admin) as count:
         browser, issued = log_alice_in(flask_app)
         before = count(client_id)
@@ -185,3 +223,179 @@ def test_one_refresh_reaches_keycloak_for_a_burst_on_three_workers_with_rotation
     assert refused == 0
     assert survived.status_code == 200
     assert "alice" in survived.text
+
+
+# -- a frozen Keycloak -------------------------------------------------------------------------
+
+BACKOFF = 2.0
+# A request answered "quickly" under load on a shared machine (the p99 bound's floor).
+_QUICK = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    kind: str  # "bearer", "session" or "expired"
+    status: int
+    seconds: float
+    retry_after: str | None = None
+
+
+def steady_load(
+    deployed: Deployment, browser: BrowserSession, bearer: str, seconds: float, threads: int = 3
+) -> list[Answer]:
+    """Bearer and session requests from ``threads`` clients for ``seconds`` (bounded rate)."""
+    app = deployed.app
+    stop = time.monotonic() + seconds
+
+    def client(index: int) -> list[Answer]:
+        answers = []
+        turn = index
+        while time.monotonic() < stop:
+            turn += 1
+            if turn % 2:
+                started = time.monotonic()
+                answer = requests.get(
+                    f"{app.url}/api/reports",
+                    headers={"Authorization": f"Bearer {bearer}", "Connection": "close"},
+                    timeout=_TIMEOUT,
+                )
+                answers.append(Answer("bearer", answer.status_code, time.monotonic() - started))
+            else:
+                answer, took = profile(app, browser)
+                answers.append(Answer("session", answer.status_code, took))
+            time.sleep(0.02)
+        return answers
+
+    with ThreadPoolExecutor(threads) as pool:
+        return [a for batch in pool.map(client, range(threads)) for a in batch]
+
+
+def p99(answers: list[Answer]) -> float:
+    seconds = sorted(a.seconds for a in answers)
+    return seconds[min(len(seconds) - 1, int(len(seconds) * 0.99))]
+
+
+def expired_requests(app: ServerProcess, browser: BrowserSession, seconds: float) -> list[Answer]:
+    """Requests of a session whose access token has expired, one after the other."""
+    answers = []
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        answer, took = profile(app, browser)
+        answers.append(
+            Answer("expired", answer.status_code, took, answer.headers.get("Retry-After"))
+        )
+        time.sleep(0.1)
+    return answers
+
+
+def freeze_keycloak_under_load(
+    keycloak_server: KeycloakServer, keycloak: KeycloakRealm, deployed: Deployment, freeze: float
+) -> dict[str, Any]:
+    """Freeze Keycloak for ``freeze`` s under steady load; what the app answered, measured."""
+    if keycloak_server.is_external:
+        pytest.skip("freezing needs the suite's own Keycloak process (KEYCLOAK_URL is set)")
+    app = deployed.app
+    expired, issued = log_alice_in(app)  # left alone until its access token has expired
+    bearer = deployed.bearer_token(keycloak)
+    warm, _ = log_alice_in(app)
+    # Every worker validates both kinds once first: the key set is cached in each of them.
+    logged = len(app.access_lines())
+    baseline = steady_load(deployed, warm, bearer, 2.0)
+    for path in ("/profile", "/api/reports"):
+        assert len(app.worker_pids(path, since=logged)) == 3, "a worker never answered"
+    assert {a.status for a in baseline} == {200}, baseline
+    wait_until(issued + deployed.token_life + 0.5)
+    valid, _ = log_alice_in(app)  # stays out of its refresh window while Keycloak is frozen
+    assert freeze < deployed.token_life - deployed.margin - 1
+
+    keycloak_server.pause()
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            load = pool.submit(steady_load, deployed, valid, bearer, freeze)
+            failing = expired_requests(app, expired, freeze)
+            during = load.result()
+    finally:
+        keycloak_server.resume()
+
+    resumed = time.monotonic()
+    while (answer := profile(app, expired)[0]).status_code != 200:
+        assert answer.status_code == 503, answer.status_code
+        assert time.monotonic() - resumed < BACKOFF * 16 + 10, "no recovery after Keycloak resumed"
+        time.sleep(0.2)
+    recovered = time.monotonic() - resumed
+    after = steady_load(deployed, valid, bearer, 1.0)
+    return {
+        "baseline": baseline,
+        "during": during,
+        "expired": failing,
+        "after": after,
+        "recovered": recovered,
+    }
+
+
+def report_freeze(name: str, seen: dict[str, Any]) -> tuple[float, float]:
+    base, during = p99(seen["baseline"]), p99(seen["during"])
+    expired = seen["expired"]
+    slowest = max(a.seconds for a in expired)
+    median = statistics.median(a.seconds for a in expired)
+    print(
+        f"\n{name}: p99 bearer+session {base * 1000:.0f} ms unfrozen, {during * 1000:.0f} ms "
+        f"frozen (x{during / base:.1f}, {len(seen['during'])} requests); expired session: "
+        f"{len(expired)} answers {sorted({a.status for a in expired})}, slowest "
+        f"{slowest * 1000:.0f} ms, median {median * 1000:.0f} ms; "
+        f"recovered {seen['recovered']:.1f} s after resume"
+    )
+    return base, during
+
+
+def check_freeze(seen: dict[str, Any]) -> None:
+    base, during = p99(seen["baseline"]), p99(seen["during"])
+    assert {a.status for a in seen["during"]} == {200}, "valid tokens kept serving"
+    assert during <= max(5 * base, _QUICK), f"p99 {during:.3f} s frozen vs {base:.3f} s"
+    for answer in seen["expired"]:
+        assert answer.status == 503
+        assert answer.retry_after is not None
+        assert int(answer.retry_after) >= 1
+        assert answer.seconds <= REFRESH_TIMEOUT + 1.0, answer
+    assert {a.status for a in seen["after"]} == {200}
+
+
+@pytest.fixture(scope="module")
+def short_lived(
+    keycloak_admin: KeycloakAdmin,
+    keycloak: KeycloakRealm,
+    redis_server: RedisServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deployment]:
+    """Tokens of 10 s refreshed 4 s before expiry: a new session needs no refresh for 6 s."""
+    log_dir = tmp_path_factory.mktemp("short-lived")
+    with deployment(
+        keycloak_admin, keycloak, redis_server.url, log_dir, token_life=10, margin=4,
+        refresh_backoff=str(BACKOFF),
+    ) as deployed:  # fmt: skip
+        yield deployed
+
+
+def test_a_frozen_keycloak_stalls_no_valid_token_and_expired_sessions_get_503_quickly(
+    keycloak_server: KeycloakServer, keycloak: KeycloakRealm, short_lived: Deployment
+) -> None:
+    seen = freeze_keycloak_under_load(keycloak_server, keycloak, short_lived, freeze=3.5)
+    report_freeze("Keycloak frozen 3.5 s", seen)
+    check_freeze(seen)
+
+
+@pytest.mark.long
+def test_a_keycloak_frozen_20_s_under_load_stalls_no_valid_token(
+    keycloak_admin: KeycloakAdmin,
+    keycloak_server: KeycloakServer,
+    keycloak: KeycloakRealm,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    with deployment(
+        keycloak_admin, keycloak, redis_server.url, tmp_path, token_life=40, margin=10,
+        refresh_backoff=str(BACKOFF),
+    ) as deployed:  # fmt: skip
+        seen = freeze_keycloak_under_load(keycloak_server, keycloak, deployed, freeze=20.0)
+    report_freeze("Keycloak frozen 20 s", seen)
+    check_freeze(seen)
