@@ -330,6 +330,7 @@ class Client:
             self.http,
             lambda: self.discovery.endpoint("jwks_uri"),
             refetch_interval=config.jwks_refetch_interval,
+            max_age=config.jwks_max_age,
         )
         self._validator: TokenValidator | None = None
         self._validator_lock = threading.Lock()

@@ -16,10 +16,13 @@ them :data:`MARGIN` seconds before they expire: a session enters its refresh win
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import statistics
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -399,3 +402,164 @@ def test_a_keycloak_frozen_20_s_under_load_stalls_no_valid_token(
         seen = freeze_keycloak_under_load(keycloak_server, keycloak, deployed, freeze=20.0)
     report_freeze("Keycloak frozen 20 s", seen)
     check_freeze(seen)
+
+
+# -- key-set freshness -------------------------------------------------------------------------
+
+JWKS_MAX_AGE = 3.0
+_KEY_DEADLINE = JWKS_MAX_AGE + 2.0  # the max age, plus the background refetch on a busy machine
+
+
+@pytest.fixture
+def key_realm(keycloak_admin: KeycloakAdmin) -> Iterator[str]:
+    """A throwaway realm with a service client, so its keys can change under no other test."""
+    name = f"kc-keys-{uuid.uuid4().hex[:8]}"
+    keycloak_admin.post(
+        "/admin/realms",
+        json={
+            "realm": name,
+            "enabled": True,
+            "sslRequired": "none",
+            "clients": [
+                {
+                    "clientId": "keys-service",
+                    "secret": "keys-secret",
+                    "publicClient": False,
+                    "serviceAccountsEnabled": True,
+                    "standardFlowEnabled": False,
+                }
+            ],
+        },
+    )
+    yield name
+    keycloak_admin.delete(f"/admin/realms/{name}")
+
+
+def set_key_enabled(admin: KeycloakAdmin, realm: str, kid: str, enabled: bool) -> None:
+    """Enable or disable the key provider holding ``kid`` (disabled: not published)."""
+    keys = admin.get(f"{admin.realm_path(realm)}/keys")["keys"]
+    provider = next(k["providerId"] for k in keys if k.get("kid") == kid)
+    path = f"{admin.realm_path(realm)}/components/{provider}"
+    component = admin.get(path)
+    component["config"]["enabled"] = ["true" if enabled else "false"]
+    admin.put(path, json=component)
+
+
+def service_token(keycloak: KeycloakRealm, realm: str) -> str:
+    grant = requests.post(
+        f"{keycloak.base_url}/realms/{realm}/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials"},
+        auth=("keys-service", "keys-secret"),
+        timeout=_TIMEOUT,
+    )
+    assert grant.status_code == 200, grant.text
+    return str(grant.json()["access_token"])
+
+
+def bearer_burst(app: ServerProcess, token: str, count: int = 12) -> list[int]:
+    """The statuses of ``count`` bearer requests for /api/me, six at a time."""
+
+    def one(_: int) -> int:
+        answer = requests.get(
+            f"{app.url}/api/me",
+            headers={"Authorization": f"Bearer {token}", "Connection": "close"},
+            timeout=_TIMEOUT,
+        )
+        return answer.status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def statuses_by_worker(app: ServerProcess, since: int) -> dict[int, set[str]]:
+    """The statuses each worker answered for /api/me after access-log line ``since``."""
+    seen: dict[int, set[str]] = {}
+    for line in app.access_log.read_text(errors="replace").splitlines()[since:]:
+        fields = line.split()
+        if len(fields) == 4 and fields[2] == "/api/me":
+            seen.setdefault(int(fields[0].strip("<>")), set()).add(fields[3])
+    return seen
+
+
+def until_every_worker_answered(app: ServerProcess, token: str, status: str) -> float:
+    """Send ``token`` until each of the three workers has answered ``status``; seconds taken."""
+    started = time.monotonic()
+    since = len(app.access_log.read_text(errors="replace").splitlines())
+    while True:
+        bearer_burst(app, token, 6)
+        seen = statuses_by_worker(app, since)
+        if len([pid for pid, statuses in seen.items() if status in statuses]) == 3:
+            return time.monotonic() - started
+        assert time.monotonic() - started < 20, f"not every worker answered {status}: {seen}"
+
+
+@pytest.fixture
+def key_app(
+    keycloak: KeycloakRealm, redis_server: RedisServer, key_realm: str, tmp_path: Path
+) -> Iterator[ServerProcess]:
+    env = {
+        "FLASK_SECRET_KEY": SECRET,
+        "FLASK_KEYCLOAK_TOKEN_STORE": redis_server.url,
+        "KEYCLOAK_URL": keycloak.base_url,
+        "FLASK_KEYCLOAK_REALM": key_realm,
+        "FLASK_KEYCLOAK_CLIENT_ID": "keys-service",
+        "FLASK_KEYCLOAK_CLIENT_SECRET": "keys-secret",
+        "FLASK_KEYCLOAK_JWKS_MAX_AGE": str(JWKS_MAX_AGE),
+    }
+    app = ServerProcess(EXAMPLE_DEPLOYMENTS["flask"], _free_port(), env, tmp_path)
+    try:
+        app.wait_until_every_worker_answers()
+        yield app
+    finally:
+        app.stop()
+
+
+def test_a_key_disabled_in_keycloak_is_refused_by_every_worker_within_the_max_age(
+    keycloak: KeycloakRealm, keycloak_admin: KeycloakAdmin, key_realm: str, key_app: ServerProcess
+) -> None:
+    kid = keycloak_admin.add_rsa_key(key_realm, priority=500)
+    signed = service_token(keycloak, key_realm)
+    until_every_worker_answered(key_app, signed, "200")  # every worker trusts the key
+
+    set_key_enabled(keycloak_admin, key_realm, kid, enabled=False)
+    disabled_at = time.monotonic()
+    wait_until(time.time() + _KEY_DEADLINE - (time.monotonic() - disabled_at))
+    since = len(key_app.access_log.read_text(errors="replace").splitlines())
+    after = bearer_burst(key_app, signed, 12)
+    took = until_every_worker_answered(key_app, signed, "401")
+    seen = statuses_by_worker(key_app, since)
+    print(
+        f"\nkey disabled in Keycloak: refused by every worker {_KEY_DEADLINE:.0f}+{took:.1f} s "
+        f"later (jwks_max_age {JWKS_MAX_AGE:g} s); statuses {seen}"
+    )
+    assert after == [401] * 12
+    assert all(statuses == {"401"} for statuses in seen.values()), seen
+    fresh = service_token(keycloak, key_realm)  # signed with the realm's other key
+    assert set(bearer_burst(key_app, fresh)) == {200}
+
+
+def test_rotation_and_a_forged_kid_just_before_a_new_key_refuse_no_real_token(
+    keycloak: KeycloakRealm, keycloak_admin: KeycloakAdmin, key_realm: str, key_app: ServerProcess
+) -> None:
+    old = service_token(keycloak, key_realm)
+    until_every_worker_answered(key_app, old, "200")
+
+    keycloak_admin.add_rsa_key(key_realm, priority=500)  # rotation: new tokens, a new kid
+    rotated = service_token(keycloak, key_realm)
+    answers = bearer_burst(key_app, rotated, 12) + bearer_burst(key_app, old, 12)
+    assert set(answers) == {200}, "a spurious 401 after rotation"
+
+    keycloak_admin.add_rsa_key(key_realm, priority=600)
+    published = service_token(keycloak, key_realm)
+    header = base64.urlsafe_b64encode(
+        json.dumps({"alg": "RS256", "typ": "JWT", "kid": uuid.uuid4().hex}).encode()
+    )
+    forged = f"{header.decode().rstrip('=')}.{published.split('.', 2)[1]}.AAAA"
+    refused = bearer_burst(key_app, forged, 9)  # every worker refetches for the random kid
+    accepted = bearer_burst(key_app, published, 12)  # ... and right after, a real new key
+    print(
+        f"\nforged kid then a newly published key: forged {sorted(set(refused))}, "
+        f"real {sorted(set(accepted))}"
+    )
+    assert set(refused) == {401}
+    assert set(accepted) == {200}
