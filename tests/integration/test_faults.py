@@ -34,6 +34,7 @@ import requests
 from apps.harness import temporary_client
 from test_examples_multiprocess import EXAMPLE_DEPLOYMENTS, ServerProcess, _free_port
 
+from kc_core.stores.redis import RedisTokenStore
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form
 from kc_core.testing.redis_server import RedisServer, find_redis_server
@@ -563,3 +564,89 @@ def test_rotation_and_a_forged_kid_just_before_a_new_key_refuse_no_real_token(
     )
     assert set(refused) == {401}
     assert set(accepted) == {200}
+
+
+# -- a hung Redis ------------------------------------------------------------------------------
+
+REDIS_PAUSE = 5.0
+_REDIS_BOUND = 1.3  # "about a second": two 0.4 s attempts, plus a loaded machine
+
+
+def test_a_paused_redis_costs_a_session_request_about_a_second_and_no_bearer_request(
+    keycloak: KeycloakRealm, redis_server: RedisServer, rotating: Deployment
+) -> None:
+    app = rotating.app
+    browser, _ = log_alice_in(app)
+    bearer = rotating.bearer_token(keycloak)
+    baseline = steady_load(rotating, browser, bearer, 1.0)
+    assert {a.status for a in baseline} == {200}
+    bearer_base = p99([a for a in baseline if a.kind == "bearer"])
+
+    redis_server.pause()
+    try:
+        sessions: list[Answer] = []
+        with ThreadPoolExecutor(1) as pool:
+            load = pool.submit(bearer_load, app, bearer, REDIS_PAUSE - 0.5)
+            stop = time.monotonic() + REDIS_PAUSE - 0.5
+            while time.monotonic() < stop:
+                answer, took = profile(app, browser)
+                sessions.append(Answer("session", answer.status_code, took))
+            bearers = load.result()
+    finally:
+        redis_server.resume()
+    after, _ = profile(app, browser)
+
+    slowest = max(a.seconds for a in sessions)
+    bearer_frozen = p99(bearers)
+    print(
+        f"\nRedis paused {REDIS_PAUSE:g} s: {len(sessions)} session requests "
+        f"{sorted({a.status for a in sessions})}, slowest {slowest * 1000:.0f} ms; bearer p99 "
+        f"{bearer_base * 1000:.0f} ms before, {bearer_frozen * 1000:.0f} ms during "
+        f"({len(bearers)} requests)"
+    )
+    assert {a.status for a in sessions} <= {200, 503}
+    assert 503 in {a.status for a in sessions}, "the store was needed and did not answer"
+    assert slowest <= _REDIS_BOUND
+    assert {a.status for a in bearers} == {200}
+    assert bearer_frozen <= max(5 * bearer_base, _QUICK)
+    assert after.status_code == 200, "the session survived the pause"
+
+
+def bearer_load(app: ServerProcess, bearer: str, seconds: float) -> list[Answer]:
+    """Bearer requests, one after the other, for ``seconds``."""
+    answers = []
+    stop = time.monotonic() + seconds
+    while time.monotonic() < stop:
+        started = time.monotonic()
+        answer = requests.get(
+            f"{app.url}/api/reports",
+            headers={"Authorization": f"Bearer {bearer}", "Connection": "close"},
+            timeout=_TIMEOUT,
+        )
+        answers.append(Answer("bearer", answer.status_code, time.monotonic() - started))
+        time.sleep(0.02)
+    return answers
+
+
+def test_the_redis_refresh_lock_is_exclusive_expires_and_is_released_only_by_its_holder(
+    redis_server: RedisServer,
+) -> None:
+    one = RedisTokenStore.from_url(redis_server.url, prefix=f"kc:lock-{uuid.uuid4().hex[:6]}")
+    other = RedisTokenStore.from_url(redis_server.url, prefix=one.prefix)  # another process
+
+    token = one.lock_refresh("session", 0.3)
+    assert token is not None
+    assert other.lock_refresh("session", 0.3) is None
+    assert other.lock_refresh("another-session", 0.3) is not None
+    other.unlock_refresh("session", "not-the-holder")
+    assert other.lock_refresh("session", 0.3) is None
+    one.unlock_refresh("session", token)
+    taken = other.lock_refresh("session", 0.3)
+    assert taken is not None
+
+    deadline = time.monotonic() + 5
+    while one.lock_refresh("session", 0.3) is None:  # the holder died: the TTL frees it
+        assert time.monotonic() < deadline, "the lock never expired"
+        time.sleep(0.05)
+    other.unlock_refresh("session", taken)  # too late: it no longer frees one's lock
+    assert other.lock_refresh("session", 0.3) is None
