@@ -44,7 +44,8 @@ class EngineSettings:
     exempt_paths: tuple[str, ...] = ()
     scopes: tuple[str, ...] | None = None
     #: Where sessions' tokens live when the app passes no store and no plugin provides one
-    #: (``KEYCLOAK_TOKEN_STORE``): ``memory`` (one process only) or a ``redis://`` URL.
+    #: (``KEYCLOAK_TOKEN_STORE``): ``memory`` (one process only), a ``redis://`` URL, or a
+    #: ``redis+sentinel://host:port[,host:port]/service`` URL (a primary behind Sentinel).
     token_store: str = "memory"
     #: The app's public origin (``https://shop.example``): the callback and post-logout URLs,
     #: the logout's same-origin check and ``next`` are built from it, never from the request's

@@ -25,19 +25,24 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
 from redis.retry import Retry
+from redis.sentinel import Sentinel
 from redis.typing import EncodableT, FieldT
 
 from ..config import Config
-from ..errors import TokenStoreUnavailable
+from ..errors import ConfigError, TokenStoreUnavailable
 from . import ParsedRecords, SessionRecord
 
-__all__ = ["RedisTokenStore"]
+__all__ = ["SENTINEL_SCHEME", "RedisTokenStore"]
+
+#: The URL scheme of a primary found through Redis Sentinel.
+SENTINEL_SCHEME = "redis+sentinel://"
 
 _RETRY_BACKOFF_CAP = 0.1
 #: How long an "ended" marker outlives the logout when the session's index had no expiry.
@@ -75,8 +80,12 @@ class RedisTokenStore:
         self._redis = client
         self.prefix = prefix
         self._parsed = ParsedRecords()
-        kwargs = client.connection_pool.connection_kwargs
+        pool = client.connection_pool
+        kwargs = pool.connection_kwargs
         where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+        service = getattr(pool, "service_name", None)  # a Sentinel-managed primary
+        if service is not None:
+            where = f"sentinel service {service}"
         self._name = f"redis {where} db {kwargs.get('db', 0)}"
 
     @classmethod
@@ -90,7 +99,10 @@ class RedisTokenStore:
         retries: int = 1,
         max_connections: int | None = None,
     ) -> RedisTokenStore:
-        """A store on the Redis at ``url`` (``redis://``, ``rediss://`` or ``unix://``).
+        """A store on the Redis at ``url``: ``redis://``, ``rediss://``, ``unix://``, or
+        ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]`` for the
+        primary that the Sentinels at those addresses name for ``service`` (found again
+        after a failover; the password is the primary's, the Sentinels need none).
 
         ``timeout`` bounds each command, ``connect_timeout`` each connection attempt;
         ``retries`` is how many times a failed command is retried (after 0.1 s at most)
@@ -98,16 +110,17 @@ class RedisTokenStore:
         hung Redis cost a request at most about 0.9 s (two attempts of 0.4 s); a retry on a
         fresh connection also covers a pooled connection that a Redis restart closed.
         """
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=connect_timeout,
-            retry=Retry(ExponentialBackoff(cap=_RETRY_BACKOFF_CAP, base=0.05), retries),
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": connect_timeout,
+            "retry": Retry(ExponentialBackoff(cap=_RETRY_BACKOFF_CAP, base=0.05), retries),
             # No PING before commands: it would be a third wait of ``timeout`` on a hung
             # Redis, and the retry already replaces a connection that went stale.
-            health_check_interval=0,
-            max_connections=max_connections,
-        )
+            "health_check_interval": 0,
+        }
+        if url.startswith(SENTINEL_SCHEME):
+            return cls(_sentinel_client(url, options, max_connections), prefix=prefix)
+        client = redis.Redis.from_url(url, max_connections=max_connections, **options)
         return cls(client, prefix=prefix)
 
     @classmethod
@@ -277,6 +290,32 @@ class RedisTokenStore:
 
     def __repr__(self) -> str:
         return f"RedisTokenStore({self._name}, prefix={self.prefix!r})"
+
+
+def _sentinel_client(url: str, options: dict[str, Any], max_connections: int | None) -> redis.Redis:
+    """The primary's client for a ``redis+sentinel://`` URL (see ``from_url``)."""
+    parts = urlsplit(url)
+    hosts = parts.netloc.rpartition("@")[2]
+    sentinels = []
+    for address in hosts.split(","):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"a Sentinel address must be host:port, got {address!r}", key="url")
+        sentinels.append((host.strip("[]"), int(port)))
+    path = [part for part in parts.path.split("/") if part]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ConfigError("a redis+sentinel:// URL ends with /SERVICE or /SERVICE/DB", key="url")
+    bounds = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
+    sentinel = Sentinel(sentinels, sentinel_kwargs=bounds, **bounds)  # type: ignore[no-untyped-call]
+    primary: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        unquote(path[0]),
+        db=int(path[1]) if len(path) == 2 else 0,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        max_connections=max_connections,
+        **options,
+    )
+    return primary
 
 
 def _text(value: bytes | str) -> str:
