@@ -111,7 +111,9 @@ def _store_from_setting(setting: str, config: Config) -> TokenStore:
     """The store :attr:`EngineSettings.token_store` names, one prefix per realm and client."""
     if setting == "memory":
         return MemoryTokenStore()
-    if setting.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
+    if setting.startswith(
+        ("redis://", "rediss://", "unix://", "redis+sentinel://", "redis+cluster://")
+    ):
         from ..stores.redis import RedisTokenStore  # the optional redis dependency
 
         return RedisTokenStore.from_url(setting, prefix=RedisTokenStore.prefix_for(config))

@@ -30,7 +30,7 @@ _LOCK_POLL = 0.05
 # The refresh lock outlives the refresh call by this much (the store write after it).
 _LOCK_SLACK = 1.0
 # A back-off grows to at most this many times its first period.
-_BACKOFF_GROWTH = 16
+_BACKOFF_GROWTH = 4
 
 
 class Unavailable(Exception):

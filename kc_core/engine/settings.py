@@ -35,7 +35,7 @@ class EngineSettings:
     #: the code exchange at login keeps the client's ``read_timeout``).
     refresh_timeout: float = 2.0
     #: After a refresh failed for want of Keycloak (timeout, unreachable, 5xx), no request
-    #: tries again for this long (seconds, doubling per failure up to 16 times as long):
+    #: tries again for this long (seconds, doubling per failure up to 4 times as long):
     #: valid access tokens keep serving, expired ones get 503 with ``Retry-After``.
     refresh_backoff: float = 5.0
     session_key: str = "kc"

@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote, urlsplit
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.client import Pipeline
+from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 from redis.typing import EncodableT, FieldT
@@ -39,10 +40,12 @@ from ..config import Config
 from ..errors import ConfigError, TokenStoreUnavailable
 from . import ParsedRecords, SessionRecord
 
-__all__ = ["SENTINEL_SCHEME", "RedisTokenStore"]
+__all__ = ["CLUSTER_SCHEME", "SENTINEL_SCHEME", "RedisTokenStore"]
 
 #: The URL scheme of a primary found through Redis Sentinel.
 SENTINEL_SCHEME = "redis+sentinel://"
+#: The URL scheme of a Redis Cluster.
+CLUSTER_SCHEME = "redis+cluster://"
 
 _RETRY_BACKOFF_CAP = 0.1
 #: How long an "ended" marker outlives the logout when the session's index had no expiry.
@@ -74,12 +77,20 @@ class RedisTokenStore:
         TokenStoreUnavailable: Redis refused, timed out or answered with an error.
     """
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "kc") -> None:
+    def __init__(self, client: redis.Redis | RedisCluster, *, prefix: str = "kc") -> None:
         if not prefix:
             raise ValueError("the prefix must not be empty")
         self._redis = client
         self.prefix = prefix
         self._parsed = ParsedRecords()
+        # In a cluster, every key of the prefix carries it as hash tag: one transaction
+        # touches a session's record and its sid and sub indexes, which must share a slot.
+        self._base = f"{{{prefix}}}" if isinstance(client, RedisCluster) else prefix
+        if isinstance(client, RedisCluster):
+            known = client.get_nodes()  # type: ignore[no-untyped-call]
+            nodes = ",".join(f"{n.host}:{n.port}" for n in known[:3])
+            self._name = f"redis cluster {nodes}"
+            return
         pool = client.connection_pool
         kwargs = pool.connection_kwargs
         where = kwargs.get("path") or f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
@@ -102,7 +113,11 @@ class RedisTokenStore:
         """A store on the Redis at ``url``: ``redis://``, ``rediss://``, ``unix://``, or
         ``redis+sentinel://[:password@]host:port[,host:port...]/service[/db]`` for the
         primary that the Sentinels at those addresses name for ``service`` (found again
-        after a failover; the password is the primary's, the Sentinels need none).
+        after a failover; the password is the primary's, the Sentinels need none), or
+        ``redis+cluster://[:password@]host:port[,host:port...]`` for a Redis Cluster (any
+        of its nodes; the rest are discovered). In a cluster each prefix's keys carry the
+        prefix as hash tag (``{kc:realm:client}:session:...``), so one tenant's sessions
+        live in one slot: the cluster gives them failover, not sharding.
 
         ``timeout`` bounds each command, ``connect_timeout`` each connection attempt;
         ``retries`` is how many times a failed command is retried (after 0.1 s at most)
@@ -120,6 +135,8 @@ class RedisTokenStore:
         }
         if url.startswith(SENTINEL_SCHEME):
             return cls(_sentinel_client(url, options, max_connections), prefix=prefix)
+        if url.startswith(CLUSTER_SCHEME):
+            return cls(_cluster_client(url, options, max_connections), prefix=prefix)
         client = redis.Redis.from_url(url, max_connections=max_connections, **options)
         return cls(client, prefix=prefix)
 
@@ -264,19 +281,19 @@ class RedisTokenStore:
     # -- internals ------------------------------------------------------------------------------
 
     def _record_key(self, key: str) -> str:
-        return f"{self.prefix}:session:{key}"
+        return f"{self._base}:session:{key}"
 
     def _sid_index(self, sid: str) -> str:
-        return f"{self.prefix}:sid:{sid}"
+        return f"{self._base}:sid:{sid}"
 
     def _sub_index(self, sub: str) -> str:
-        return f"{self.prefix}:sub:{sub}"
+        return f"{self._base}:sub:{sub}"
 
     def _ended_key(self, sid: str) -> str:
-        return f"{self.prefix}:ended:{sid}"
+        return f"{self._base}:ended:{sid}"
 
     def _lock_key(self, key: str) -> str:
-        return f"{self.prefix}:refreshing:{key}"
+        return f"{self._base}:refreshing:{key}"
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -292,16 +309,39 @@ class RedisTokenStore:
         return f"RedisTokenStore({self._name}, prefix={self.prefix!r})"
 
 
+def _addresses(netloc: str) -> list[tuple[str, int]]:
+    """``host:port[,host:port...]`` after any ``user:password@``."""
+    found = []
+    for address in netloc.rpartition("@")[2].split(","):
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"a Redis address must be host:port, got {address!r}", key="url")
+        found.append((host.strip("[]"), int(port)))
+    return found
+
+
+def _cluster_client(url: str, options: dict[str, Any], max_connections: int | None) -> RedisCluster:
+    """The client of a ``redis+cluster://`` URL (see ``from_url``)."""
+    parts = urlsplit(url)
+    if parts.path.strip("/"):
+        raise ConfigError(
+            "a redis+cluster:// URL names no database (a cluster has only 0)", key="url"
+        )
+    addresses = _addresses(parts.netloc)
+    nodes = [ClusterNode(host, port) for host, port in addresses]  # type: ignore[no-untyped-call]
+    return RedisCluster(
+        startup_nodes=nodes,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        max_connections=max_connections or 2**31,
+        **options,
+    )
+
+
 def _sentinel_client(url: str, options: dict[str, Any], max_connections: int | None) -> redis.Redis:
     """The primary's client for a ``redis+sentinel://`` URL (see ``from_url``)."""
     parts = urlsplit(url)
-    hosts = parts.netloc.rpartition("@")[2]
-    sentinels = []
-    for address in hosts.split(","):
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f"a Sentinel address must be host:port, got {address!r}", key="url")
-        sentinels.append((host.strip("[]"), int(port)))
+    sentinels = _addresses(parts.netloc)
     path = [part for part in parts.path.split("/") if part]
     if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
         raise ConfigError("a redis+sentinel:// URL ends with /SERVICE or /SERVICE/DB", key="url")
