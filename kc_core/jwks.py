@@ -26,8 +26,9 @@ __all__ = ["KeySource", "RemoteKeySet", "StaticKeySet", "VerificationKey", "load
 
 _log = logging.getLogger(__name__)
 
-#: Refetches for unknown ``kid`` s allowed per refetch interval.
-REFETCH_BURST = 3
+#: Refetches for unknown ``kid`` s allowed per refetch interval (each new kid gets one, until
+#: this many: random kids cost Keycloak one request per interval each, at most this many).
+REFETCH_BURST = 10
 #: A ``Cache-Control: max-age`` shorter than this is raised to it (seconds).
 MIN_AGE = 10.0
 _MISSING_LIMIT = 1024
@@ -183,7 +184,7 @@ class RemoteKeySet:
         self._missing: dict[str | None, float] = {}  # kid -> when a refetch did not find it
         self._stale_at = math.inf  # when the keys need a refetch (no keys yet: never stale)
         self._revalidating = False
-        self._generation = 0
+        self._fetch_serial = 0  # fetches started so far
         self._last_error: KeycloakError | None = None
         self._failed_at: float | None = None
         self._timer: threading.Timer | None = None
@@ -211,13 +212,13 @@ class RemoteKeySet:
             self._fetch()
 
     def _get_after_refetch(self, kid: str | None) -> VerificationKey:
-        generation = self._generation
+        fetches_before = self._fetch_serial
         with self._lock:
             key = _pick(self._keys, kid)
             if key is not None:
                 return key
-            if self._generation != generation:
-                # Another thread fetched while this one waited: its answer is final for now.
+            if self._fetch_serial > fetches_before:
+                # A fetch that began after this kid was asked for: its answer is final for now.
                 raise UnknownKey(f"no key with kid {kid!r} in the realm's key set")
             now = self._clock()
             missed = self._missing.get(kid)
@@ -287,6 +288,7 @@ class RemoteKeySet:
 
     def _fetch(self, *, for_unknown_kid: bool = True) -> None:
         now = self._clock()
+        self._fetch_serial += 1
         if for_unknown_kid:  # the periodic refetch does not use up the unknown-kid budget
             self._fetches.append(now)
         self.fetch_count += 1
@@ -310,7 +312,6 @@ class RemoteKeySet:
         self._missing = {k: t for k, t in self._missing.items() if k not in keys}
         age = self._age(response.headers.get("Cache-Control"))
         self._stale_at = now + age
-        self._generation += 1
         self._schedule(age)
 
     def _age(self, cache_control: str | None) -> float:

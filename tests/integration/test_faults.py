@@ -414,7 +414,7 @@ JWKS_MAX_AGE = 3.0
 _KEY_DEADLINE = JWKS_MAX_AGE + 2.0  # the max age, plus the background refetch on a busy machine
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def key_realm(keycloak_admin: KeycloakAdmin) -> Iterator[str]:
     """A throwaway realm with a service client, so its keys can change under no other test."""
     name = f"kc-keys-{uuid.uuid4().hex[:8]}"
@@ -497,10 +497,15 @@ def until_every_worker_answered(app: ServerProcess, token: str, status: str) -> 
         assert time.monotonic() - started < 20, f"not every worker answered {status}: {seen}"
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def key_app(
-    keycloak: KeycloakRealm, redis_server: RedisServer, key_realm: str, tmp_path: Path
+    keycloak: KeycloakRealm,
+    redis_server: RedisServer,
+    key_realm: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerProcess]:
+    """The Flask example on ``key_realm``, keeping its key set at most JWKS_MAX_AGE s."""
+    tmp_path = tmp_path_factory.mktemp("keys")
     env = {
         "FLASK_SECRET_KEY": SECRET,
         "FLASK_KEYCLOAK_TOKEN_STORE": redis_server.url,
