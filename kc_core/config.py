@@ -82,6 +82,9 @@ class Config:
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     discovery_ttl: float = 3600.0
     jwks_refetch_interval: float = 10.0
+    #: The realm's key set is refetched once it is this old (seconds): a key removed or
+    #: disabled in Keycloak stops being trusted within about this long.
+    jwks_max_age: float = 300.0
     token_cache_size: int = 4096
     #: Longest token accepted (characters); longer ones are refused before any parsing.
     max_token_size: int = 65536
@@ -139,7 +142,7 @@ class Config:
                 f"(never 'none' or HMAC), got {unsupported or 'nothing'}",
                 key="algorithms",
             )
-        for key in ("connect_timeout", "read_timeout", "max_token_size"):
+        for key in ("connect_timeout", "read_timeout", "max_token_size", "jwks_max_age"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be positive", key=key)
 

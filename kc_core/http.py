@@ -80,14 +80,15 @@ class HttpClient:
         ``oauth=True`` marks endpoints whose errors follow RFC 6749 (``error`` and
         ``error_description``): their error answers raise :class:`OAuthError`.
         """
-        kwargs.setdefault("timeout", self.timeout)
+        timeout = kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
         started = time.perf_counter()
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.RequestException as exc:
+            waited = timeout[1] if isinstance(timeout, tuple) else timeout
             unreachable = KeycloakUnreachable(
-                f"Keycloak did not answer {method} {url} within {self.timeout[1]} s"
+                f"Keycloak did not answer {method} {url} within {waited} s"
                 if isinstance(exc, requests.Timeout)
                 else f"Keycloak is unreachable at {url}: {exc}",
                 url=url,
@@ -119,11 +120,17 @@ class HttpClient:
         auth: tuple[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         expected: tuple[int, ...] = (200,),
+        timeout: float | None = None,
     ) -> Any:
-        """POST a form to an OAuth endpoint and return its JSON body (``None`` when empty)."""
+        """POST a form to an OAuth endpoint and return its JSON body (``None`` when empty).
+
+        ``timeout`` bounds this call (connecting and reading) instead of the configured
+        timeouts.
+        """
         response = self.request(
             "POST", url, data=data, auth=auth, headers=_json_headers(headers),
             expected=expected, oauth=True,
+            timeout=self.timeout if timeout is None else (min(timeout, self.timeout[0]), timeout),
         )  # fmt: skip
         return _json_body(response) if response.content else None
 

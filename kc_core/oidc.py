@@ -382,6 +382,7 @@ class Client:
             self.http,
             lambda: self.discovery.endpoint("jwks_uri"),
             refetch_interval=config.jwks_refetch_interval,
+            max_age=config.jwks_max_age,
         )
         self._validator: TokenValidator | None = None
         self._validator_lock = threading.Lock()
@@ -665,22 +666,23 @@ class Client:
 
     # -- other grants ---------------------------------------------------------------------
 
-    def refresh(self, refresh_token: str) -> TokenSet:
+    def refresh(self, refresh_token: str, *, timeout: float | None = None) -> TokenSet:
         """New tokens for a refresh token (also an offline one).
 
         Concurrent refreshes of the same token share one request and its :class:`TokenSet`;
         for a few seconds afterwards the same token keeps getting that result, so a request
-        racing another one of the same session does not spend the token twice.
+        racing another one of the same session does not spend the token twice. ``timeout``
+        bounds the call instead of the configured timeouts (the engine's silent refresh
+        passes a short one).
 
         Raises:
             OAuthError: ``invalid_grant`` when the token expired, was revoked or its session
                 ended.
+            KeycloakUnreachable: no answer within the timeout.
         """
+        data = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         return self._refreshes.run(
-            refresh_token,
-            lambda: self._token_set(
-                self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
-            ),
+            refresh_token, lambda: self._token_set(self._token_request(data, timeout=timeout))
         )
 
     def client_credentials(self, scopes: Iterable[str] | None = None) -> TokenSet:
@@ -1114,8 +1116,9 @@ class Client:
         if not secrets.compare_digest(iss.encode(), self.discovery.issuer.encode()):
             raise IssuerMismatch(f"the login answer comes from issuer {iss!r}, not this realm's")
 
-    def _token_request(self, data: dict[str, str]) -> Any:
-        return self.post_authenticated(self.discovery.endpoint("token_endpoint"), data)
+    def _token_request(self, data: dict[str, str], *, timeout: float | None = None) -> Any:
+        url = self.discovery.endpoint("token_endpoint")
+        return self.post_authenticated(url, data, timeout=timeout)
 
     def post_authenticated(
         self,
@@ -1123,11 +1126,13 @@ class Client:
         data: Mapping[str, str] | Iterable[tuple[str, str]],
         *,
         expected: tuple[int, ...] = (200,),
+        timeout: float | None = None,
     ) -> Any:
         """POST a form to a Keycloak endpoint, authenticated as this client.
 
         Uses the configured ``client_auth_method``. ``data`` may be a list of pairs when a
         field repeats (UMA ``permission``). Returns the JSON answer (``None`` when empty).
+        ``timeout`` bounds the call instead of the configured timeouts.
         """
         form = list(data.items()) if isinstance(data, Mapping) else list(data)
         auth = None
@@ -1146,7 +1151,7 @@ class Client:
             ]
         else:
             form.append(("client_id", client_id))
-        return self.http.post_form(url, form, auth=auth, expected=expected)
+        return self.http.post_form(url, form, auth=auth, expected=expected, timeout=timeout)
 
     def _client_assertion(self) -> str:
         """A short-lived JWT signed with the client's key (RFC 7523 ``private_key_jwt``)."""

@@ -282,7 +282,12 @@ class TokenValidator:
             raise ValueError("max_token_size must be positive")
         self._max_token_size = max_token_size
         # Ordered: evicting the oldest entry is O(1) (a plain dict scans its tombstones).
-        self._cache: OrderedDict[str, tuple[Mapping[str, Any], float]] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Mapping[str, Any], float, str | None]] = OrderedDict()
+        # A key source that can say, without waiting, whether a kid is still published
+        # (RemoteKeySet): a remembered token whose key left the realm is validated again.
+        self._published: Callable[[str | None], bool] | None = getattr(
+            self._keys, "published", None
+        )
         self._cache_lock = threading.Lock()
         self._headers: dict[str, tuple[dict[str, Any], str | None, _Algorithm]] = {}
 
@@ -352,16 +357,20 @@ class TokenValidator:
         if kind == "access":
             hit = self._cache.get(token)
             if hit is not None:
-                if self._clock() <= hit[1]:
+                if self._clock() > hit[1]:
+                    with self._cache_lock:  # _remember iterates the dict under this lock
+                        self._cache.pop(token, None)
+                    raise TokenExpired("the token has expired")
+                if self._published is None or self._published(hit[2]):
                     return hit[0]
-                with self._cache_lock:  # _remember iterates the dict under this lock
+                with self._cache_lock:
                     self._cache.pop(token, None)
-                raise TokenExpired("the token has expired")
         header, claims = self._verify_signature(token)
         expires = self._check_claims(header, claims, kind, nonce, access_token, max_age)
         result: Mapping[str, Any] = MappingProxyType(claims)
         if kind == "access" and self._cache_size > 0:
-            self._remember(token, result, expires)
+            kid = header.get("kid")
+            self._remember(token, result, expires, None if kid is None else str(kid))
         return result
 
     def cached(self, token: str) -> Mapping[str, Any] | None:
@@ -373,9 +382,9 @@ class TokenValidator:
         if not isinstance(token, str) or len(token) > self._max_token_size:
             return None
         hit = self._cache.get(token)
-        if hit is not None and self._clock() <= hit[1]:
-            return hit[0]
-        return None
+        if hit is None or self._clock() > hit[1]:
+            return None
+        return hit[0] if self._published is None or self._published(hit[2]) else None
 
     def validates_offline(self, token: str) -> bool:
         """Whether :meth:`validate` judges ``token`` without I/O: its key is loaded, or the
@@ -401,11 +410,13 @@ class TokenValidator:
         """Same as ``validate(token)``: check an access token and return its claims."""
         return self.validate(token)
 
-    def _remember(self, token: str, claims: Mapping[str, Any], expires: float) -> None:
+    def _remember(
+        self, token: str, claims: Mapping[str, Any], expires: float, kid: str | None
+    ) -> None:
         with self._cache_lock:
             while len(self._cache) >= self._cache_size:
                 self._cache.popitem(last=False)
-            self._cache[token] = (claims, expires + self._leeway)
+            self._cache[token] = (claims, expires + self._leeway, kid)
 
     def _verify_signature(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         if not isinstance(token, str) or token.count(".") != 2 or not token.isascii():

@@ -7,6 +7,7 @@ import functools
 import html
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -121,7 +122,7 @@ def _forbidden_page(
     )
 
 
-def _unavailable(call: Call, error: KeycloakError) -> Any:
+def _unavailable(call: Call, error: KeycloakError, retry_after: float | None = None) -> Any:
     what = "session store" if isinstance(error, TokenStoreUnavailable) else "login service"
     _log.warning("the %s is unavailable: %s", what, error)
     description = f"the {what} is unreachable; your session is kept, try again shortly"
@@ -129,8 +130,17 @@ def _unavailable(call: Call, error: KeycloakError) -> Any:
         {"error": "temporarily_unavailable", "error_description": description}
     ).encode()
     return call.adapter.response(
-        call.request, 503, body, JSON, [("Retry-After", "5"), ("Cache-Control", "no-store")]
+        call.request,
+        503,
+        body,
+        JSON,
+        [("Retry-After", _retry_after(retry_after)), ("Cache-Control", "no-store")],
     )
+
+
+def _retry_after(seconds: float | None) -> str:
+    # The back-off left when one is known (whole seconds, at least 1), else 5.
+    return str(max(1, math.ceil(seconds))) if seconds else "5"
 
 
 def _loop_stop(

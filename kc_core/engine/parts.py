@@ -59,7 +59,7 @@ class Parts:
         self.sessions: SessionBackend = (
             self._server_sessions if self.cookies is None else CookieSessions(self.cookies)
         )
-        self.refresher = Refresher(self.sessions, self.plugins)
+        self.refresher = Refresher(self.sessions, self.plugins, self.settings)
         self.bearer = BearerTokens(verifier or JwtVerifier())
         self.authorizer = Authorizer(enforcer, self.settings.logout_path)
         self.identities = Identities(self.plugins)
@@ -111,7 +111,9 @@ def _store_from_setting(setting: str, config: Config) -> TokenStore:
     """The store :attr:`EngineSettings.token_store` names, one prefix per realm and client."""
     if setting == "memory":
         return MemoryTokenStore()
-    if setting.startswith(("redis://", "rediss://", "unix://")):
+    if setting.startswith(
+        ("redis://", "rediss://", "unix://", "redis+sentinel://", "redis+cluster://")
+    ):
         from ..stores.redis import RedisTokenStore  # the optional redis dependency
 
         return RedisTokenStore.from_url(setting, prefix=RedisTokenStore.prefix_for(config))

@@ -58,7 +58,7 @@ def protect_session(parts: Parts, call: Call, requirement: Requirement) -> Guard
     try:
         found = session_user(parts, call)
     except Unavailable as exc:
-        return Guard(response=_unavailable(call, exc.error))
+        return Guard(response=_unavailable(call, exc.error, exc.retry_after))
     headers = call.headers
     api = _wants_api(call, requirement)
     if found is None:
@@ -95,7 +95,7 @@ def authenticate(parts: Parts, call: Call) -> Guard:
     try:
         found = session_user(parts, call)
     except Unavailable as exc:
-        return Guard(response=_unavailable(call, exc.error))
+        return Guard(response=_unavailable(call, exc.error, exc.retry_after))
     headers = tuple(call.headers)
     if found is None:
         return Guard(headers=headers)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..oidc import TokenSet
-from ..stores import SessionRecord
+from ..stores import RefreshLocks, SessionRecord
 from ..stores.cookie import CookieTokenStore
 from ..stores.memory import MemoryTokenStore
 from .context import MEMO_SIZE, Call, Tenant, note_refusal, record_ttl
@@ -60,6 +60,10 @@ class SessionBackend(Protocol):
 
     def keep_refreshed(self, call: Call, key: str, record: SessionRecord) -> None:
         """Keep refreshed tokens (once per refresh, by the request that ran it)."""
+        ...
+
+    def refresh_locks(self, call: Call) -> RefreshLocks | None:
+        """What makes a refresh exclusive across processes, or ``None`` (this process only)."""
         ...
 
     def send_refreshed(self, call: Call, record: SessionRecord) -> None:
@@ -123,6 +127,10 @@ class ServerSessions:
     def keep_refreshed(self, call: Call, key: str, record: SessionRecord) -> None:
         call.tenant.store.set(key, record, record_ttl(record.tokens))
 
+    def refresh_locks(self, call: Call) -> RefreshLocks | None:
+        store = call.tenant.store
+        return store if isinstance(store, RefreshLocks) else None
+
     def send_refreshed(self, call: Call, record: SessionRecord) -> None:
         return None  # the browser holds only the key, which stays
 
@@ -181,6 +189,9 @@ class CookieSessions:
 
     def keep_refreshed(self, call: Call, key: str, record: SessionRecord) -> None:
         return None  # kept by the browser: see send_refreshed
+
+    def refresh_locks(self, call: Call) -> RefreshLocks | None:
+        return None  # the refreshed record goes to one browser response: nothing to share
 
     def send_refreshed(self, call: Call, record: SessionRecord) -> None:
         adapter, request = call.adapter, call.request

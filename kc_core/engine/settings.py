@@ -31,13 +31,21 @@ class EngineSettings:
     allow_get_logout: bool = False
     #: Refresh the access token when it expires within this many seconds.
     refresh_margin: float = 30.0
+    #: Longest wait for Keycloak's answer to a silent refresh on the request path (seconds;
+    #: the code exchange at login keeps the client's ``read_timeout``).
+    refresh_timeout: float = 2.0
+    #: After a refresh failed for want of Keycloak (timeout, unreachable, 5xx), no request
+    #: tries again for this long (seconds, doubling per failure up to 4 times as long):
+    #: valid access tokens keep serving, expired ones get 503 with ``Retry-After``.
+    refresh_backoff: float = 5.0
     session_key: str = "kc"
     max_pending_logins: int = 5
     login_ttl: float = 600.0
     exempt_paths: tuple[str, ...] = ()
     scopes: tuple[str, ...] | None = None
     #: Where sessions' tokens live when the app passes no store and no plugin provides one
-    #: (``KEYCLOAK_TOKEN_STORE``): ``memory`` (one process only) or a ``redis://`` URL.
+    #: (``KEYCLOAK_TOKEN_STORE``): ``memory`` (one process only), a ``redis://`` URL, or a
+    #: ``redis+sentinel://host:port[,host:port]/service`` URL (a primary behind Sentinel).
     token_store: str = "memory"
     #: The app's public origin (``https://shop.example``): the callback and post-logout URLs,
     #: the logout's same-origin check and ``next`` are built from it, never from the request's
@@ -59,6 +67,9 @@ class EngineSettings:
             )
         if self.public_url is not None:
             object.__setattr__(self, "public_url", public_origin(self.public_url))
+        for key in ("refresh_timeout", "refresh_backoff"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be positive", key=key)
 
     @classmethod
     def from_mapping(

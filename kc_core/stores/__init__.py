@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ..oidc import TokenSet
 
-__all__ = ["SessionRecord", "TokenStore"]
+__all__ = ["RefreshLocks", "SessionRecord", "TokenStore"]
 
 _PARSED_LIMIT = 1024
 
@@ -85,6 +85,25 @@ class TokenStore(Protocol):
         Returns how many records were removed. Called by the back-channel logout endpoint:
         with a shared store, this ends the session in every app process.
         """
+        ...
+
+
+@runtime_checkable
+class RefreshLocks(Protocol):
+    """A store shared by several processes that can make one session's refresh exclusive.
+
+    With it, one refresh per session reaches Keycloak across every process sharing the
+    store; the others wait for the record it writes. Without it, refreshes are single
+    flight per process only (enough for :class:`~kc_core.stores.memory.MemoryTokenStore`).
+    """
+
+    def lock_refresh(self, key: str, ttl: float) -> str | None:
+        """Take ``key``'s refresh lock for at most ``ttl`` seconds; a token to release it
+        with, or ``None`` while another holder has it."""
+        ...
+
+    def unlock_refresh(self, key: str, token: str) -> None:
+        """Release the lock taken with ``token`` (nothing if it expired or was taken over)."""
         ...
 
 

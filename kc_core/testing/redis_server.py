@@ -20,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -45,6 +46,15 @@ def find_redis_server() -> str | None:
     return "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
 
 
+def _executable() -> str:
+    executable = find_redis_server()
+    if executable is None:
+        raise RedisStartError(
+            "redis-server not found: install the redis-server package or set KC_REDIS_SERVER"
+        )
+    return executable
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -68,10 +78,11 @@ class RedisServer:
     keeps nothing), which is how tests simulate a Redis outage.
     """
 
-    def __init__(self, executable: str, port: int, workdir: Path) -> None:
+    def __init__(self, executable: str, port: int, workdir: Path, args: Sequence[str] = ()) -> None:
         self.executable = executable
         self.port = port
         self.workdir = workdir
+        self.args = tuple(args)
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,15 +101,35 @@ class RedisServer:
         return self._process is not None and self._process.poll() is None
 
     @classmethod
-    def start(cls, *, port: int | None = None) -> RedisServer:
-        """Start a server on ``port`` (default: a free one) and wait until it answers PING."""
-        executable = find_redis_server()
-        if executable is None:
-            raise RedisStartError(
-                "redis-server not found: install the redis-server package or set KC_REDIS_SERVER"
-            )
+    def start(cls, *, port: int | None = None, args: Sequence[str] = ()) -> RedisServer:
+        """Start a server on ``port`` (default: a free one) and wait until it answers PING.
+
+        ``args`` are more ``redis-server`` options, e.g. ``("--replicaof", "127.0.0.1",
+        "6379")`` for a replica.
+        """
+        executable = _executable()
         workdir = Path(tempfile.mkdtemp(prefix="kc-redis-"))
-        server = cls(executable, port or _free_port(), workdir)
+        server = cls(executable, port or _free_port(), workdir, args)
+        server.restart()
+        return server
+
+    @classmethod
+    def start_sentinel(
+        cls, primary_port: int, *, service: str = "kc", down_after: float = 1.0
+    ) -> RedisServer:
+        """Start a Redis Sentinel (quorum 1) watching the primary on ``primary_port`` as
+        ``service``; it fails over ``down_after`` seconds after the primary stops answering."""
+        executable = _executable()
+        workdir = Path(tempfile.mkdtemp(prefix="kc-sentinel-"))
+        port = _free_port()
+        config = workdir / "sentinel.conf"  # Sentinel rewrites it: it must be writable
+        config.write_text(
+            f"port {port}\nbind 127.0.0.1\ndir {workdir}\n"
+            f"sentinel monitor {service} 127.0.0.1 {primary_port} 1\n"
+            f"sentinel down-after-milliseconds {service} {int(down_after * 1000)}\n"
+            f"sentinel failover-timeout {service} 5000\n"
+        )
+        server = cls(executable, port, workdir, (str(config), "--sentinel"))
         server.restart()
         return server
 
@@ -107,17 +138,22 @@ class RedisServer:
         if self.running:
             return
         log = self.log_path.open("ab")
+        if "--sentinel" in self.args:
+            command = [self.executable, *self.args]
+        else:
+            command = [
+                self.executable,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.workdir),
+                "--daemonize", "no",
+                *self.args,
+            ]  # fmt: skip
         try:
             self._process = subprocess.Popen(
-                [
-                    self.executable,
-                    "--port", str(self.port),
-                    "--bind", "127.0.0.1",
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--dir", str(self.workdir),
-                    "--daemonize", "no",
-                ],
+                command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

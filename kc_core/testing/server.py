@@ -347,6 +347,7 @@ class KeycloakServer:
         """Stop the server (SIGTERM, SIGKILL after a deadline) and delete its working copy."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
+            _signal_group(process, signal.SIGCONT)  # a paused server cannot handle SIGTERM
             _signal_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout=_STOP_TIMEOUT)
@@ -359,6 +360,18 @@ class KeycloakServer:
         if self.home is not None:
             shutil.rmtree(self.home, ignore_errors=True)
             self.home = None
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP to kc.sh and its JVM): connections are accepted by the
+        kernel but never answered, like a hung Keycloak. Always :meth:`resume` afterwards."""
+        if self._process is None:
+            raise RuntimeError("Keycloak server was not started by this object")
+        _signal_group(self._process, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        if self._process is not None:
+            _signal_group(self._process, signal.SIGCONT)
 
     def wait(self) -> int:
         """Block until the server process exits and return its exit code."""

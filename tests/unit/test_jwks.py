@@ -4,6 +4,7 @@ tiny local HTTP server that counts requests)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from kc_core import Config, TokenValidator
 from kc_core.errors import KeycloakError, KeycloakUnreachable, UnknownKey
 from kc_core.http import HttpClient
-from kc_core.jwks import RemoteKeySet, StaticKeySet, load_jwk
+from kc_core.jwks import MIN_AGE, REFETCH_BURST, RemoteKeySet, StaticKeySet, load_jwk
 
 from .conftest import (
     API_AUDIENCE,
@@ -225,7 +226,7 @@ def test_kid_still_unknown_after_refetch_raises_unknown_key(
     assert local_server.count(JWKS_PATH) == 2
 
 
-def test_second_unknown_kid_within_interval_raises_without_request(
+def test_unknown_kids_refetch_at_most_a_burst_per_interval_and_each_kid_once(
     local_server: LocalServer,
     make_key_set: Callable[..., RemoteKeySet],
     signing_keys: dict[str, SigningKey],
@@ -237,16 +238,23 @@ def test_second_unknown_kid_within_interval_raises_without_request(
     clock.advance(10)
     with pytest.raises(UnknownKey):
         keys.get("forged-1")
-    clock.advance(9.9)
-
     with pytest.raises(UnknownKey):
-        keys.get("forged-2")
+        keys.get("forged-1")  # a kid a refetch did not find is not looked for again
     assert local_server.count(JWKS_PATH) == 2
+
+    for n in range(2, REFETCH_BURST + 5):
+        with pytest.raises(UnknownKey):
+            keys.get(f"forged-{n}")
+    assert local_server.count(JWKS_PATH) == 1 + REFETCH_BURST
     assert keys.get("rsa").kid == "rsa"  # known keys keep working without requests
-    assert local_server.count(JWKS_PATH) == 2
+    assert local_server.count(JWKS_PATH) == 1 + REFETCH_BURST
+    clock.advance(10)
+    with pytest.raises(UnknownKey):
+        keys.get("forged-1")
+    assert local_server.count(JWKS_PATH) == 2 + REFETCH_BURST
 
 
-def test_unknown_kid_refetches_again_after_the_interval(
+def test_a_key_published_right_after_a_forged_kid_is_found(
     local_server: LocalServer,
     make_key_set: Callable[..., RemoteKeySet],
     signing_keys: dict[str, SigningKey],
@@ -255,18 +263,72 @@ def test_unknown_kid_refetches_again_after_the_interval(
     local_server.answer(
         JWKS_PATH,
         Reply(jwks_of(signing_keys, "rsa")),
+        Reply(jwks_of(signing_keys, "rsa")),
         Reply(jwks_of(signing_keys, "rsa", "p256")),
     )
     keys = make_key_set()
     keys.get("rsa")
     with pytest.raises(UnknownKey):
-        keys.get("p256")  # right after the first fetch: rate-limited
+        keys.get("forged")  # garbage with a random kid, right after the first fetch
+
+    assert keys.get("p256").kid == "p256"  # a key Keycloak published just now
+    assert local_server.count(JWKS_PATH) == 3
+
+
+def test_the_key_set_is_refetched_in_the_background_once_older_than_its_max_age(
+    local_server: LocalServer,
+    make_key_set: Callable[..., RemoteKeySet],
+    signing_keys: dict[str, SigningKey],
+    clock: Clock,
+) -> None:
+    local_server.answer(
+        JWKS_PATH, Reply(jwks_of(signing_keys, "rsa", "p256")), Reply(jwks_of(signing_keys, "rsa"))
+    )
+    keys = make_key_set(max_age=60)
+    keys.get("p256")
+    clock.advance(59)
+    assert keys.published("p256")
     assert local_server.count(JWKS_PATH) == 1
 
-    clock.advance(10)
-
-    assert keys.get("p256").kid == "p256"
+    clock.advance(1)
+    assert keys.get("p256").kid == "p256"  # served from the cache while the refetch runs
+    deadline = time.monotonic() + 5
+    while keys.published("p256"):
+        assert time.monotonic() < deadline, "the removed key is still trusted"
+        time.sleep(0.01)
     assert local_server.count(JWKS_PATH) == 2
+    with pytest.raises(UnknownKey):
+        keys.get("p256")
+
+
+def test_cache_control_max_age_is_honoured_within_bounds(
+    local_server: LocalServer,
+    make_key_set: Callable[..., RemoteKeySet],
+    signing_keys: dict[str, SigningKey],
+    clock: Clock,
+) -> None:
+    jwks = jwks_of(signing_keys, "rsa")
+    local_server.answer(
+        JWKS_PATH,
+        Reply(jwks, headers={"Cache-Control": "public, max-age=30"}),
+        Reply(jwks, headers={"Cache-Control": "max-age=1"}),
+        Reply(jwks, headers={"Cache-Control": "max-age=99999"}),
+        Reply(jwks),
+    )
+    keys = make_key_set(max_age=120)
+    keys.get("rsa")
+    for expected_age in (30, MIN_AGE, 120):
+        before = local_server.count(JWKS_PATH)
+        clock.advance(expected_age - 0.5)
+        keys.get("rsa")
+        time.sleep(0.05)
+        assert local_server.count(JWKS_PATH) == before, f"refetched before {expected_age} s"
+        clock.advance(0.5)
+        keys.get("rsa")
+        deadline = time.monotonic() + 5
+        while local_server.count(JWKS_PATH) == before:
+            assert time.monotonic() < deadline, f"no refetch after {expected_age} s"
+            time.sleep(0.01)
 
 
 def test_concurrent_requests_for_a_new_kid_cause_one_fetch(
