@@ -49,7 +49,7 @@ class Discovery:
         self._lock = threading.Lock()
         self._documents: dict[str, tuple[float, Mapping[str, Any]]] = {}
         self._realm_url = config.internal_realm_url
-        self._internal = config.internal_url is not None
+        self._internal = config.internal_realm_url != config.realm_url
 
     @property
     def realm_url(self) -> str:

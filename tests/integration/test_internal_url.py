@@ -10,6 +10,7 @@ its hostname set, so it announces the public issuer to internal callers too.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -94,10 +95,8 @@ def _pump(source: socket.socket, sink: socket.socket, record: bytearray | None) 
         pass
     finally:
         for end in (source, sink):
-            try:
+            with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 @dataclass(frozen=True)
@@ -191,7 +190,8 @@ def test_backchannel_calls_go_to_the_internal_url_and_browsers_to_the_public_one
 
     # The session works: its tokens came from the internal token endpoint, with the public iss.
     guard = engine.protect(ToyRequest(url=f"{APP}/private", session=request.session))
-    assert guard.identity is not None and guard.claims is not None
+    assert guard.identity is not None
+    assert guard.claims is not None
     assert guard.identity.username == "alice"
     assert guard.claims["iss"] == issuer
     assert client.fetch_userinfo(guard.token or "")["preferred_username"] == "alice"
