@@ -43,6 +43,16 @@ class EngineSettings:
     #: the logout's same-origin check and ``next`` are built from it, never from the request's
     #: Host. Unset, the request URL is used, as far as the framework's trusted hosts allow.
     public_url: str | None = None
+    #: Ask Keycloak's introspection endpoint about every bearer token (answers kept
+    #: ``bearer_check_ttl`` seconds): revoked tokens and disabled users are refused within it.
+    bearer_introspection: bool = False
+    #: Refuse bearer tokens whose Keycloak session a back-channel logout ended (needs a token
+    #: store that records it: the Redis store, shared by every worker).
+    bearer_refuse_ended_sessions: bool = False
+    #: Seconds an online check's answer is kept (the longest a revoked token may still pass).
+    bearer_check_ttl: float = 5.0
+    #: Online check answers kept at most.
+    bearer_check_cache_size: int = 10_000
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):

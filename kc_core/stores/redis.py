@@ -218,6 +218,11 @@ class RedisTokenStore:
         # EXEC answers one DEL per key first: count the records that had not expired yet.
         return sum(int(result) for result in results[: len(ended)])
 
+    def session_ended(self, sid: str) -> bool:
+        """Whether a back-channel logout (in any process) ended Keycloak session ``sid``."""
+        with self._errors():
+            return bool(self._redis.exists(self._ended_key(sid)))
+
     def close(self) -> None:
         """Close the client's connections (the store may still be used: they reopen)."""
         self._redis.close()
