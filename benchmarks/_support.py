@@ -38,6 +38,8 @@ REALM = "bench"
 CLIENT_ID = "kc-api"
 KID = "bench-key"
 CACHED_ROW_SUFFIX = "token seen before"
+#: Paths of the introspection calls the stand-in for Keycloak answered.
+INTROSPECTIONS: list[str] = []
 
 # -- keys and tokens ------------------------------------------------------------------------------
 
@@ -109,6 +111,8 @@ def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
 
     Only these two documents exist (anything else is a 404): enough for a client's
     ``warm_up()``, which the scripts call before timing, so no timed request reaches it.
+    A POST to the introspection endpoint answers ``active: true`` and is counted in
+    ``INTROSPECTIONS`` (``bench_online.py`` checks that none happens while timing).
     """
     issuer_path = f"/realms/{REALM}"
     documents: dict[str, Any] = {}
@@ -125,6 +129,18 @@ def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            found = self.path == f"{issuer_path}/protocol/openid-connect/token/introspect"
+            if found:
+                INTROSPECTIONS.append(self.path)
+            body = json.dumps({"active": True} if found else {}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     issuer = issuer_of(base)
@@ -133,6 +149,7 @@ def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
         "authorization_endpoint": f"{issuer}/protocol/openid-connect/auth",
         "token_endpoint": f"{issuer}/protocol/openid-connect/token",
         "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
+        "introspection_endpoint": f"{issuer}/protocol/openid-connect/token/introspect",
     }
     documents[f"{issuer_path}/protocol/openid-connect/certs"] = {
         "keys": [public_jwk(key.public_key(), KID, use="sig", alg="RS256")]

@@ -47,11 +47,16 @@ class EndedSessions(Protocol):
 
 
 class _Verdict:
-    __slots__ = ("refusal", "tenant", "until")
+    """An online answer: the claims admitted (``None`` when refused) until ``until``."""
 
-    def __init__(self, until: float, tenant: str, refusal: str | None) -> None:
+    __slots__ = ("claims", "refusal", "tenant", "until")
+
+    def __init__(
+        self, until: float, tenant: Tenant, claims: Mapping[str, Any] | None, refusal: str | None
+    ) -> None:
         self.until = until
         self.tenant = tenant
+        self.claims = claims
         self.refusal = refusal
 
 
@@ -118,24 +123,19 @@ class OnlineVerifier:
         """The token's claims, if it passes locally and online (see the class)."""
         claims = tenant.validate(token)
         verdict = self._verdicts.get(token)
-        if verdict is None or verdict.until <= self._clock() or verdict.tenant != tenant.name:
+        if verdict is None or verdict.until <= self._clock() or verdict.tenant is not tenant:
             verdict = self._flight.run(token, lambda: self._ask(tenant, token, claims))
         if verdict.refusal is not None:
             raise TokenInactive(verdict.refusal)
         return claims
 
     def cached(self, tenant: Tenant, token: str) -> Mapping[str, Any] | None:
-        """The claims of a token admitted less than ``ttl`` seconds ago, with no I/O."""
+        """The claims of a token admitted less than ``ttl`` seconds ago (and not expired
+        since), with no I/O."""
         verdict = self._verdicts.get(token)
-        if (
-            verdict is None
-            or verdict.refusal is not None
-            or verdict.until <= self._clock()
-            or verdict.tenant != tenant.name
-        ):
+        if verdict is None or verdict.until <= self._clock() or verdict.tenant is not tenant:
             return None
-        validator = tenant.ready_validator
-        return None if validator is None else validator.cached(token)
+        return verdict.claims
 
     def _ask(self, tenant: Tenant, token: str, claims: Mapping[str, Any]) -> _Verdict:
         refusal = None
@@ -152,7 +152,15 @@ class OnlineVerifier:
                 raise
             if answer.get("active") is not True:
                 refusal = _NOT_ACTIVE
-        verdict = _Verdict(self._clock() + self.ttl, tenant.name, refusal)
+        now = self._clock()
+        until = now + self.ttl
+        exp = claims.get("exp")
+        if isinstance(exp, int | float):
+            # The answer never outlives the token (exp as the validator counts it).
+            left = exp + tenant.client.config.leeway - time.time()
+            until = min(until, now + left)
+        admitted = claims if refusal is None else None
+        verdict = _Verdict(until, tenant, admitted, refusal)
         with self._lock:
             verdicts = self._verdicts
             verdicts.pop(token, None)
