@@ -19,6 +19,7 @@ from .bearer import BearerTokens, BearerVerifier, JwtVerifier
 from .context import Call, Identities, Tenant, origin
 from .online import OnlineVerifier
 from .refresh import Refresher
+from .routes import RouteRules
 from .sessions import CookieSessions, ServerSessions, SessionBackend
 from .settings import EngineSettings, public_origin
 
@@ -67,6 +68,7 @@ class Parts:
                 self.bearer.verifier.check_store(tenant)
         self.authorizer = Authorizer(enforcer)
         self.identities = Identities(self.plugins)
+        self.routes = RouteRules(self.settings)
         exempt = self.settings.exempt_paths
         self._exempt_prefixes = (
             f"{self.settings.prefix}/",

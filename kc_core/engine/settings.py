@@ -35,6 +35,13 @@ class EngineSettings:
     max_pending_logins: int = 5
     login_ttl: float = 600.0
     exempt_paths: tuple[str, ...] = ()
+    #: Requests let through unprotected by method and path: ``"GET /public/"``,
+    #: ``"* /health"`` (a path ending in ``/`` is a prefix; ``*`` is any method). In text
+    #: settings, rules are separated by commas.
+    exempt_routes: tuple[str, ...] = ()
+    #: Let CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``) through
+    #: unprotected: browsers send them without credentials, before the real request.
+    pass_cors_preflight: bool = True
     scopes: tuple[str, ...] | None = None
     #: Where sessions' tokens live when the app passes no store and no plugin provides one
     #: (``KEYCLOAK_TOKEN_STORE``): ``memory`` (one process only) or a ``redis://`` URL.
@@ -62,6 +69,7 @@ class EngineSettings:
             )
         if self.public_url is not None:
             object.__setattr__(self, "public_url", public_origin(self.public_url))
+        object.__setattr__(self, "exempt_routes", tuple(route_rules(self.exempt_routes)))
 
     @classmethod
     def from_mapping(
@@ -84,6 +92,9 @@ class EngineSettings:
                 continue
             if f.name == "public_url":
                 changes[f.name] = str(values[key]) if values[key] else None
+                continue
+            if f.name == "exempt_routes" and isinstance(values[key], str):
+                changes[f.name] = tuple(r for r in values[key].split(",") if r.strip())
                 continue
             try:
                 changes[f.name] = _setting_value(values[key], getattr(defaults, f.name))
@@ -175,3 +186,22 @@ def public_origin(url: str, key: str = "public_url") -> str:
             f"{key} names only the app's origin (scheme, host, port), got {url!r}", key=key
         )
     return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def route_rules(rules: Iterable[str]) -> list[str]:
+    """``exempt_routes`` written as ``METHOD /path``, normalised (method upper-case).
+
+    Raises:
+        ConfigError: a rule is not a method (or ``*``) and a path starting with ``/``.
+    """
+    normalised = []
+    for rule in rules:
+        method, _, path = rule.strip().partition(" ")
+        path = path.strip()
+        if not method or not (method == "*" or method.isalpha()) or not path.startswith("/"):
+            raise ConfigError(
+                f"exempt_routes rules look like 'GET /public/' or '* /health', got {rule!r}",
+                key="exempt_routes",
+            )
+        normalised.append(f"{method.upper()} {path}")
+    return normalised
