@@ -41,6 +41,9 @@ REALM = "bench"
 clock = time.process_time
 CLIENT_ID = "kc-api"
 KID = "bench-key"
+CACHED_ROW_SUFFIX = "token seen before"
+#: Paths of the introspection calls the stand-in for Keycloak answered.
+INTROSPECTIONS: list[str] = []
 
 # -- keys and tokens ------------------------------------------------------------------------------
 
@@ -113,7 +116,9 @@ def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
     Discovery and the JWKS are enough for a client's ``warm_up()``, which the scripts call
     before timing, so no timed request of kc reaches the server. The userinfo endpoint is
     for peers that ask Keycloak on every request: it answers the claims of a bearer token
-    signed by ``key`` (signature checked here) and a 401 for any other. Anything else is a 404.
+    signed by ``key`` (signature checked here) and a 401 for any other. A POST to the
+    introspection endpoint answers ``active: true`` and is counted in ``INTROSPECTIONS``
+    (``bench_online.py`` checks that none happens while timing). Anything else is a 404.
     """
     issuer_path = f"/realms/{REALM}"
     documents: dict[str, Any] = {}
@@ -137,6 +142,18 @@ def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
             self.end_headers()
             self.wfile.write(body)
 
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            found = self.path == f"{issuer_path}/protocol/openid-connect/token/introspect"
+            if found:
+                INTROSPECTIONS.append(self.path)
+            body = json.dumps({"active": True} if found else {}).encode()
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     issuer = issuer_of(base)
@@ -147,6 +164,7 @@ def stand_in_keycloak(key: rsa.RSAPrivateKey) -> Iterator[str]:
         "token_endpoint": f"{issuer}/protocol/openid-connect/token",
         "jwks_uri": f"{issuer}/protocol/openid-connect/certs",
         "userinfo_endpoint": f"{base}{userinfo_path}",
+        "introspection_endpoint": f"{issuer}/protocol/openid-connect/token/introspect",
     }
     documents[f"{issuer_path}/protocol/openid-connect/certs"] = {
         "keys": [public_jwk(key.public_key(), KID, use="sig", alg="RS256")]

@@ -70,6 +70,10 @@ class Config:
     authorized_parties: tuple[str, ...] = ()
     #: Issuer(s) accepted besides the one discovery announces (split internal/public hosts).
     extra_issuers: tuple[str, ...] = ()
+    #: Where this app reaches Keycloak itself (``http://keycloak:8080`` in a container
+    #: network): discovery, token, JWKS, introspection, userinfo, UMA and server-side logout
+    #: go there, while browsers and the issuer check keep :attr:`server_url`, the public one.
+    internal_url: str | None = None
     confidential_port: int | None = None
     policy_enforcer: Mapping[str, Any] | None = field(default=None, compare=False)
     verify_tls: bool = True
@@ -92,6 +96,8 @@ class Config:
     def __post_init__(self) -> None:
         # Normalise what users commonly write, then refuse what cannot work.
         object.__setattr__(self, "server_url", self.server_url.rstrip("/"))
+        if self.internal_url is not None:
+            object.__setattr__(self, "internal_url", self.internal_url.rstrip("/") or None)
         object.__setattr__(self, "policy_enforcer", _frozen_mapping(self.policy_enforcer))
         for name in ("scopes", "extra_issuers", "algorithms", "authorized_parties"):
             value = getattr(self, name)
@@ -110,6 +116,14 @@ class Config:
         if scheme not in ("http", "https"):
             raise ConfigError(
                 f"server_url must be an http(s) URL, got {self.server_url!r}", key="server_url"
+            )
+        if self.internal_url is not None and urlsplit(self.internal_url).scheme not in (
+            "http",
+            "https",
+        ):
+            raise ConfigError(
+                f"internal_url must be an http(s) URL, got {self.internal_url!r}",
+                key="internal_url",
             )
         if self.public_client and self.bearer_only:
             raise ConfigError("a client cannot be both public and bearer-only", key="public_client")
@@ -152,6 +166,14 @@ class Config:
     def realm_url(self) -> str:
         """``{server_url}/realms/{realm}``: the issuer Keycloak announces for this realm."""
         return f"{self.server_url}/realms/{self.realm}"
+
+    @property
+    def internal_realm_url(self) -> str:
+        """Where this app calls the realm: ``{internal_url}/realms/{realm}``, else
+        :attr:`realm_url`."""
+        if self.internal_url is None:
+            return self.realm_url
+        return f"{self.internal_url}/realms/{self.realm}"
 
     @property
     def expected_audience(self) -> str | None:
@@ -325,6 +347,7 @@ _ADAPTER_KEYS = {
     "ssl-required": "ssl_required",
     "verify-token-audience": "verify_token_audience",
     "authorized-parties": "authorized_parties",  # kc's own key, not Keycloak's
+    "internal-url": "internal_url",  # kc's own key, not Keycloak's
     "confidential-port": "confidential_port",
     "policy-enforcer": "policy_enforcer",
     "disable-trust-manager": "disable_trust_manager",

@@ -28,6 +28,12 @@ class Discovery:
     A ``server_url`` written with or without Keycloak's legacy ``/auth`` prefix works: when
     the configured form answers 404, the other form is tried once and kept.
     When a refresh fails after the TTL, the last good document keeps being served.
+
+    With ``config.internal_url`` the documents are fetched there, and :meth:`endpoint` turns
+    every endpoint Keycloak announces under its public issuer into the same path under the
+    internal URL (server-to-server calls); :meth:`browser_endpoint` and :attr:`issuer` stay
+    as announced (public). Keycloak must know its public hostname (``KC_HOSTNAME``, or the
+    realm's *Frontend URL*) so that it announces the public issuer to internal callers too.
     """
 
     def __init__(
@@ -42,7 +48,8 @@ class Discovery:
         self._clock = clock
         self._lock = threading.Lock()
         self._documents: dict[str, tuple[float, Mapping[str, Any]]] = {}
-        self._realm_url = config.realm_url
+        self._realm_url = config.internal_realm_url
+        self._internal = config.internal_realm_url != config.realm_url
 
     @property
     def realm_url(self) -> str:
@@ -63,16 +70,29 @@ class Discovery:
         return str(self.openid()["issuer"])
 
     def endpoint(self, name: str, *, uma: bool = False) -> str:
-        """One endpoint URL by metadata name, e.g. ``token_endpoint``.
+        """One endpoint URL by metadata name, e.g. ``token_endpoint``, for this app to call
+        (under ``config.internal_url`` when one is set).
 
         Raises:
             KeycloakError: the metadata does not announce that endpoint.
         """
         document = self.uma() if uma else self.openid()
-        url = document.get(name)
-        if not isinstance(url, str):
-            raise KeycloakError(f"Keycloak's metadata announces no {name}")
-        return url
+        url = _announced(document, name)
+        if not self._internal:
+            return url
+        issuer = str(document["issuer"])
+        if url.startswith(issuer + "/"):
+            return self._realm_url + url[len(issuer) :]
+        return url  # already internal (Keycloak's hostname-backchannel-dynamic)
+
+    def browser_endpoint(self, name: str) -> str:
+        """An endpoint a browser is sent to (``authorization_endpoint``,
+        ``end_session_endpoint``), as announced: always the public URL.
+
+        Raises:
+            KeycloakError: the metadata does not announce that endpoint.
+        """
+        return _announced(self.openid(), name)
 
     def invalidate(self) -> None:
         """Forget cached documents; the next call fetches them again."""
@@ -112,7 +132,21 @@ class Discovery:
             self._realm_url = alternate
         if not isinstance(body, dict) or not isinstance(body.get("issuer"), str):
             raise KeycloakError(f"Keycloak's {kind} has no issuer")
+        if self._internal and body["issuer"].startswith(self._realm_url):
+            # Its issuer follows the request's host: browsers would be sent to this URL.
+            _log.warning(
+                "Keycloak announces the internal URL %s as issuer: set its public hostname "
+                "(KC_HOSTNAME or the realm's Frontend URL) when internal_url is used",
+                body["issuer"],
+            )
         return MappingProxyType(body)
+
+
+def _announced(document: Mapping[str, Any], name: str) -> str:
+    url = document.get(name)
+    if not isinstance(url, str):
+        raise KeycloakError(f"Keycloak's metadata announces no {name}")
+    return url
 
 
 def _alternate_realm_url(realm_url: str) -> str | None:

@@ -27,7 +27,8 @@ The hierarchy::
         ├── NonceMismatch
         ├── AtHashMismatch
         ├── MissingClaim
-        └── SubjectMismatch          userinfo names another user than the tokens
+        ├── SubjectMismatch          userinfo names another user than the tokens
+        └── TokenInactive            Keycloak says the token no longer counts (online checks)
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = [
     "SubjectMismatch",
     "TokenError",
     "TokenExpired",
+    "TokenInactive",
     "TokenIssuedInFuture",
     "TokenNotYetValid",
     "TokenStoreUnavailable",
@@ -223,3 +225,9 @@ class MissingClaim(TokenError):
 
 class SubjectMismatch(TokenError):
     """The userinfo answer's ``sub`` is not the user the tokens belong to (OIDC Core 5.3.2)."""
+
+
+class TokenInactive(TokenError):
+    """A valid-looking token Keycloak no longer honours: introspection answered
+    ``active: false`` (revoked, user disabled, session ended) or its session ended by a
+    back-channel logout."""

@@ -537,7 +537,7 @@ class Client:
             if key in _PROTECTED_LOGIN_PARAMS:
                 raise LoginError(f"extra_params cannot set {key}")
             params[key] = value
-        url = f"{self.discovery.endpoint('authorization_endpoint')}?{urlencode(params)}"
+        url = f"{self.discovery.browser_endpoint('authorization_endpoint')}?{urlencode(params)}"
         login = LoginRequest(url, state, nonce, verifier, redirect, max_age)
         if remember:
             self._pending.add(login)
@@ -884,7 +884,7 @@ class Client:
             "state": state,
         }
         params.update({k: v for k, v in optional.items() if v is not None})
-        return f"{self.discovery.endpoint('end_session_endpoint')}?{urlencode(params)}"
+        return f"{self.discovery.browser_endpoint('end_session_endpoint')}?{urlencode(params)}"
 
     def logout(self, access_token: str | None = None, refresh_token: str | None = None) -> None:
         """End a Keycloak session from the server side, with its refresh token.

@@ -13,6 +13,7 @@ a worker thread so ASGI apps never block their event loop.
 The parts (see docs/architecture.md): :mod:`.values` (identity, requirement, guard),
 :mod:`.settings`, :mod:`.context` (tenants, the per-request :class:`~.context.Call`),
 :mod:`.answers`, :mod:`.sessions` (where tokens live), :mod:`.refresh`, :mod:`.bearer`,
+:mod:`.online` (opt-in introspection and ended-session checks),
 :mod:`.authorization`, :mod:`.protection`, :mod:`.login`, :mod:`.logout`, :mod:`.core` (the
 facade) and :mod:`.async_engine`.
 """
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from .authorization import Enforcer, EnforcerDecision, RequestHeaders
     from .bearer import BearerVerifier, JwtVerifier
     from .core import Engine
+    from .online import OnlineVerifier
     from .sessions import CookieSessions, ServerSessions, SessionBackend
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "Guard",
     "Identity",
     "JwtVerifier",
+    "OnlineVerifier",
     "RequestHeaders",
     "Requirement",
     "ServerSessions",
@@ -62,6 +65,7 @@ _LAZY = {
     "Enforcer": ("authorization", "Enforcer"),
     "EnforcerDecision": ("authorization", "EnforcerDecision"),
     "JwtVerifier": ("bearer", "JwtVerifier"),
+    "OnlineVerifier": ("online", "OnlineVerifier"),
     "RequestHeaders": ("authorization", "RequestHeaders"),
     "ServerSessions": ("sessions", "ServerSessions"),
     "SessionBackend": ("sessions", "SessionBackend"),

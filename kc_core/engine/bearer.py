@@ -1,5 +1,6 @@
 """Bearer tokens: reading ``Authorization: Bearer``, and the verifier seam that judges the
-token (local JWT validation today; introspection or DPoP proof checks can plug in here)."""
+token (local JWT validation; :mod:`.online` adds introspection and ended-session checks;
+DPoP proof checks can plug in here)."""
 
 from __future__ import annotations
 

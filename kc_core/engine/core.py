@@ -137,7 +137,8 @@ class Engine(Parts):
         if tenant is None:
             return None
         adapter = self.plugins.adapter_for(request)
-        if self.is_exempt(adapter.path(request)):
+        path = adapter.path(request)
+        if self.is_exempt(path) or self.routes.exempt(adapter, request, path):
             return Guard()
         authorization = adapter.header(request, "authorization")
         found = None if authorization is None else self.bearer.cached(tenant, authorization)
@@ -165,12 +166,15 @@ class Engine(Parts):
 
         A bearer token is validated locally (no network once its key is known); otherwise
         the session is used, refreshing its tokens silently when they are about to expire.
-        Exempt paths (:attr:`EngineSettings.exempt_paths`) always pass, without identity.
+        Exempt paths (:attr:`EngineSettings.exempt_paths`), requests matching
+        :attr:`EngineSettings.exempt_routes` and CORS preflights (unless
+        :attr:`EngineSettings.pass_cors_preflight` is off) always pass, without identity.
         Returns a :class:`Guard` whose ``response`` is the 401/403/503 answer or the login
         redirect when the request may not proceed.
         """
         adapter = self.plugins.adapter_for(request)
-        if self.is_exempt(adapter.path(request)):
+        path = adapter.path(request)
+        if self.is_exempt(path) or self.routes.exempt(adapter, request, path):
             return Guard()
         authorization = adapter.header(request, "authorization")
         if authorization is not None:
@@ -182,6 +186,8 @@ class Engine(Parts):
                     return self._admit_bearer(request, adapter, tenant, token, claims, requirement)
             call = self.call(request, adapter)
             return protection.protect_bearer(self, call, authorization, requirement)
+        if self.routes.preflight(adapter, request):
+            return Guard()
         call = self.call(request, adapter)
         if requirement.bearer_only:
             return Guard(response=_unauthorized(call, None))
@@ -209,7 +215,8 @@ class Engine(Parts):
         if guard.response is not None or claims is None:
             return self.protect(request, requirement)
         adapter = self.plugins.adapter_for(request)
-        if self.is_exempt(adapter.path(request)):
+        path = adapter.path(request)
+        if self.is_exempt(path) or self.routes.exempt(adapter, request, path):
             return guard
         tenant = self._single
         if not (requirement.bearer_only and not guard.bearer) and self.authorizer.enforcer is None:

@@ -17,7 +17,9 @@ from ..stores.memory import MemoryTokenStore
 from .authorization import Authorizer, Enforcer
 from .bearer import BearerTokens, BearerVerifier, JwtVerifier
 from .context import Call, Identities, Tenant, origin
+from .online import OnlineVerifier
 from .refresh import Refresher
+from .routes import RouteRules
 from .sessions import CookieSessions, ServerSessions, SessionBackend
 from .settings import EngineSettings, public_origin
 
@@ -60,9 +62,13 @@ class Parts:
             self._server_sessions if self.cookies is None else CookieSessions(self.cookies)
         )
         self.refresher = Refresher(self.sessions, self.plugins, self.settings)
-        self.bearer = BearerTokens(verifier or JwtVerifier())
+        self.bearer = BearerTokens(verifier or _verifier_from(self.settings))
+        if isinstance(self.bearer.verifier, OnlineVerifier):
+            for tenant in self._tenants.values():
+                self.bearer.verifier.check_store(tenant)
         self.authorizer = Authorizer(enforcer, self.settings.logout_path)
         self.identities = Identities(self.plugins)
+        self.routes = RouteRules(self.settings)
         exempt = self.settings.exempt_paths
         self._exempt_prefixes = (
             f"{self.settings.prefix}/",
@@ -105,6 +111,18 @@ class Parts:
         if adapter is None:
             adapter = self.plugins.adapter_for(request)
         return Call(request, adapter, self._tenant, self._single)
+
+
+def _verifier_from(settings: EngineSettings) -> BearerVerifier:
+    """Local JWT validation, or the online checks the settings turn on."""
+    if not (settings.bearer_introspection or settings.bearer_refuse_ended_sessions):
+        return JwtVerifier()
+    return OnlineVerifier(
+        introspect=settings.bearer_introspection,
+        ended_sessions=settings.bearer_refuse_ended_sessions,
+        ttl=settings.bearer_check_ttl,
+        max_entries=settings.bearer_check_cache_size,
+    )
 
 
 def _store_from_setting(setting: str, config: Config) -> TokenStore:

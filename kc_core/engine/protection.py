@@ -92,6 +92,8 @@ def authenticate(parts: Parts, call: Call) -> Guard:
             return Guard(response=_unavailable(call, exc))
         identity = parts.identities.of(token, claims, call.request)
         return Guard(identity=identity, token=token, claims=claims, bearer=True)
+    if parts.routes.preflight(call.adapter, call.request):
+        return Guard()  # no session is read or written for a preflight
     try:
         found = session_user(parts, call)
     except Unavailable as exc:
@@ -105,7 +107,8 @@ def authenticate(parts: Parts, call: Call) -> Guard:
 def authorize(parts: Parts, call: Call, guard: Guard, requirement: Requirement) -> Guard:
     """See :meth:`kc_core.engine.Engine.authorize`, for a guard that carries claims."""
     assert guard.claims is not None
-    if parts.is_exempt(call.adapter.path(call.request)):
+    path = call.adapter.path(call.request)
+    if parts.is_exempt(path) or parts.routes.exempt(call.adapter, call.request, path):
         return guard
     if requirement.bearer_only and not guard.bearer:
         return Guard(response=_unauthorized(call, None))

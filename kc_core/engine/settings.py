@@ -42,6 +42,13 @@ class EngineSettings:
     max_pending_logins: int = 5
     login_ttl: float = 600.0
     exempt_paths: tuple[str, ...] = ()
+    #: Requests let through unprotected by method and path: ``"GET /public/"``,
+    #: ``"* /health"`` (a path ending in ``/`` is a prefix; ``*`` is any method). In text
+    #: settings, rules are separated by commas.
+    exempt_routes: tuple[str, ...] = ()
+    #: Let CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``) through
+    #: unprotected: browsers send them without credentials, before the real request.
+    pass_cors_preflight: bool = True
     scopes: tuple[str, ...] | None = None
     #: Where sessions' tokens live when the app passes no store and no plugin provides one
     #: (``KEYCLOAK_TOKEN_STORE``): ``memory`` (one process only), a ``redis://`` URL, or a
@@ -54,6 +61,16 @@ class EngineSettings:
     #: Threads an async adapter's engine keeps for the work that may block (a call to
     #: Keycloak, a shared token store); its own pool, not the event loop's default one.
     io_threads: int = 8
+    #: Ask Keycloak's introspection endpoint about every bearer token (answers kept
+    #: ``bearer_check_ttl`` seconds): revoked tokens and disabled users are refused within it.
+    bearer_introspection: bool = False
+    #: Refuse bearer tokens whose Keycloak session a back-channel logout ended (needs a token
+    #: store that records it: the Redis store, shared by every worker).
+    bearer_refuse_ended_sessions: bool = False
+    #: Seconds an online check's answer is kept (the longest a revoked token may still pass).
+    bearer_check_ttl: float = 5.0
+    #: Online check answers kept at most.
+    bearer_check_cache_size: int = 10_000
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
@@ -70,6 +87,7 @@ class EngineSettings:
         for key in ("refresh_timeout", "refresh_backoff"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be positive", key=key)
+        object.__setattr__(self, "exempt_routes", tuple(route_rules(self.exempt_routes)))
 
     @classmethod
     def from_mapping(
@@ -92,6 +110,9 @@ class EngineSettings:
                 continue
             if f.name == "public_url":
                 changes[f.name] = str(values[key]) if values[key] else None
+                continue
+            if f.name == "exempt_routes" and isinstance(values[key], str):
+                changes[f.name] = tuple(r for r in values[key].split(",") if r.strip())
                 continue
             try:
                 changes[f.name] = _setting_value(values[key], getattr(defaults, f.name))
@@ -183,3 +204,22 @@ def public_origin(url: str, key: str = "public_url") -> str:
             f"{key} names only the app's origin (scheme, host, port), got {url!r}", key=key
         )
     return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def route_rules(rules: Iterable[str]) -> list[str]:
+    """``exempt_routes`` written as ``METHOD /path``, normalised (method upper-case).
+
+    Raises:
+        ConfigError: a rule is not a method (or ``*``) and a path starting with ``/``.
+    """
+    normalised = []
+    for rule in rules:
+        method, _, path = rule.strip().partition(" ")
+        path = path.strip()
+        if not method or not (method == "*" or method.isalpha()) or not path.startswith("/"):
+            raise ConfigError(
+                f"exempt_routes rules look like 'GET /public/' or '* /health', got {rule!r}",
+                key="exempt_routes",
+            )
+        normalised.append(f"{method.upper()} {path}")
+    return normalised

@@ -10,6 +10,8 @@ from . import SessionRecord
 
 __all__ = ["MemoryTokenStore"]
 
+_ENDED_FOR = 3600.0  # as the Redis store's marker: longer than an access token lives
+
 
 class MemoryTokenStore:
     """Keeps session records in this process's memory, with expiry and a size bound.
@@ -23,6 +25,7 @@ class MemoryTokenStore:
     ) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, tuple[SessionRecord, float | None]] = {}
+        self._ended: dict[str, float] = {}  # Keycloak session id -> until when it is remembered
         self._max_entries = max_entries
         self._clock = clock
 
@@ -59,4 +62,13 @@ class MemoryTokenStore:
             ]
             for key in doomed:
                 del self._records[key]
+            if sid is not None:
+                now = self._clock()
+                self._ended = {k: v for k, v in self._ended.items() if v > now}
+                self._ended[sid] = now + _ENDED_FOR
         return len(doomed)
+
+    def session_ended(self, sid: str) -> bool:
+        """Whether a back-channel logout ended Keycloak session ``sid`` (within the last hour)."""
+        until = self._ended.get(sid)
+        return until is not None and until > self._clock()

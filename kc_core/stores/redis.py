@@ -274,6 +274,11 @@ class RedisTokenStore:
         with self._errors():
             self._redis.eval(_UNLOCK_SCRIPT, 1, self._lock_key(key), token)
 
+    def session_ended(self, sid: str) -> bool:
+        """Whether a back-channel logout (in any process) ended Keycloak session ``sid``."""
+        with self._errors():
+            return bool(self._redis.exists(self._ended_key(sid)))
+
     def close(self) -> None:
         """Close the client's connections (the store may still be used: they reopen)."""
         self._redis.close()

@@ -25,7 +25,7 @@ from kc_core.engine import Engine, Guard, Requirement
 
 from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
 from .errors import handled_refusal
-from .middleware import AccessRefused
+from .refusals import refuse
 
 __all__ = [
     "admit",
@@ -128,8 +128,8 @@ login_required, roles_required, bearer_required = view_decorators(protect)
 def require(requirement: Requirement) -> Dependency:
     """A FastAPI dependency enforcing ``requirement``; it returns ``request.user``.
 
-    A refusal is raised as :class:`~kc_starlette.AccessRefused`, which the middleware turns
-    into the engine's answer. Example::
+    A refusal is raised as :class:`~kc_starlette.AccessRefused` and answered by the app's
+    exception handling, inside every middleware (CORS headers included). Example::
 
         @app.get("/admin")
         async def admin(user: BaseUser = Depends(require_roles("realm:admin"))): ...
@@ -138,7 +138,10 @@ def require(requirement: Requirement) -> Dependency:
     async def dependency(request: Request) -> BaseUser:
         refused = await admit(request, requirement)
         if refused is not None:
-            raise handled_refusal(request, refused) or AccessRefused(refused)
+            handled = handled_refusal(request, refused)
+            if handled is not None:
+                raise handled  # the app's own handler for this status answers
+            refuse(request, refused)
         user: BaseUser = request.scope["user"]
         return user
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wsgi_adapter import StartResponse, WsgiAdapter, WsgiRequest, WsgiResponse, send
 
 from kc_core import Config
-from kc_core.engine import Engine, Requirement
+from kc_core.engine import Engine, EngineSettings, Requirement
 from kc_core.plugins import Plugins, hookimpl
 from kc_core.stores import TokenStore
 from kc_core.stores.redis import RedisTokenStore
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tenant", action="append", required=True,
                         help="NAME=REALM,CLIENT_ID[,SECRET]")  # fmt: skip
     parser.add_argument("--host-tenant", action="append", default=[], help="HOST=NAME")
+    parser.add_argument("--setting", action="append", default=[], help="FIELD=VALUE (engine)")
     args = parser.parse_args(argv)
 
     tenants: dict[str, Config] = {}
@@ -144,7 +145,10 @@ def main(argv: list[str] | None = None) -> None:
     plugins.register(WsgiAdapter(), name="wsgi")
     plugins.register(RedisStores(args.redis_url), name="redis-stores")
     plugins.register(TenantByHostOrHeader(hosts, next(iter(tenants))), name="tenant-by-host")
-    engine = Engine(tenants, plugins=plugins)
+    settings = EngineSettings.from_mapping(
+        {f"KEYCLOAK_{k.upper()}": v for k, v in (item.split("=", 1) for item in args.setting)}
+    )
+    engine = Engine(tenants, plugins=plugins, settings=settings)
 
     server = make_server(
         "127.0.0.1", args.port, build_app(engine, args.secret.encode()),
