@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import sys
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,11 @@ RUN_PAGES = sorted({s.page for s in ALL if not s.not_run})
 @pytest.mark.parametrize("page", RUN_PAGES, ids=[str(p.relative_to(ROOT)) for p in RUN_PAGES])
 @pytest.mark.usefixtures("offline_environment")
 def test_every_snippet_runs(page: Path) -> None:
-    namespace: dict[str, object] = {"__name__": "docs_snippet", "os": os}
+    # The page runs as a module (frameworks such as Pyramid look their caller up by name).
+    module = types.ModuleType("docs_snippet")
+    sys.modules["docs_snippet"] = module
+    namespace: dict[str, object] = module.__dict__
+    namespace["os"] = os
     failures: list[str] = []
     for snippet in snippets_of(page):
         if snippet.not_run:
