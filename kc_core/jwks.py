@@ -232,6 +232,7 @@ class RemoteKeySet:
             now = self._clock()
             missed = self._missing.get(kid)
             if missed is not None and now - missed < self._refetch_interval:
+                alerts.key_refetch_refused(kid)  # held back: logged once per interval
                 raise UnknownKey(
                     f"no key with kid {kid!r} (not in the key set fetched {now - missed:.1f} s ago)"
                 )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import SESSION_SECRET, realm_settings
+from conftest import SESSION_SECRET, build_app, realm_settings
 from kc_pyramid import bearer_required
 from pyramid.config import Configurator
 from pyramid.response import Response
@@ -59,8 +59,6 @@ def test_the_apps_forbidden_view_answers_refused_permissions_and_decorators(
 def test_kcs_forbidden_view_keeps_its_answers_without_one_of_the_app(
     keycloak: KeycloakRealm, serve: Callable[[Any], str], access_token: Callable[..., str]
 ) -> None:
-    from conftest import build_app
-
     url = serve(build_app(realm_settings(keycloak)))
     missing = requests.get(f"{url}/api/data", timeout=TIMEOUT)
     assert missing.status_code == 401
