@@ -6,7 +6,7 @@ in (authorization code + PKCE, public client ``kc-public``), then calls the API 
 access token: a route needing a realm role bob has answers 200, one needing a role he lacks
 answers kc's 403, and without a token kc's 401; the page must be able to read all three
 (status and JSON body), which needs CORS headers on kc's own answers. Each app is set up as
-docs/cors.md shows; FastAPI also in the other middleware order.
+docs/cors.md shows (FastAPI, Flask, Pyramid); FastAPI also in the other middleware order.
 
 ``keycloak-js`` (Apache-2.0) is fetched from the npm registry once and cached beside the
 Keycloak distribution (``~/.cache/kc-keycloak/keycloak-js-<version>``), checked by SHA-256.
@@ -185,12 +185,64 @@ def flask_api(config: Config, spa_origin: str) -> Any:
     return app
 
 
+def cors_tween_factory(handler: Any, registry: Any) -> Any:
+    """docs/cors.md's Pyramid tween, its origin read from the app's settings."""
+    origin = registry.settings["cors.origin"]
+
+    def cors_tween(request: Any) -> Any:
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response = request.response  # an empty 200
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE"
+        else:
+            response = handler(request)
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+        return response
+
+    return cors_tween
+
+
+def pyramid_api(config: Config, spa_origin: str) -> Any:
+    import pyramid.tweens
+    from kc_pyramid import bearer_required
+    from pyramid.config import Configurator
+
+    settings = {
+        "keycloak.server_url": config.server_url,
+        "keycloak.realm": config.realm,
+        "keycloak.client_id": config.client_id,
+        "keycloak.client_secret": config.client_secret,
+        "keycloak.bearer_only": "true",
+        "cors.origin": spa_origin,
+    }
+
+    @bearer_required(roles=["realm:user"])
+    def user(request: Any) -> Any:
+        return {"username": request.identity.username}
+
+    @bearer_required(roles=["realm:admin"])
+    def admin(request: Any) -> Any:
+        return {"username": request.identity.username}
+
+    with Configurator(settings=settings) as pyramid_config:
+        pyramid_config.include("kc_pyramid")
+        # Over EXCVIEW, so kc's answers from the forbidden view get the headers too.
+        pyramid_config.add_tween(f"{__name__}.cors_tween_factory", over=pyramid.tweens.EXCVIEW)
+        pyramid_config.add_route("user", "/api/user")
+        pyramid_config.add_view(user, route_name="user", renderer="json")
+        pyramid_config.add_route("admin", "/api/admin")
+        pyramid_config.add_view(admin, route_name="admin", renderer="json")
+        return pyramid_config.make_wsgi_app()
+
+
 APIS: dict[
     str, Callable[[Config, str], tuple[Any, Callable[[Any], AbstractContextManager[str]]]]
 ] = {
     "fastapi, CORS outermost": lambda c, o: (fastapi_api(c, o, True), serve_asgi),
     "fastapi, CORS inside kc": lambda c, o: (fastapi_api(c, o, False), serve_asgi),
     "flask": lambda c, o: (flask_api(c, o), serve_wsgi),
+    "pyramid": lambda c, o: (pyramid_api(c, o), serve_wsgi),
 }
 
 
