@@ -11,13 +11,18 @@ page, JSON body and challenge.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-__all__ = ["RefusedHTTPException", "handled_refusal"]
+from .middleware import AccessRefused
+
+__all__ = ["RefusedHTTPException", "handled_refusal", "raise_refusal"]
+
+# Set by Starlette's ExceptionMiddleware on every request: (handlers by type, by status).
+_HANDLERS_KEY = "starlette.exception_handlers"
 
 _BODY_HEADERS = frozenset({b"content-type", b"content-length"})
 
@@ -58,10 +63,34 @@ def handled_refusal(connection: HTTPConnection, response: Response) -> RefusedHT
     """
     if response.status_code < 400:
         return None
-    handlers = connection.scope.get("starlette.exception_handlers")
+    handlers = connection.scope.get(_HANDLERS_KEY)
     if not handlers:
         return None
     by_class, by_status = handlers
     if response.status_code in by_status or RefusedHTTPException in by_class:
         return RefusedHTTPException(response)
     return None
+
+
+def raise_refusal(connection: HTTPConnection, response: Response) -> NoReturn:
+    """Raise kc's ``response`` for a FastAPI dependency, which cannot return one.
+
+    The app's handler for its status answers it (:func:`handled_refusal`); otherwise it is
+    raised as :class:`~kc_starlette.AccessRefused` and answered by the route's own exception
+    handling (Starlette's ``ExceptionMiddleware``, the innermost layer), so it goes out
+    through every middleware (``CORSMiddleware`` added before kc's, say) like any response;
+    kc's middleware still sends it when the app has no exception handling at all.
+    """
+    handled = handled_refusal(connection, response)
+    if handled is not None:
+        raise handled
+    handlers = connection.scope.get(_HANDLERS_KEY)
+    if isinstance(handlers, tuple) and handlers and isinstance(handlers[0], dict):
+        handlers[0].setdefault(AccessRefused, _answer)
+    raise AccessRefused(response)
+
+
+def _answer(request: Request, refused: Exception) -> Response:
+    assert isinstance(refused, AccessRefused)
+    response: Response = refused.response
+    return response

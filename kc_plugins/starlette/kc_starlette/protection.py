@@ -24,8 +24,7 @@ from kc_core.adapters import view_decorators
 from kc_core.engine import Engine, Guard, Requirement
 
 from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
-from .errors import handled_refusal
-from .refusals import refuse
+from .errors import handled_refusal, raise_refusal
 
 __all__ = [
     "admit",
@@ -138,10 +137,7 @@ def require(requirement: Requirement) -> Dependency:
     async def dependency(request: Request) -> BaseUser:
         refused = await admit(request, requirement)
         if refused is not None:
-            handled = handled_refusal(request, refused)
-            if handled is not None:
-                raise handled  # the app's own handler for this status answers
-            refuse(request, refused)
+            raise_refusal(request, refused)
         user: BaseUser = request.scope["user"]
         return user
 
