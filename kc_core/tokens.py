@@ -7,8 +7,9 @@ A token that passed is remembered (keyed by its exact string, until its ``exp``)
 token seen again costs one dictionary lookup and one clock read.
 
 Hostile input is bounded before anything is parsed: a token longer than ``max_token_size``
-is refused on its length, a JOSE header on its own (smaller) limit, and JSON nested deeper
-than :data:`MAX_JSON_DEPTH` is refused before the decoder recurses into it. Whatever else
+is refused on its length, a JOSE header on its own (smaller) limit and on JSON nested deeper
+than :data:`MAX_JSON_DEPTH` before the decoder recurses into it; the claims are decoded only
+after the signature verified (only the realm wrote them). Whatever else
 goes wrong inside validation ends as a :class:`~kc_core.errors.TokenError`, whose text is
 ASCII and never repeats what the token says.
 """
@@ -114,6 +115,7 @@ _ALGORITHMS: dict[str, _Algorithm] = {
 assert set(_ALGORITHMS) == set(DEFAULT_ALGORITHMS)
 
 _HEADER_CACHE_SIZE = 64
+_SAFE_INTEGER = 2**53  # exactly representable as a float: compares with the clock exactly
 _ACCESS_HEADER_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 _ID_HEADER_TYPES = frozenset({"jwt"})  # an at+jwt access token must never pass as an ID token
 _LOGOUT_HEADER_TYPES = frozenset({"jwt", "logout+jwt", "application/logout+jwt"})
@@ -156,12 +158,17 @@ def _json_depth(text: str) -> int:
     return deepest
 
 
-def _decode_json(part: str, what: str) -> dict[str, Any]:
+def _decode_json(part: str, what: str, *, signed: bool = False) -> dict[str, Any]:
+    """The JSON object in the base64url ``part``. ``signed``: the issuer's signature over it
+    was verified, so only the realm wrote it and the nesting bound is the decoder's own."""
     try:
         text = _decode_part(part).decode("utf-8")
         # Fewer brackets than the limit cannot nest deeper: the common case costs two counts.
-        brackets = text.count("[") + text.count("{")
-        if brackets > MAX_JSON_DEPTH and _json_depth(text) > MAX_JSON_DEPTH:
+        if (
+            not signed
+            and text.count("[") + text.count("{") > MAX_JSON_DEPTH
+            and _json_depth(text) > MAX_JSON_DEPTH
+        ):
             raise MalformedToken(f"the token's {what} nests deeper than {MAX_JSON_DEPTH} levels")
         if text[:1] == "{":
             value, end = _scan_json(text, 0)
@@ -178,6 +185,8 @@ def _decode_json(part: str, what: str) -> dict[str, Any]:
 
 def _numeric(claims: Mapping[str, Any], name: str, *, required: bool) -> float | None:
     value = claims.get(name)
+    if type(value) is int and -_SAFE_INTEGER < value < _SAFE_INTEGER:
+        return value  # what every issuer writes: an integer NumericDate
     if value is None:
         if required:
             raise MissingClaim(f"the token has no {name!r} claim")
@@ -198,7 +207,7 @@ def _audiences(claims: Mapping[str, Any]) -> list[str]:
     aud = claims.get("aud")
     if isinstance(aud, str):
         return [aud]
-    if isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+    if isinstance(aud, list) and all([isinstance(a, str) for a in aud]):
         return aud
     if aud is None:
         return []
@@ -419,10 +428,11 @@ class TokenValidator:
             self._cache[token] = (claims, expires + self._leeway, kid)
 
     def _verify_signature(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        if not isinstance(token, str) or token.count(".") != 2 or not token.isascii():
+        signing_input, dot, signature_part = token.rpartition(".")
+        header_part, second_dot, claims_part = signing_input.partition(".")
+        # Exactly two dots: a membership test scans the middle part faster than a count.
+        if not (dot and second_dot and token.isascii()) or "." in claims_part:
             raise MalformedToken("the token is not a compact JWS (three dot-separated parts)")
-        signing_input, _, signature_part = token.rpartition(".")
-        header_part, _, claims_part = signing_input.partition(".")
         # A realm signs every token with the same few headers: parse each one once.
         parsed = self._headers.get(header_part)
         header, kid, algorithm = parsed or self._parse_header(header_part)
@@ -443,7 +453,7 @@ class TokenValidator:
         if parsed is None and len(self._headers) < _HEADER_CACHE_SIZE:
             # Only headers of genuinely signed tokens are kept, so forgeries cannot fill it.
             self._headers[header_part] = (header, kid, algorithm)
-        return header, _decode_json(claims_part, "claims")
+        return header, _decode_json(claims_part, "claims", signed=True)
 
     def _parse_header(self, header_part: str) -> tuple[dict[str, Any], str | None, _Algorithm]:
         if len(header_part) > _MAX_HEADER_SIZE:

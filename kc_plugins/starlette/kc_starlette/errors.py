@@ -90,7 +90,8 @@ def raise_refusal(connection: HTTPConnection, response: Response) -> NoReturn:
     raise AccessRefused(response)
 
 
-def _answer(request: Request, refused: Exception) -> Response:
+async def _answer(request: Request, refused: Exception) -> Response:
+    # A coroutine: Starlette runs a plain function handler in a worker thread.
     assert isinstance(refused, AccessRefused)
     response: Response = refused.response
     return response
