@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, has_request_context, request
+from flask import Blueprint, Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface
-from flask.typing import ResponseReturnValue
 
 from kc_core import Client, Config
 from kc_core.adapters import ENDPOINTS, Endpoint, adapter_engine, adapter_registration
@@ -22,6 +21,7 @@ from kc_core.stores.cookie import CookieTokenStore
 
 from . import plugin as flask_plugin
 from .config import client_config, engine_settings
+from .sessions import _SecureOverHttps
 
 __all__ = ["EXTENSION_KEY", "Keycloak", "blueprint", "engine_of"]
 
@@ -56,10 +56,9 @@ def _current_request() -> Any:
     return request._get_current_object()  # type: ignore[attr-defined]
 
 
-def _endpoint_view(endpoint: Endpoint) -> Callable[[], ResponseReturnValue]:
-    def serve() -> ResponseReturnValue:
-        response: ResponseReturnValue = endpoint.serve(engine_of(), _current_request())
-        return response
+def _endpoint_view(endpoint: Endpoint) -> Callable[[], Any]:
+    def serve() -> Any:
+        return endpoint.serve(engine_of(), _current_request())
 
     return serve
 
@@ -117,12 +116,9 @@ class Keycloak:
         engine: Engine | None = None,
     ) -> None:
         # Only what the caller chose; each app's engine lives in app.extensions.
-        self._engine = engine
         self._config = config
         self._settings = settings
-        self._store = store
-        self._plugins = plugins
-        self._enforcer = enforcer
+        self._options = {"engine": engine, "plugins": plugins, "store": store, "enforcer": enforcer}
         if app is not None:
             self.init_app(app)
 
@@ -136,8 +132,8 @@ class Keycloak:
             with_flask_adapter,
             lambda: self._config or client_config(app.config, root_path=app.root_path),
             lambda: self._settings or engine_settings(app.config),
-            engine=self._engine, plugins=self._plugins, store=self._store, enforcer=self._enforcer,
-        )  # fmt: skip
+            **self._options,
+        )
         app.extensions[EXTENSION_KEY] = engine
         app.register_blueprint(blueprint, url_prefix=engine.settings.prefix)
         app.context_processor(_template_context)
@@ -160,13 +156,6 @@ def _template_context() -> dict[str, Any]:
     from .decorators import current_user
 
     return {"current_user": current_user}
-
-
-class _SecureOverHttps(SecureCookieSessionInterface):
-    """Flask's cookie session, its cookie marked ``Secure`` whenever the request came over https."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
 
 
 def _harden_session_cookie(app: Flask) -> None:

@@ -17,7 +17,7 @@ behaviour is :class:`kc_core.seed.SeedMiddleware`'s. Example (the earlier librar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,9 +25,10 @@ from flask import Flask
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.exceptions import SecurityError
 from werkzeug.wrappers import Response
+from werkzeug.wsgi import get_host
 
 from kc_core import Client, Config, ConfigError
-from kc_core.adapters import SeedAction, adapter_engine
+from kc_core.adapters import SeedAction, adapter_engine, start_response_adding
 from kc_core.engine import Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.seed import SeedMiddleware
@@ -111,9 +112,8 @@ class AuthenticationMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = SessionBoundRequest(environ)
         if self._trusted_hosts is not None:
-            request.trusted_hosts = self._trusted_hosts
             try:
-                request.host  # noqa: B018 - reading it checks it
+                get_host(environ, self._trusted_hosts)
             except SecurityError as refused:  # werkzeug's own 400
                 return refused(environ, start_response)
         session = self._open_session(request)
@@ -131,7 +131,7 @@ class AuthenticationMiddleware:
                 if guard.allowed:
                     environ[ENVIRON_IDENTITY] = guard.identity
                     environ[ENVIRON_TOKEN] = guard.token
-                    return self.app(environ, _adding(guard.headers, start_response))
+                    return self.app(environ, start_response_adding(guard.headers, start_response))
                 response = guard.response
                 if self.seed.must_log_in(engine, guard, session):
                     # Straight to Keycloak, and back to redirect_uri (the seed's behaviour).
@@ -150,17 +150,6 @@ class AuthenticationMiddleware:
         request = SessionBoundRequest({**environ, "QUERY_STRING": ""})
         request.bind_session(session, self.session_interface)
         return request
-
-
-def _adding(headers: Sequence[tuple[str, str]], start_response: StartResponse) -> StartResponse:
-    """``start_response`` that also sends ``headers`` (refreshed token cookies)."""
-    if not headers:
-        return start_response
-
-    def start(status: str, response_headers: list[tuple[str, str]], *args: Any) -> Any:
-        return start_response(status, [*response_headers, *headers], *args)
-
-    return cast("StartResponse", start)
 
 
 class _ConfigAsApp:
