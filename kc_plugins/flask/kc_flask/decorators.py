@@ -41,7 +41,6 @@ View = TypeVar("View", bound=Callable[..., Any])
 #: Where :class:`~kc_flask.AuthenticationMiddleware` leaves the identity and token.
 ENVIRON_IDENTITY = "kc.identity"
 ENVIRON_TOKEN = "kc.token"
-_UNSET = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +106,14 @@ login_required, roles_required, bearer_required = view_decorators(protect)
 def _load_current_user() -> Any:
     if not has_request_context():
         return _ANONYMOUS
-    identity = g.get("kc_identity", _UNSET)
-    if identity is _UNSET:
+    if "kc_identity" not in g:
         environ = request.environ  # where AuthenticationMiddleware leaves them
         guard = Guard(identity=environ.get(ENVIRON_IDENTITY), token=environ.get(ENVIRON_TOKEN))
         if guard.identity is None and EXTENSION_KEY in current_app.extensions:
             # A public page: look the visitor up once, without requiring a login.
             guard = engine_of().authenticate(_current_request())
         _remember(guard)
-        identity = guard.identity
+    identity = g.kc_identity
     return _ANONYMOUS if identity is None else identity
 
 

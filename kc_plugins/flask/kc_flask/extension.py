@@ -64,11 +64,10 @@ def _endpoint_view(endpoint: Endpoint) -> Callable[[], Any]:
 
 
 # Logout answers GET too: 405 unless KEYCLOAK_ALLOW_GET_LOGOUT is set.
-_VIEWS = {endpoint.name: _endpoint_view(endpoint) for endpoint in ENDPOINTS}
 for _endpoint in ENDPOINTS:
     _methods = ["GET"] if _endpoint.get_only else ["GET", "POST"]
     blueprint.add_url_rule(
-        f"/{_endpoint.path}", _endpoint.name, _VIEWS[_endpoint.name], methods=_methods
+        f"/{_endpoint.path}", _endpoint.name, _endpoint_view(_endpoint), methods=_methods
     )
 
 
@@ -169,7 +168,6 @@ def _harden_session_cookie(app: Flask) -> None:
 
 def _exempt_from_csrf(app: Flask) -> None:
     # Keycloak posts logout tokens server to server: no CSRF token can come with them.
-    csrf = app.extensions.get("csrf")  # Flask-WTF's CSRFProtect
-    exempt = getattr(csrf, "exempt", None)
-    if callable(exempt):
-        exempt(_VIEWS["backchannel_logout"])
+    csrf: Any = app.extensions.get("csrf")  # Flask-WTF's CSRFProtect
+    if hasattr(csrf, "exempt"):
+        csrf.exempt(app.view_functions["keycloak.backchannel_logout"])
