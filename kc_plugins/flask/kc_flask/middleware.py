@@ -86,18 +86,17 @@ class AuthenticationMiddleware:
             callback_url, login_redirect_uri, logout_uri, logout_redirect_uri,
             redirect_uri=redirect_uri, exempt_paths=exempt_paths,
         )  # fmt: skip
+        if not config.get("SECRET_KEY"):
+            raise ConfigError("the session needs app.config['SECRET_KEY']", key="SECRET_KEY")
         # Flask checks TRUSTED_HOSTS when it routes; outside Flask, this middleware does.
         self._trusted_hosts = config.get("TRUSTED_HOSTS")
         owner = getattr(app, "__self__", None)  # flask_app.wsgi_app is a bound method
         self._session_app = owner if isinstance(owner, Flask) else _app_for_sessions(config)
-        if not config.get("SECRET_KEY"):
-            raise ConfigError("the session needs app.config['SECRET_KEY']", key="SECRET_KEY")
-        settings = self.seed.settings(config)
         root_path = owner.root_path if isinstance(owner, Flask) else None
         self.engine: Engine = adapter_engine(
             with_flask_adapter,
             lambda: client or client_config(config, root_path=root_path),
-            lambda: settings,
+            lambda: self.seed.settings(config),
             plugins=plugins,
             store=store,
         )

@@ -72,15 +72,14 @@ def kc_session(request: Request) -> MutableMapping[str, Any]:
 @hookimpl
 def kc_session_rotate(request: Request) -> None:
     if isinstance(request, SessionBoundRequest):
-        interface, session = request.kc_session_interface, request.kc_session
+        interface = request.kc_session_interface
     else:
         interface = current_app.session_interface
-        session = flask_session._get_current_object()  # type: ignore[attr-defined]
     # Server-side session interfaces (Flask-Session) offer regenerate(); a signed cookie
     # needs nothing: its content, and so the cookie, changes at login.
     regenerate = getattr(interface, "regenerate", None)
     if callable(regenerate):
-        regenerate(session)
+        regenerate(kc_session(request))
 
 
 def _build_response(

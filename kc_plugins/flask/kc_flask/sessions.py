@@ -58,6 +58,5 @@ class SealedCookieSessionInterface(_SecureOverHttps):
     def get_signing_serializer(self, app: Flask) -> Any:
         if not app.secret_key:
             return None
-        return _SealedSerializer(
-            CookieSealer(app.secret_key, purpose="kc_flask session"), self.serializer
-        )
+        sealer = CookieSealer(app.secret_key, purpose="kc_flask session")
+        return _SealedSerializer(sealer, self.serializer)
