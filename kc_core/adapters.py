@@ -28,7 +28,7 @@ from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
 
 from .config import Config
 from .engine.settings import EngineSettings
@@ -38,6 +38,8 @@ from .plugins import Plugins, hookimpl
 from .roles import client_roles, has_role, realm_roles
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+
     from .engine import Engine
 
 __all__ = [
@@ -58,11 +60,14 @@ __all__ = [
     "adapter_registration",
     "first_values",
     "needs_login",
+    "request_attribute",
     "response_hooks",
     "role_names",
     "settings_file",
+    "start_response_adding",
     "view_decorators",
     "wsgi_environ_key",
+    "wsgi_header_hook",
 ]
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -547,3 +552,48 @@ class SeedAction(Enum):
     LOGOUT = "logout"
     #: Require a login (``Engine.protect``; see :func:`needs_login` for a refusal).
     PROTECT = "protect"
+
+
+# -- flask: request attribute hooks and WSGI glue
+
+
+def request_attribute(attribute: str) -> Callable[[Any], Any]:
+    """A request hook answering ``request.<attribute>``: the framework holds the answer.
+
+    Example (in a hooks module): ``kc_request_method = request_attribute("method")``.
+    """
+
+    @hookimpl
+    def read(request: Any) -> Any:
+        return getattr(request, attribute)
+
+    read.__name__ = read.__qualname__ = f"request_{attribute}"
+    return read
+
+
+def wsgi_header_hook() -> Callable[[Any, str], str | None]:
+    """``kc_request_header`` for requests over a WSGI ``environ`` (Werkzeug's, WebOb's).
+
+    It reads the environ directly: no header object is built on the hot path. Example (in a
+    hooks module): ``kc_request_header = wsgi_header_hook()``.
+    """
+
+    @hookimpl
+    def kc_request_header(request: Any, name: str) -> str | None:
+        value: str | None = request.environ.get(wsgi_environ_key(name))
+        return value
+
+    return kc_request_header
+
+
+def start_response_adding(
+    headers: Sequence[tuple[str, str]], start_response: StartResponse
+) -> StartResponse:
+    """A WSGI ``start_response`` that also sends ``headers`` (refreshed token cookies)."""
+    if not headers:
+        return start_response
+
+    def start(status: str, response_headers: list[tuple[str, str]], *args: Any) -> Any:
+        return start_response(status, [*response_headers, *headers], *args)
+
+    return cast("StartResponse", start)

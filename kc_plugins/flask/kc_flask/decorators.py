@@ -41,7 +41,6 @@ View = TypeVar("View", bound=Callable[..., Any])
 #: Where :class:`~kc_flask.AuthenticationMiddleware` leaves the identity and token.
 ENVIRON_IDENTITY = "kc.identity"
 ENVIRON_TOKEN = "kc.token"
-_UNSET = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +71,10 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
 
         @functools.wraps(view)
         def protected(*args: Any, **kwargs: Any) -> Any:
-            refused = _admit(requirement)
-            if refused is not None:
-                return refusal(refused)  # an error raises: app.errorhandler(403) applies
+            guard = engine_of().protect(_current_request(), requirement)
+            if guard.response is not None:
+                return refusal(guard.response)  # an error raises: app.errorhandler(403) applies
+            _remember(guard)
             return (current_app.ensure_sync(view) if is_async else view)(*args, **kwargs)
 
         return cast("View", protected)
@@ -82,28 +82,22 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
     return decorate
 
 
-def _admit(requirement: Requirement) -> Any:
-    """The refusal response, or ``None`` after putting the identity on ``g``."""
-    guard = engine_of().protect(_current_request(), requirement)
-    if guard.response is not None:
-        return guard.response
+def _remember(guard: Guard) -> None:
+    """Put the guard's identity and token on ``g``, its headers on the view's response.
+
+    The headers are refreshed token cookies: whatever the view answers must carry them.
+    """
     context_globals = g._get_current_object()
     context_globals.kc_identity = guard.identity
     context_globals.kc_token = guard.token
-    if guard.headers:
-        _send_with_response(guard)
-    return None
-
-
-def _send_with_response(guard: Guard) -> None:
-    """Add the guard's headers (refreshed token cookies) to the view's response."""
     headers = guard.headers
+    if headers:
 
-    @after_this_request
-    def add_headers(response: Response) -> Response:
-        for name, value in headers:
-            response.headers.add(name, value)
-        return response
+        @after_this_request
+        def add_headers(response: Response) -> Response:
+            for name, value in headers:
+                response.headers.add(name, value)
+            return response
 
 
 login_required, roles_required, bearer_required = view_decorators(protect)
@@ -112,18 +106,14 @@ login_required, roles_required, bearer_required = view_decorators(protect)
 def _load_current_user() -> Any:
     if not has_request_context():
         return _ANONYMOUS
-    identity = g.get("kc_identity", _UNSET)
-    if identity is _UNSET:
-        identity = request.environ.get(ENVIRON_IDENTITY)
-        token = request.environ.get(ENVIRON_TOKEN)
-        if identity is None and EXTENSION_KEY in current_app.extensions:
+    if "kc_identity" not in g:
+        environ = request.environ  # where AuthenticationMiddleware leaves them
+        guard = Guard(identity=environ.get(ENVIRON_IDENTITY), token=environ.get(ENVIRON_TOKEN))
+        if guard.identity is None and EXTENSION_KEY in current_app.extensions:
             # A public page: look the visitor up once, without requiring a login.
             guard = engine_of().authenticate(_current_request())
-            identity, token = guard.identity, guard.token
-            if guard.headers:
-                _send_with_response(guard)
-        g.kc_identity = identity
-        g.kc_token = token
+        _remember(guard)
+    identity = g.kc_identity
     return _ANONYMOUS if identity is None else identity
 
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, has_request_context, request
+from flask import Blueprint, Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface
-from flask.typing import ResponseReturnValue
 
 from kc_core import Client, Config
 from kc_core.adapters import ENDPOINTS, Endpoint, adapter_engine, adapter_registration
@@ -22,6 +21,7 @@ from kc_core.stores.cookie import CookieTokenStore
 
 from . import plugin as flask_plugin
 from .config import client_config, engine_settings
+from .sessions import _SecureOverHttps
 
 __all__ = ["EXTENSION_KEY", "Keycloak", "blueprint", "engine_of"]
 
@@ -56,20 +56,18 @@ def _current_request() -> Any:
     return request._get_current_object()  # type: ignore[attr-defined]
 
 
-def _endpoint_view(endpoint: Endpoint) -> Callable[[], ResponseReturnValue]:
-    def serve() -> ResponseReturnValue:
-        response: ResponseReturnValue = endpoint.serve(engine_of(), _current_request())
-        return response
+def _endpoint_view(endpoint: Endpoint) -> Callable[[], Any]:
+    def serve() -> Any:
+        return endpoint.serve(engine_of(), _current_request())
 
     return serve
 
 
 # Logout answers GET too: 405 unless KEYCLOAK_ALLOW_GET_LOGOUT is set.
-_VIEWS = {endpoint.name: _endpoint_view(endpoint) for endpoint in ENDPOINTS}
 for _endpoint in ENDPOINTS:
     _methods = ["GET"] if _endpoint.get_only else ["GET", "POST"]
     blueprint.add_url_rule(
-        f"/{_endpoint.path}", _endpoint.name, _VIEWS[_endpoint.name], methods=_methods
+        f"/{_endpoint.path}", _endpoint.name, _endpoint_view(_endpoint), methods=_methods
     )
 
 
@@ -117,12 +115,9 @@ class Keycloak:
         engine: Engine | None = None,
     ) -> None:
         # Only what the caller chose; each app's engine lives in app.extensions.
-        self._engine = engine
         self._config = config
         self._settings = settings
-        self._store = store
-        self._plugins = plugins
-        self._enforcer = enforcer
+        self._options = {"engine": engine, "plugins": plugins, "store": store, "enforcer": enforcer}
         if app is not None:
             self.init_app(app)
 
@@ -136,8 +131,8 @@ class Keycloak:
             with_flask_adapter,
             lambda: self._config or client_config(app.config, root_path=app.root_path),
             lambda: self._settings or engine_settings(app.config),
-            engine=self._engine, plugins=self._plugins, store=self._store, enforcer=self._enforcer,
-        )  # fmt: skip
+            **self._options,
+        )
         app.extensions[EXTENSION_KEY] = engine
         app.register_blueprint(blueprint, url_prefix=engine.settings.prefix)
         app.context_processor(_template_context)
@@ -162,13 +157,6 @@ def _template_context() -> dict[str, Any]:
     return {"current_user": current_user}
 
 
-class _SecureOverHttps(SecureCookieSessionInterface):
-    """Flask's cookie session, its cookie marked ``Secure`` whenever the request came over https."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
-
-
 def _harden_session_cookie(app: Flask) -> None:
     # The session cookie carries the login: SameSite=Lax unless the app chose otherwise, and
     # Secure under https for Flask's own cookie session (HttpOnly is Flask's default already).
@@ -180,7 +168,6 @@ def _harden_session_cookie(app: Flask) -> None:
 
 def _exempt_from_csrf(app: Flask) -> None:
     # Keycloak posts logout tokens server to server: no CSRF token can come with them.
-    csrf = app.extensions.get("csrf")  # Flask-WTF's CSRFProtect
-    exempt = getattr(csrf, "exempt", None)
-    if callable(exempt):
-        exempt(_VIEWS["backchannel_logout"])
+    csrf: Any = app.extensions.get("csrf")  # Flask-WTF's CSRFProtect
+    if hasattr(csrf, "exempt"):
+        csrf.exempt(app.view_functions["keycloak.backchannel_logout"])

@@ -17,17 +17,17 @@ behaviour is :class:`kc_core.seed.SeedMiddleware`'s. Example (the earlier librar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from flask import Flask
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.exceptions import SecurityError
 from werkzeug.wrappers import Response
+from werkzeug.wsgi import get_host
 
 from kc_core import Client, Config, ConfigError
-from kc_core.adapters import SeedAction, adapter_engine
+from kc_core.adapters import SeedAction, adapter_engine, start_response_adding
 from kc_core.engine import Engine, EngineSettings
 from kc_core.plugins import Plugins
 from kc_core.seed import SeedMiddleware
@@ -86,18 +86,17 @@ class AuthenticationMiddleware:
             callback_url, login_redirect_uri, logout_uri, logout_redirect_uri,
             redirect_uri=redirect_uri, exempt_paths=exempt_paths,
         )  # fmt: skip
+        if not config.get("SECRET_KEY"):
+            raise ConfigError("the session needs app.config['SECRET_KEY']", key="SECRET_KEY")
         # Flask checks TRUSTED_HOSTS when it routes; outside Flask, this middleware does.
         self._trusted_hosts = config.get("TRUSTED_HOSTS")
         owner = getattr(app, "__self__", None)  # flask_app.wsgi_app is a bound method
-        self._session_app: Any = owner if isinstance(owner, Flask) else _ConfigAsApp(config)
-        if not config.get("SECRET_KEY"):
-            raise ConfigError("the session needs app.config['SECRET_KEY']", key="SECRET_KEY")
-        settings = self.seed.settings(config)
+        self._session_app = owner if isinstance(owner, Flask) else _app_for_sessions(config)
         root_path = owner.root_path if isinstance(owner, Flask) else None
         self.engine: Engine = adapter_engine(
             with_flask_adapter,
             lambda: client or client_config(config, root_path=root_path),
-            lambda: settings,
+            lambda: self.seed.settings(config),
             plugins=plugins,
             store=store,
         )
@@ -111,31 +110,29 @@ class AuthenticationMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = SessionBoundRequest(environ)
         if self._trusted_hosts is not None:
-            request.trusted_hosts = self._trusted_hosts
             try:
-                request.host  # noqa: B018 - reading it checks it
+                get_host(environ, self._trusted_hosts)
             except SecurityError as refused:  # werkzeug's own 400
                 return refused(environ, start_response)
         session = self._open_session(request)
         request.bind_session(session, self.session_interface)
-        engine = self.engine
-        response = engine.route(request)
+        response = self.engine.route(request)
         if response is None:
-            action = self.seed.action(engine, request.path, session)
+            action = self.seed.action(self.engine, request.path, session)
             if action is SeedAction.PASS:
                 return self.app(environ, start_response)
             if action is SeedAction.LOGOUT:
-                response = engine.logout(request)
+                response = self.engine.logout(request)
             else:
-                guard = engine.protect(request)
+                guard = self.engine.protect(request)
                 if guard.allowed:
                     environ[ENVIRON_IDENTITY] = guard.identity
                     environ[ENVIRON_TOKEN] = guard.token
-                    return self.app(environ, _adding(guard.headers, start_response))
+                    return self.app(environ, start_response_adding(guard.headers, start_response))
                 response = guard.response
-                if self.seed.must_log_in(engine, guard, session):
+                if self.seed.must_log_in(self.engine, guard, session):
                     # Straight to Keycloak, and back to redirect_uri (the seed's behaviour).
-                    response = engine.login(self._without_query(environ, session))
+                    response = self.engine.login(self._without_query(environ, session))
         self.session_interface.save_session(self._session_app, session, response)
         return cast("Response", response)(environ, start_response)
 
@@ -152,32 +149,12 @@ class AuthenticationMiddleware:
         return request
 
 
-def _adding(headers: Sequence[tuple[str, str]], start_response: StartResponse) -> StartResponse:
-    """``start_response`` that also sends ``headers`` (refreshed token cookies)."""
-    if not headers:
-        return start_response
-
-    def start(status: str, response_headers: list[tuple[str, str]], *args: Any) -> Any:
-        return start_response(status, [*response_headers, *headers], *args)
-
-    return cast("StartResponse", start)
-
-
-class _ConfigAsApp:
-    """What Flask's session interfaces read from an app, taken from its config alone.
+def _app_for_sessions(config: Mapping[str, Any]) -> Flask:
+    """A Flask app of ``config``, for the session interface to read as it reads its own app.
 
     Used when the wrapped WSGI callable is not a Flask app's own ``wsgi_app`` (for example
     another middleware): the session cookie is still read and written as Flask does.
     """
-
-    def __init__(self, config: Mapping[str, Any]) -> None:
-        self.config = config
-
-    @property
-    def secret_key(self) -> Any:
-        return self.config.get("SECRET_KEY")
-
-    @property
-    def permanent_session_lifetime(self) -> timedelta:
-        lifetime = self.config.get("PERMANENT_SESSION_LIFETIME", timedelta(days=31))
-        return lifetime if isinstance(lifetime, timedelta) else timedelta(seconds=lifetime)
+    app = Flask(__name__)
+    app.config.update(config)
+    return app

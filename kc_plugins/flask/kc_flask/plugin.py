@@ -7,7 +7,7 @@ Flask request context, where the session is :data:`flask.session`) and the WSGI 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, MutableMapping, Sequence
 from typing import Any
 
 from flask import current_app
@@ -17,7 +17,7 @@ from flask.wrappers import Request as FlaskRequest
 from flask.wrappers import Response
 from werkzeug.wrappers import Request
 
-from kc_core.adapters import response_hooks, wsgi_environ_key
+from kc_core.adapters import request_attribute, response_hooks, wsgi_header_hook
 from kc_core.plugins import hookimpl
 
 __all__ = ["SessionBoundRequest"]
@@ -44,57 +44,21 @@ def kc_request_types() -> Sequence[type]:
     return (Request,)
 
 
-@hookimpl
-def kc_request_method(request: Request) -> str:
-    return request.method
-
-
-@hookimpl
-def kc_request_url(request: Request) -> str:
-    return request.url
-
-
-@hookimpl
-def kc_request_path(request: Request) -> str:
-    return request.path
-
-
-@hookimpl
-def kc_request_query(request: Request) -> Mapping[str, str]:
-    # A MultiDict: indexing gives the first value, as the hook promises.
-    return request.args
-
-
-@hookimpl
-def kc_request_header(request: Request, name: str) -> str | None:
-    # Straight from the WSGI environ: no header object is built on the hot path.
-    value: str | None = request.environ.get(wsgi_environ_key(name))
-    return value
+kc_request_method = request_attribute("method")
+kc_request_url = request_attribute("url")
+kc_request_path = request_attribute("path")
+# A MultiDict: indexing gives the first value, as the hook promises.
+kc_request_query = request_attribute("args")
+kc_request_header = wsgi_header_hook()
+kc_request_cookies = request_attribute("cookies")
+kc_request_form = request_attribute("form")
+kc_request_client_address = request_attribute("remote_addr")
+kc_request_is_secure = request_attribute("is_secure")
 
 
 @hookimpl
 def kc_request_header_names(request: Request) -> Iterable[str]:
     return list(request.headers.keys())
-
-
-@hookimpl
-def kc_request_cookies(request: Request) -> Mapping[str, str]:
-    return request.cookies
-
-
-@hookimpl
-def kc_request_form(request: Request) -> Mapping[str, str]:
-    return request.form
-
-
-@hookimpl
-def kc_request_client_address(request: Request) -> str | None:
-    return request.remote_addr
-
-
-@hookimpl
-def kc_request_is_secure(request: Request) -> bool:
-    return request.is_secure
 
 
 @hookimpl
@@ -108,15 +72,14 @@ def kc_session(request: Request) -> MutableMapping[str, Any]:
 @hookimpl
 def kc_session_rotate(request: Request) -> None:
     if isinstance(request, SessionBoundRequest):
-        interface, session = request.kc_session_interface, request.kc_session
+        interface = request.kc_session_interface
     else:
         interface = current_app.session_interface
-        session = flask_session._get_current_object()  # type: ignore[attr-defined]
     # Server-side session interfaces (Flask-Session) offer regenerate(); a signed cookie
     # needs nothing: its content, and so the cookie, changes at login.
     regenerate = getattr(interface, "regenerate", None)
     if callable(regenerate):
-        regenerate(session)
+        regenerate(kc_session(request))
 
 
 def _build_response(

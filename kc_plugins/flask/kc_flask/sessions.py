@@ -21,6 +21,16 @@ from kc_core.sealed import CookieSealer
 __all__ = ["SealedCookieSessionInterface"]
 
 
+class _SecureOverHttps(SecureCookieSessionInterface):
+    """Flask's cookie session, its cookie marked ``Secure`` whenever the request came over https.
+
+    ``Keycloak(app)`` puts it in place of Flask's default session interface.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+
+
 class _SealedSerializer:
     """The two calls Flask's cookie session makes of its signing serializer, sealed."""
 
@@ -38,7 +48,7 @@ class _SealedSerializer:
             raise BadSignature(str(exc)) from exc
 
 
-class SealedCookieSessionInterface(SecureCookieSessionInterface):
+class SealedCookieSessionInterface(_SecureOverHttps):
     """Flask's cookie session, encrypted and authenticated (AES-GCM) instead of only signed.
 
     The cookie is ``HttpOnly`` (Flask's default), ``SameSite=Lax`` (kc-flask's default) and
@@ -48,9 +58,5 @@ class SealedCookieSessionInterface(SecureCookieSessionInterface):
     def get_signing_serializer(self, app: Flask) -> Any:
         if not app.secret_key:
             return None
-        return _SealedSerializer(
-            CookieSealer(app.secret_key, purpose="kc_flask session"), self.serializer
-        )
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)
+        sealer = CookieSealer(app.secret_key, purpose="kc_flask session")
+        return _SealedSerializer(sealer, self.serializer)
