@@ -60,6 +60,8 @@ def _endpoint_view(endpoint: Endpoint) -> Callable[[], Any]:
     def serve() -> Any:
         return endpoint.serve(engine_of(), _current_request())
 
+    # Its own name: Flask-WTF exempts views from CSRF by module and name.
+    serve.__name__ = serve.__qualname__ = f"serve_{endpoint.name}"
     return serve
 
 
