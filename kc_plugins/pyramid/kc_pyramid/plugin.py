@@ -49,8 +49,7 @@ def kc_request_types() -> Sequence[type]:
 
 @hookimpl
 def kc_request_method(request: Any) -> str:
-    method: str = request.method
-    return method
+    return str(request.method)
 
 
 @hookimpl
@@ -59,15 +58,13 @@ def kc_request_url(request: Any) -> str:
     if trusted is not None and str(request.host).lower() not in trusted:
         # Pyramid's own 400 (its exception view renders it); never a URL from this Host.
         raise HTTPBadRequest("untrusted Host header")
-    url: str = request.url
-    return url
+    return str(request.url)
 
 
 @hookimpl
 def kc_request_path(request: Any) -> str:
     # The path the app routes on (PATH_INFO), as Flask's request.path.
-    path: str = request.path_info
-    return path
+    return str(request.path_info)
 
 
 @hookimpl
@@ -87,8 +84,7 @@ def kc_request_header(request: Any, name: str) -> str | None:
 
 @hookimpl
 def kc_request_header_names(request: Any) -> Iterable[str]:
-    names: Iterable[str] = request.headers.keys()
-    return names
+    return list(request.headers.keys())
 
 
 @hookimpl
@@ -120,15 +116,12 @@ def kc_request_is_secure(request: Any) -> bool:
 
 @hookimpl
 def kc_session(request: Any) -> MutableMapping[str, Any]:
-    try:
-        session: MutableMapping[str, Any] = request.session
-    except AttributeError as exc:  # Pyramid's answer when no session factory is registered
-        registry = request.registry
-        if registry.queryUtility(ISessionFactory) is not None:
-            raise
+    registry = request.registry
+    if registry.queryUtility(ISessionFactory) is None:  # request.session would raise
         if registry.get(SESSIONLESS_KEY):
             return {}  # a bearer-only app: nothing to find, nothing kept
-        raise ConfigurationError(_NO_SESSION) from exc
+        raise ConfigurationError(_NO_SESSION)
+    session: MutableMapping[str, Any] = request.session
     return session
 
 
