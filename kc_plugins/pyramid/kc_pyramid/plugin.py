@@ -3,6 +3,7 @@
 Headers are read straight from the WSGI environ (no WebOb header object on the hot path).
 The session is ``request.session``, so the app needs a session factory; a bearer-only app
 (``keycloak.bearer_only = true``) may go without one. Responses are Pyramid responses.
+Every ``kc_*`` function here is a hook implementation: kc takes them unmarked, as pytest does.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pyramid.request import Request  # type: ignore[import-untyped]
 from pyramid.response import Response  # type: ignore[import-untyped]
 
 from kc_core.adapters import first_values, response_hooks, wsgi_environ_key
-from kc_core.plugins import hookimpl
 
 __all__ = ["SESSIONLESS_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
 
@@ -42,17 +42,14 @@ def build_response(
     return Response(body, status=status, headerlist=headerlist)
 
 
-@hookimpl
 def kc_request_types() -> Sequence[type]:
     return (Request,)
 
 
-@hookimpl
 def kc_request_method(request: Any) -> str:
     return str(request.method)
 
 
-@hookimpl
 def kc_request_url(request: Any) -> str:
     trusted = request.registry.get(TRUSTED_HOSTS_KEY)
     if trusted is not None and str(request.host).lower() not in trusted:
@@ -61,13 +58,11 @@ def kc_request_url(request: Any) -> str:
     return str(request.url)
 
 
-@hookimpl
 def kc_request_path(request: Any) -> str:
     # The path the app routes on (PATH_INFO), as Flask's request.path.
     return str(request.path_info)
 
 
-@hookimpl
 def kc_request_query(request: Any) -> Mapping[str, str]:
     try:
         return first_values(request.GET.items())
@@ -76,24 +71,20 @@ def kc_request_query(request: Any) -> Mapping[str, str]:
         return first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
-@hookimpl
 def kc_request_header(request: Any, name: str) -> str | None:
     value: str | None = request.environ.get(wsgi_environ_key(name))
     return value
 
 
-@hookimpl
 def kc_request_header_names(request: Any) -> Iterable[str]:
     return list(request.headers.keys())
 
 
-@hookimpl
 def kc_request_cookies(request: Any) -> Mapping[str, str]:
     cookies: Mapping[str, str] = request.cookies
     return cookies
 
 
-@hookimpl
 def kc_request_form(request: Any) -> Mapping[str, str]:
     try:
         return first_values(request.POST.items())
@@ -103,18 +94,15 @@ def kc_request_form(request: Any) -> Mapping[str, str]:
         return {}
 
 
-@hookimpl
 def kc_request_client_address(request: Any) -> str | None:
     address: str | None = request.remote_addr
     return address
 
 
-@hookimpl
 def kc_request_is_secure(request: Any) -> bool:
     return bool(request.scheme == "https")
 
 
-@hookimpl
 def kc_session(request: Any) -> MutableMapping[str, Any]:
     registry = request.registry
     if registry.queryUtility(ISessionFactory) is None:  # request.session would raise
@@ -125,7 +113,6 @@ def kc_session(request: Any) -> MutableMapping[str, Any]:
     return session
 
 
-@hookimpl
 def kc_session_rotate(request: Any) -> None:
     # Pyramid's documented way to prevent fixation: invalidate, then keep using the session
     # (a new one, with a new id for server-side sessions), carrying the data over.
