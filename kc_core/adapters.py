@@ -29,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
+from urllib.parse import parse_qsl
 
 from .config import Config
 from .engine.settings import EngineSettings
@@ -547,3 +548,64 @@ class SeedAction(Enum):
     LOGOUT = "logout"
     #: Require a login (``Engine.protect``; see :func:`needs_login` for a refusal).
     PROTECT = "protect"
+
+
+# -- pyramid: permission strings ----------------------------------------------------------------
+
+
+def requirement_for(permission: str) -> Requirement | None:
+    """The requirement a permission string names, or ``None`` if it names none.
+
+    For frameworks that name permissions with strings (Pyramid's ``permission=``):
+    ``authenticated`` is any logged-in user (session or bearer token); ``role:realm:admin``,
+    ``role:kc-api:reader`` and ``role:reader`` (a role of this client) a role;
+    ``scope:email`` a scope the access token carries.
+
+    Raises:
+        ValueError: ``role:`` or ``scope:`` with nothing after it, or a malformed role spec.
+    """
+    if permission == "authenticated":
+        return Requirement()
+    kind, colon, what = permission.partition(":")
+    if not colon or kind not in ("role", "scope"):
+        return None
+    if not what:
+        raise ValueError(f"not a kc permission: {permission!r}")
+    if kind == "scope":
+        return Requirement(scopes=(what,))
+    has_role({}, what, client_id="")  # a malformed role spec fails here, not later
+    return Requirement(roles=(what,))
+
+
+# -- pyramid: endpoint views --------------------------------------------------------------------
+
+
+def endpoint_view(
+    endpoint: Endpoint, engine_for: Callable[[Any], Engine], name: str
+) -> Callable[[Any], Any]:
+    """A view function ``name(request)`` answering with ``engine_for(request)``'s ``endpoint``.
+
+    For frameworks whose views take the request (Pyramid's; Django's with ``engine_for``
+    ignoring it). Example::
+
+        login_view = endpoint_view(ENDPOINTS[0], engine_of, "login_view")
+    """
+
+    def view(request: Any) -> Any:
+        return endpoint.serve(engine_for(request), request)
+
+    view.__name__ = view.__qualname__ = name
+    view.__doc__ = f"``{{prefix}}/{endpoint.path}``: the engine's {endpoint.name} endpoint."
+    return view
+
+
+# -- pyramid: urlencoded text -------------------------------------------------------------------
+
+
+def urlencoded_values(raw: bytes) -> dict[str, str]:
+    """The first value of each field of a urlencoded query or body, read as UTF-8 with bad
+    bytes replaced (for input a framework's own parser refuses)."""
+    return first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+__all__ += ["endpoint_view", "requirement_for", "urlencoded_values"]

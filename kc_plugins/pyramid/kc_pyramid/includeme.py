@@ -67,13 +67,9 @@ def includeme(config: Any) -> None:
     for endpoint, view in zip(ENDPOINTS, views, strict=True):
         name = f"keycloak.{endpoint.name}"
         config.add_route(name, f"{engine.settings.prefix}/{endpoint.path}")
+        csrf = {"require_csrf": False} if endpoint.server_to_server else {}
         # Public whatever the app's default permission.
-        config.add_view(
-            view,
-            route_name=name,
-            permission=NO_PERMISSION_REQUIRED,
-            **({"require_csrf": False} if endpoint.server_to_server else {}),
-        )
+        config.add_view(view, route_name=name, permission=NO_PERMISSION_REQUIRED, **csrf)
 
     if not sessionless:
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl
 
 from pyramid.exceptions import ConfigurationError  # type: ignore[import-untyped]
 from pyramid.httpexceptions import HTTPBadRequest  # type: ignore[import-untyped]
@@ -18,7 +17,7 @@ from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
 from pyramid.request import Request  # type: ignore[import-untyped]
 from pyramid.response import Response  # type: ignore[import-untyped]
 
-from kc_core.adapters import first_values, response_hooks, wsgi_environ_key
+from kc_core.adapters import first_values, response_hooks, urlencoded_values, wsgi_environ_key
 
 __all__ = ["SESSIONLESS_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
 
@@ -37,9 +36,8 @@ def build_response(
     status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
 ) -> Any:
     """A Pyramid response keeping every header, repeated names (``Set-Cookie``) included."""
-    headerlist = [("Content-Type", content_type)] if content_type else []
-    headerlist.extend(headers)
-    return Response(body, status=status, headerlist=headerlist)
+    content = [("Content-Type", content_type)] if content_type else []
+    return Response(body, status=status, headerlist=[*content, *headers])
 
 
 def kc_request_types() -> Sequence[type]:
@@ -67,8 +65,8 @@ def kc_request_query(request: Any) -> Mapping[str, str]:
     try:
         return first_values(request.GET.items())
     except UnicodeDecodeError:  # WebOb refuses a query string that is not UTF-8: a 500
-        raw = request.environ.get("QUERY_STRING", "").encode("latin-1", "replace")
-        return first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        query = request.environ.get("QUERY_STRING", "")
+        return urlencoded_values(query.encode("latin-1", "replace"))
 
 
 def kc_request_header(request: Any, name: str) -> str | None:

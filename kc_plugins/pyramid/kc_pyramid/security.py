@@ -25,10 +25,9 @@ from typing import Any
 from pyramid.authorization import ACLHelper, Authenticated, Everyone  # type: ignore[import-untyped]
 from pyramid.security import Allowed, Denied  # type: ignore[import-untyped]
 
-from kc_core.adapters import role_names
+from kc_core.adapters import requirement_for, role_names
 from kc_core.engine import Engine, Guard, Requirement
 from kc_core.errors import LoginError
-from kc_core.roles import has_role
 
 __all__ = [
     "ENGINE_KEY",
@@ -45,7 +44,6 @@ __all__ = [
 ENGINE_KEY = "kc.engine"
 #: WSGI environ key of the request's :class:`~kc_core.engine.Guard` (the engine's answer).
 GUARD_KEY = "kc.guard"
-AUTHENTICATED = "authenticated"
 
 
 def engine_of(request: Any) -> Engine:
@@ -67,10 +65,9 @@ def guard_of(request: Any) -> Guard:
     was needed and is unreachable (503). Token cookies refreshed meanwhile (cookie mode) are
     added to the app's response.
     """
-    environ = request.environ
-    guard: Guard | None = environ.get(GUARD_KEY)
+    guard: Guard | None = request.environ.get(GUARD_KEY)
     if guard is None:
-        guard = environ[GUARD_KEY] = engine_of(request).authenticate(request)
+        guard = request.environ[GUARD_KEY] = engine_of(request).authenticate(request)
         send_headers(request, guard.headers)
     return guard
 
@@ -97,25 +94,6 @@ def admit(request: Any, requirement: Requirement) -> Any | None:
     if decided is not guard:
         send_headers(request, decided.headers)
     return decided.response
-
-
-def requirement_for(permission: str) -> Requirement | None:
-    """The requirement a permission string names, or ``None`` if it names none.
-
-    Raises:
-        ValueError: ``role:`` or ``scope:`` with nothing after it.
-    """
-    if permission == AUTHENTICATED:
-        return Requirement()
-    kind, colon, what = permission.partition(":")
-    if not colon or kind not in ("role", "scope"):
-        return None
-    if not what:
-        raise ValueError(f"not a kc permission: {permission!r}")
-    if kind == "scope":
-        return Requirement(scopes=(what,))
-    has_role({}, what, client_id="")  # a malformed role spec fails here, not later
-    return Requirement(roles=(what,))
 
 
 def principals_of(guard: Guard, client_id: str) -> list[str]:
