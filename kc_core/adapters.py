@@ -608,4 +608,10 @@ def urlencoded_values(raw: bytes) -> dict[str, str]:
     return first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
-__all__ += ["endpoint_view", "requirement_for", "urlencoded_values"]
+# -- pyramid: setting names ---------------------------------------------------------------------
+
+#: Every setting kc reads (lower case): the fields of :class:`~kc_core.Config` and of
+#: :class:`~kc_core.engine.EngineSettings`, for adapters that refuse a misspelt key.
+SETTING_NAMES = frozenset(f.name for f in (*fields(Config), *fields(EngineSettings)))
+
+__all__ += ["SETTING_NAMES", "endpoint_view", "requirement_for", "urlencoded_values"]

@@ -10,13 +10,11 @@ no setting is an error, so a typo fails at start-up.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from kc_core import Config, ConfigError
-from kc_core.adapters import SettingsReader
-from kc_core.engine import EngineSettings
+from kc_core.adapters import SETTING_NAMES, SettingsReader
 
 __all__ = ["OBJECT_KEYS", "PREFIX", "client_config", "engine_settings", "keycloak_settings"]
 
@@ -28,8 +26,8 @@ SETTINGS_FILE_KEY = "keycloak.settings"
 TRUSTED_HOSTS_KEY = "keycloak.trusted_hosts"
 #: Settings holding objects (or dotted names of them) rather than values.
 OBJECT_KEYS = frozenset(PREFIX + name for name in ("engine", "store", "plugins", "enforcer"))
-_NAMES = {f.name for f in (*dataclasses.fields(Config), *dataclasses.fields(EngineSettings))}
-_KNOWN_KEYS = OBJECT_KEYS | {SETTINGS_FILE_KEY, TRUSTED_HOSTS_KEY} | {PREFIX + n for n in _NAMES}
+_OWN_KEYS = OBJECT_KEYS | {SETTINGS_FILE_KEY, TRUSTED_HOSTS_KEY}
+_KNOWN_KEYS = _OWN_KEYS | {PREFIX + name for name in SETTING_NAMES}
 
 
 def keycloak_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
