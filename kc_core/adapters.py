@@ -29,6 +29,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
+from urllib.parse import parse_qsl
 
 from .config import Config
 from .engine.settings import EngineSettings
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENDPOINTS",
     "SEED_ARGUMENTS",
+    "SETTING_NAMES",
     "AnonymousRoles",
     "BearerRequired",
     "Endpoint",
@@ -58,13 +60,16 @@ __all__ = [
     "ViewDecorators",
     "adapter_engine",
     "adapter_registration",
+    "endpoint_view",
     "first_values",
     "needs_login",
     "request_attribute",
+    "requirement_for",
     "response_hooks",
     "role_names",
     "settings_file",
     "start_response_adding",
+    "urlencoded_values",
     "view_decorators",
     "wsgi_environ_key",
     "wsgi_header_hook",
@@ -597,3 +602,68 @@ def start_response_adding(
         return start_response(status, [*response_headers, *headers], *args)
 
     return cast("StartResponse", start)
+
+
+# -- pyramid: permission strings ----------------------------------------------------------------
+
+
+def requirement_for(permission: str) -> Requirement | None:
+    """The requirement a permission string names, or ``None`` if it names none.
+
+    For frameworks that name permissions with strings (Pyramid's ``permission=``):
+    ``authenticated`` is any logged-in user (session or bearer token); ``role:realm:admin``,
+    ``role:kc-api:reader`` and ``role:reader`` (a role of this client) a role;
+    ``scope:email`` a scope the access token carries.
+
+    Raises:
+        ValueError: ``role:`` or ``scope:`` with nothing after it, or a malformed role spec.
+    """
+    if permission == "authenticated":
+        return Requirement()
+    kind, colon, what = permission.partition(":")
+    if not colon or kind not in ("role", "scope"):
+        return None
+    if not what:
+        raise ValueError(f"not a kc permission: {permission!r}")
+    if kind == "scope":
+        return Requirement(scopes=(what,))
+    has_role({}, what, client_id="")  # a malformed role spec fails here, not later
+    return Requirement(roles=(what,))
+
+
+# -- pyramid: endpoint views --------------------------------------------------------------------
+
+
+def endpoint_view(
+    endpoint: Endpoint, engine_for: Callable[[Any], Engine], name: str
+) -> Callable[[Any], Any]:
+    """A view function ``name(request)`` answering with ``engine_for(request)``'s ``endpoint``.
+
+    For frameworks whose views take the request (Pyramid's; Django's with ``engine_for``
+    ignoring it). Example::
+
+        login_view = endpoint_view(ENDPOINTS[0], engine_of, "login_view")
+    """
+
+    def view(request: Any) -> Any:
+        return endpoint.serve(engine_for(request), request)
+
+    view.__name__ = view.__qualname__ = name
+    view.__doc__ = f"``{{prefix}}/{endpoint.path}``: the engine's {endpoint.name} endpoint."
+    return view
+
+
+# -- pyramid: urlencoded text -------------------------------------------------------------------
+
+
+def urlencoded_values(raw: bytes) -> dict[str, str]:
+    """The first value of each field of a urlencoded query or body, read as UTF-8 with bad
+    bytes replaced (for input a framework's own parser refuses)."""
+    return first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+# -- pyramid: setting names ---------------------------------------------------------------------
+
+#: Every setting kc reads (lower case): the fields of :class:`~kc_core.Config` and of
+#: :class:`~kc_core.engine.EngineSettings`, for adapters that refuse a misspelt key.
+SETTING_NAMES = frozenset(f.name for f in (*fields(Config), *fields(EngineSettings)))

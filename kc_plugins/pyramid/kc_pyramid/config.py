@@ -10,13 +10,11 @@ no setting is an error, so a typo fails at start-up.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from kc_core import Config, ConfigError
-from kc_core.adapters import SettingsReader
-from kc_core.engine import EngineSettings
+from kc_core.adapters import SETTING_NAMES, SettingsReader
 
 __all__ = ["OBJECT_KEYS", "PREFIX", "client_config", "engine_settings", "keycloak_settings"]
 
@@ -27,12 +25,9 @@ SETTINGS_FILE_KEY = "keycloak.settings"
 #: from; any other answers 400. Pyramid has no host allow-list of its own.
 TRUSTED_HOSTS_KEY = "keycloak.trusted_hosts"
 #: Settings holding objects (or dotted names of them) rather than values.
-OBJECT_KEYS = frozenset(
-    {"keycloak.engine", "keycloak.store", "keycloak.plugins", "keycloak.enforcer"}
-)
-_OWN_KEYS = frozenset({SETTINGS_FILE_KEY, TRUSTED_HOSTS_KEY})
-_CLIENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Config))
-_ENGINE_FIELDS = frozenset(f.name for f in dataclasses.fields(EngineSettings)) - {"scopes"}
+OBJECT_KEYS = frozenset(PREFIX + name for name in ("engine", "store", "plugins", "enforcer"))
+_OWN_KEYS = OBJECT_KEYS | {SETTINGS_FILE_KEY, TRUSTED_HOSTS_KEY}
+_KNOWN_KEYS = _OWN_KEYS | {PREFIX + name for name in SETTING_NAMES}
 
 
 def keycloak_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,15 +36,10 @@ def keycloak_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: a ``keycloak.*`` key names no setting.
     """
-    known = _CLIENT_FIELDS | _ENGINE_FIELDS
-    found: dict[str, Any] = {}
-    for key, value in settings.items():
-        if not key.startswith(PREFIX):
-            continue
-        name = key[len(PREFIX) :]
-        if name not in known and key not in OBJECT_KEYS and key not in _OWN_KEYS:
-            raise ConfigError(f"unknown Pyramid setting {key!r}", key=name)
-        found[key] = value
+    found = {key: value for key, value in settings.items() if key.startswith(PREFIX)}
+    unknown = [key for key in found if key not in _KNOWN_KEYS]
+    if unknown:
+        raise ConfigError(f"unknown Pyramid setting {unknown[0]!r}", key=unknown[0][len(PREFIX) :])
     return found
 
 

@@ -21,13 +21,7 @@ from kc_core.engine import Engine, Requirement
 from . import plugin as pyramid_plugin
 from .config import client_config, engine_settings, keycloak_settings, trusted_hosts
 from .security import ENGINE_KEY, KeycloakSecurityPolicy
-from .views import (
-    backchannel_logout_view,
-    callback_view,
-    forbidden_view,
-    login_view,
-    logout_view,
-)
+from .views import backchannel_logout_view, callback_view, forbidden_view, login_view, logout_view
 
 __all__ = ["add_keycloak_permission", "build_engine", "includeme", "with_pyramid_adapter"]
 
@@ -73,13 +67,9 @@ def includeme(config: Any) -> None:
     for endpoint, view in zip(ENDPOINTS, views, strict=True):
         name = f"keycloak.{endpoint.name}"
         config.add_route(name, f"{engine.settings.prefix}/{endpoint.path}")
+        csrf = {"require_csrf": False} if endpoint.server_to_server else {}
         # Public whatever the app's default permission.
-        config.add_view(
-            view,
-            route_name=name,
-            permission=NO_PERMISSION_REQUIRED,
-            **({"require_csrf": False} if endpoint.server_to_server else {}),
-        )
+        config.add_view(view, route_name=name, permission=NO_PERMISSION_REQUIRED, **csrf)
 
     if not sessionless:
 
@@ -98,12 +88,8 @@ def add_keycloak_permission(config: Any, name: str, requirement: Requirement) ->
     """
     if not isinstance(requirement, Requirement):
         raise ConfigurationError(f"{name!r} needs a kc_core.engine.Requirement")
-    policy = config.registry.get(_POLICY_KEY)
-
-    def register() -> None:
-        policy.add_permission(name, requirement)
-
-    config.action(("kc_pyramid.permission", name), register)
+    policy = config.registry[_POLICY_KEY]
+    config.action(("kc_pyramid.permission", name), policy.add_permission, (name, requirement))
 
 
 def build_engine(config: Any) -> Engine:

@@ -3,13 +3,13 @@
 Headers are read straight from the WSGI environ (no WebOb header object on the hot path).
 The session is ``request.session``, so the app needs a session factory; a bearer-only app
 (``keycloak.bearer_only = true``) may go without one. Responses are Pyramid responses.
+Every ``kc_*`` function here is a hook implementation: kc takes them unmarked, as pytest does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
-from urllib.parse import parse_qsl
 
 from pyramid.exceptions import ConfigurationError  # type: ignore[import-untyped]
 from pyramid.httpexceptions import HTTPBadRequest  # type: ignore[import-untyped]
@@ -17,8 +17,7 @@ from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
 from pyramid.request import Request  # type: ignore[import-untyped]
 from pyramid.response import Response  # type: ignore[import-untyped]
 
-from kc_core.adapters import first_values, response_hooks, wsgi_environ_key
-from kc_core.plugins import hookimpl
+from kc_core.adapters import first_values, response_hooks, urlencoded_values, wsgi_header_hook
 
 __all__ = ["SESSIONLESS_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
 
@@ -37,67 +36,51 @@ def build_response(
     status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
 ) -> Any:
     """A Pyramid response keeping every header, repeated names (``Set-Cookie``) included."""
-    headerlist = [("Content-Type", content_type)] if content_type else []
-    headerlist.extend(headers)
-    return Response(body, status=status, headerlist=headerlist)
+    content = [("Content-Type", content_type)] if content_type else []
+    return Response(body, status=status, headerlist=[*content, *headers])
 
 
-@hookimpl
 def kc_request_types() -> Sequence[type]:
     return (Request,)
 
 
-@hookimpl
 def kc_request_method(request: Any) -> str:
-    method: str = request.method
-    return method
+    return str(request.method)
 
 
-@hookimpl
 def kc_request_url(request: Any) -> str:
     trusted = request.registry.get(TRUSTED_HOSTS_KEY)
     if trusted is not None and str(request.host).lower() not in trusted:
         # Pyramid's own 400 (its exception view renders it); never a URL from this Host.
         raise HTTPBadRequest("untrusted Host header")
-    url: str = request.url
-    return url
+    return str(request.url)
 
 
-@hookimpl
 def kc_request_path(request: Any) -> str:
     # The path the app routes on (PATH_INFO), as Flask's request.path.
-    path: str = request.path_info
-    return path
+    return str(request.path_info)
 
 
-@hookimpl
 def kc_request_query(request: Any) -> Mapping[str, str]:
     try:
         return first_values(request.GET.items())
     except UnicodeDecodeError:  # WebOb refuses a query string that is not UTF-8: a 500
-        raw = request.environ.get("QUERY_STRING", "").encode("latin-1", "replace")
-        return first_values(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+        query = request.environ.get("QUERY_STRING", "")
+        return urlencoded_values(query.encode("latin-1", "replace"))
 
 
-@hookimpl
-def kc_request_header(request: Any, name: str) -> str | None:
-    value: str | None = request.environ.get(wsgi_environ_key(name))
-    return value
+kc_request_header = wsgi_header_hook()
 
 
-@hookimpl
 def kc_request_header_names(request: Any) -> Iterable[str]:
-    names: Iterable[str] = request.headers.keys()
-    return names
+    return list(request.headers.keys())
 
 
-@hookimpl
 def kc_request_cookies(request: Any) -> Mapping[str, str]:
     cookies: Mapping[str, str] = request.cookies
     return cookies
 
 
-@hookimpl
 def kc_request_form(request: Any) -> Mapping[str, str]:
     try:
         return first_values(request.POST.items())
@@ -107,32 +90,25 @@ def kc_request_form(request: Any) -> Mapping[str, str]:
         return {}
 
 
-@hookimpl
 def kc_request_client_address(request: Any) -> str | None:
     address: str | None = request.remote_addr
     return address
 
 
-@hookimpl
 def kc_request_is_secure(request: Any) -> bool:
     return bool(request.scheme == "https")
 
 
-@hookimpl
 def kc_session(request: Any) -> MutableMapping[str, Any]:
-    try:
-        session: MutableMapping[str, Any] = request.session
-    except AttributeError as exc:  # Pyramid's answer when no session factory is registered
-        registry = request.registry
-        if registry.queryUtility(ISessionFactory) is not None:
-            raise
+    registry = request.registry
+    if registry.queryUtility(ISessionFactory) is None:  # request.session would raise
         if registry.get(SESSIONLESS_KEY):
             return {}  # a bearer-only app: nothing to find, nothing kept
-        raise ConfigurationError(_NO_SESSION) from exc
+        raise ConfigurationError(_NO_SESSION)
+    session: MutableMapping[str, Any] = request.session
     return session
 
 
-@hookimpl
 def kc_session_rotate(request: Any) -> None:
     # Pyramid's documented way to prevent fixation: invalidate, then keep using the session
     # (a new one, with a new id for server-side sessions), carrying the data over.

@@ -22,17 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pyramid.authorization import (  # type: ignore[import-untyped]
-    ACLHelper,
-    Authenticated,
-    Everyone,
-)
+from pyramid.authorization import ACLHelper, Authenticated, Everyone  # type: ignore[import-untyped]
 from pyramid.security import Allowed, Denied  # type: ignore[import-untyped]
 
-from kc_core.adapters import role_names
+from kc_core.adapters import requirement_for, role_names
 from kc_core.engine import Engine, Guard, Requirement
 from kc_core.errors import LoginError
-from kc_core.roles import has_role
 
 __all__ = [
     "ENGINE_KEY",
@@ -49,9 +44,6 @@ __all__ = [
 ENGINE_KEY = "kc.engine"
 #: WSGI environ key of the request's :class:`~kc_core.engine.Guard` (the engine's answer).
 GUARD_KEY = "kc.guard"
-AUTHENTICATED = "authenticated"
-_ROLE = "role:"
-_SCOPE = "scope:"
 
 
 def engine_of(request: Any) -> Engine:
@@ -73,13 +65,10 @@ def guard_of(request: Any) -> Guard:
     was needed and is unreachable (503). Token cookies refreshed meanwhile (cookie mode) are
     added to the app's response.
     """
-    environ = request.environ
-    guard: Guard | None = environ.get(GUARD_KEY)
+    guard: Guard | None = request.environ.get(GUARD_KEY)
     if guard is None:
-        guard = engine_of(request).authenticate(request)
-        environ[GUARD_KEY] = guard
-        if guard.headers:
-            send_headers(request, guard.headers)
+        guard = request.environ[GUARD_KEY] = engine_of(request).authenticate(request)
+        send_headers(request, guard.headers)
     return guard
 
 
@@ -92,7 +81,8 @@ def send_headers(request: Any, headers: Sequence[tuple[str, str]]) -> None:
             if header not in present:  # the engine's own answers carry them already
                 present.append(header)
 
-    request.add_response_callback(add)
+    if headers:
+        request.add_response_callback(add)
 
 
 def admit(request: Any, requirement: Requirement) -> Any | None:
@@ -101,30 +91,9 @@ def admit(request: Any, requirement: Requirement) -> Any | None:
     if guard.response is not None:
         return guard.response  # Keycloak unreachable: asking again would wait again
     decided = engine_of(request).authorize(request, guard, requirement)
-    if decided.response is not None:
-        return decided.response
-    if decided is not guard and decided.headers:
+    if decided is not guard:
         send_headers(request, decided.headers)
-    return None
-
-
-def requirement_for(permission: str) -> Requirement | None:
-    """The requirement a permission string names, or ``None`` if it names none.
-
-    Raises:
-        ValueError: ``role:`` or ``scope:`` with nothing after it.
-    """
-    if permission == AUTHENTICATED:
-        return Requirement()
-    for prefix in (_ROLE, _SCOPE):
-        if permission.startswith(prefix):
-            what = permission[len(prefix) :]
-            if not what:
-                raise ValueError(f"not a kc permission: {permission!r}")
-            if prefix == _ROLE:
-                has_role({}, what, client_id="")  # a malformed role spec fails here, not later
-            return Requirement(roles=(what,)) if prefix == _ROLE else Requirement(scopes=(what,))
-    return None
+    return decided.response
 
 
 def principals_of(guard: Guard, client_id: str) -> list[str]:
@@ -134,12 +103,11 @@ def principals_of(guard: Guard, client_id: str) -> list[str]:
     for each realm role, ``role:<client>:<role>`` for each client role and ``role:<role>``
     for each role of this client (``client_id``).
     """
-    principals = [Everyone]
     claims = guard.claims
     if guard.identity is None or claims is None:
-        return principals
-    principals += [Authenticated, f"user:{claims.get('sub', '')}"]
-    return principals + [f"role:{name}" for name in role_names(claims, client_id=client_id)]
+        return [Everyone]
+    roles = [f"role:{name}" for name in role_names(claims, client_id=client_id)]
+    return [Everyone, Authenticated, f"user:{claims.get('sub', '')}", *roles]
 
 
 class KeycloakDenied(Denied):  # type: ignore[misc]
@@ -176,12 +144,10 @@ class KeycloakSecurityPolicy:
 
     def requirement(self, permission: str) -> Requirement | None:
         """The requirement behind ``permission`` (the same object each time), or ``None``."""
-        try:
-            return self._requirements[permission]
-        except KeyError:
+        if permission not in self._requirements:
             found = requirement_for(permission) if isinstance(permission, str) else None
             self._requirements[permission] = found
-            return found
+        return self._requirements[permission]
 
     def identity(self, request: Any) -> Any:
         """The user behind ``request`` (a :class:`kc_core.engine.Identity`), or ``None``."""
@@ -197,36 +163,29 @@ class KeycloakSecurityPolicy:
 
     def permits(self, request: Any, context: Any, permission: str) -> Any:
         """``Allowed``, or a :class:`KeycloakDenied` carrying the engine's refusal."""
-        guard = guard_of(request)
-        engine = engine_of(request)
         requirement = self.requirement(permission)
-        if requirement is None:
-            return self._permits_by_acl(request, engine, guard, context, permission)
-        refused = admit(request, requirement)
-        if refused is not None:
-            unreachable = guard.response is not None
+        if requirement is not None:
+            refused = admit(request, requirement)
+            if refused is None:
+                return Allowed("%s granted by Keycloak", permission)
+            unreachable = guard_of(request).response is not None
             reason = "Keycloak is unreachable" if unreachable else f"{permission!r} refused"
             return KeycloakDenied(reason, refused)
-        return Allowed("%s granted by Keycloak", permission)
-
-    def _permits_by_acl(
-        self, request: Any, engine: Engine, guard: Guard, context: Any, permission: str
-    ) -> Any:
         if getattr(context, "__acl__", None) is None:
             reason = f"no rule grants {permission!r}"
-            return KeycloakDenied(reason, engine.refuse(request, guard, reason))
-        principals = principals_of(guard, engine.client_for(request).config.client_id)
-        verdict = ACLHelper().permits(context, principals, permission)
-        if verdict:
-            return verdict
-        reason = f"the ACL refuses {permission!r}"
-        return KeycloakDenied(reason, engine.refuse(request, guard, reason))
+        else:
+            principals = self.effective_principals(request)
+            verdict = ACLHelper().permits(context, principals, permission)
+            if verdict:
+                return verdict
+            reason = f"the ACL refuses {permission!r}"
+        refused = engine_of(request).refuse(request, guard_of(request), reason)
+        return KeycloakDenied(reason, refused)
 
     def effective_principals(self, request: Any) -> list[str]:
         """The request's principals (see :func:`principals_of`)."""
-        return principals_of(
-            guard_of(request), engine_of(request).client_for(request).config.client_id
-        )
+        client_id = engine_of(request).client_for(request).config.client_id
+        return principals_of(guard_of(request), client_id)
 
     def remember(self, request: Any, userid: Any, **kw: Any) -> Iterable[tuple[str, str]]:
         """Refused: users log in through Keycloak (redirect them to ``/kc/login``).

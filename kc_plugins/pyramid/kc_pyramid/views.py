@@ -6,10 +6,9 @@ Route names: ``keycloak.login``, ``keycloak.callback``, ``keycloak.logout`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from kc_core.adapters import ENDPOINTS, Endpoint
+from kc_core.adapters import ENDPOINTS, endpoint_view
 
 from .security import KeycloakDenied, engine_of, guard_of
 
@@ -22,17 +21,8 @@ __all__ = [
 ]
 
 
-def _endpoint_view(endpoint: Endpoint) -> Callable[[Any], Any]:
-    def view(request: Any) -> Any:
-        return endpoint.serve(engine_of(request), request)
-
-    view.__name__ = view.__qualname__ = f"{endpoint.name}_view"
-    view.__doc__ = f"``{{prefix}}/{endpoint.path}``: the engine's {endpoint.name} endpoint."
-    return view
-
-
 login_view, callback_view, logout_view, backchannel_logout_view = (
-    _endpoint_view(e) for e in ENDPOINTS
+    endpoint_view(e, engine_of, f"{e.name}_view") for e in ENDPOINTS
 )
 
 
