@@ -15,20 +15,22 @@ wraps the engine in its framework's idioms. What is not framework glue lives her
   :func:`wsgi_environ_key`: what every hook module repeats;
 - :data:`ENDPOINTS`: the engine's four endpoints, for an adapter's routes;
 - :class:`SeedAction` and :func:`needs_login`: what the seed middlewares (every page needs a
-  login) decide for a request.
+  login) decide for a request;
+- :class:`BuiltOnce`: an engine built from the settings on first use, rebuilt after a reset.
 
 It imports no framework and nothing of the engine but its value types.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from .config import Config
 from .engine.settings import EngineSettings
@@ -45,6 +47,7 @@ __all__ = [
     "SEED_ARGUMENTS",
     "AnonymousRoles",
     "BearerRequired",
+    "BuiltOnce",
     "Endpoint",
     "KeycloakUserBase",
     "LoginRequired",
@@ -547,3 +550,33 @@ class SeedAction(Enum):
     LOGOUT = "logout"
     #: Require a login (``Engine.protect``; see :func:`needs_login` for a refusal).
     PROTECT = "protect"
+
+
+# -- django: an engine built on first use -----------------------------------------------------
+
+Built = TypeVar("Built")
+
+
+class BuiltOnce(Generic[Built]):
+    """``build()``'s result, made by the first caller (one thread at a time), kept until
+    :meth:`reset`: an engine built from settings on first use, rebuilt when they change."""
+
+    def __init__(self, build: Callable[[], Built]) -> None:
+        self._build = build
+        self._built: Built | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Built:
+        """The result kept, else ``build()``'s (whose errors propagate, nothing kept)."""
+        built = self._built
+        if built is None:
+            with self._lock:
+                built = self._built
+                if built is None:
+                    built = self._built = self._build()
+        return built
+
+    def reset(self) -> None:
+        """Forget the result: the next :meth:`get` builds again."""
+        with self._lock:
+            self._built = None

@@ -8,7 +8,6 @@ reports settings kc cannot use (see :mod:`kc_django.checks`).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from kc_core import ConfigError, KeycloakError
-from kc_core.adapters import UserMemo, adapter_engine, adapter_registration
+from kc_core.adapters import BuiltOnce, UserMemo, adapter_engine, adapter_registration
 from kc_core.engine import Engine
 
 from . import plugin as django_plugin
@@ -74,19 +73,13 @@ class Runtime:
         """The :class:`~kc_django.users.KeycloakUser` of an identity (made once per identity)."""
         from .users import KeycloakUser
 
-        # Several tenants: a bare role names no client.
-        client_id = self.engine.client.config.client_id if _single(self.engine) else ""
+        try:
+            client_id = self.engine.client.config.client_id
+        except KeycloakError:  # several tenants: a bare role names no client
+            client_id = ""
         return self.users.get(
             identity, token, lambda: KeycloakUser(identity, token, client_id=client_id)
         )
-
-
-def _single(engine: Engine) -> bool:
-    try:
-        engine.client  # noqa: B018 - raises with several tenants
-    except KeycloakError:
-        return False
-    return True
 
 
 def _local_user_backend() -> KeycloakBackend | None:
@@ -112,8 +105,7 @@ class KeycloakConfig(AppConfig):
 
     def __init__(self, app_name: str, app_module: ModuleType | None) -> None:
         super().__init__(app_name, app_module)
-        self._runtime: Runtime | None = None
-        self._lock = threading.Lock()
+        self._runtime = BuiltOnce(self._build)
 
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks
@@ -127,13 +119,7 @@ class KeycloakConfig(AppConfig):
         Raises:
             ConfigError: a required setting is missing or invalid.
         """
-        runtime = self._runtime
-        if runtime is None:
-            with self._lock:
-                runtime = self._runtime
-                if runtime is None:
-                    runtime = self._runtime = self._build()
-        return runtime
+        return self._runtime.get()
 
     @property
     def engine(self) -> Engine:
@@ -142,8 +128,7 @@ class KeycloakConfig(AppConfig):
 
     def reset(self) -> None:
         """Forget the engine; the next request builds one from the settings again."""
-        with self._lock:
-            self._runtime = None
+        self._runtime.reset()
 
     def _build(self) -> Runtime:
         engine = build_engine()
@@ -151,9 +136,8 @@ class KeycloakConfig(AppConfig):
         if backend is not None:
             from .backends import LocalUsers
 
-            users = LocalUsers(backend)
             if not any(isinstance(p, LocalUsers) for p in engine.plugins.manager.get_plugins()):
-                engine.plugins.register(users, name="kc_django.local_users")
+                engine.plugins.register(LocalUsers(backend), name="kc_django.local_users")
         return Runtime(engine, backend)
 
     def _setting_changed(self, *, setting: str, **kwargs: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 
-from kc_core.engine import Guard
+from kc_core.engine import Guard, Requirement
 
 from .apps import Runtime, app_config
 from .users import ANONYMOUS
@@ -47,12 +47,22 @@ class RequestAuthentication:
             guard = self.guard = self.runtime.engine.authenticate(self.request)
         return guard
 
-    def admitted(self, guard: Guard) -> None:
-        """Keep the guard a protected view was admitted with (no second validation later)."""
-        if guard.identity is not None:
-            if self.guard is None or self.guard.identity is not guard.identity:
-                self._user = None
+    def admit(self, requirement: Requirement) -> Guard:
+        """The engine's answer to a protected view: the guard known already checked against
+        ``requirement`` (``Engine.authorize``, no second validation), else ``Engine.protect``.
+
+        An admitted user's guard is kept, for ``request.user`` and later views.
+        """
+        known = self.guard
+        if known is None:
+            guard = self.runtime.engine.protect(self.request, requirement)
+        else:
+            guard = self.runtime.engine.authorize(self.request, known, requirement)
+        if guard.response is None and guard.identity is not None:
+            if known is not None and known.identity is not guard.identity:
+                self._user = None  # found for another identity (the token refreshed)
             self.guard = guard
+        return guard
 
     def user(self) -> Any:
         """``request.user``: a local ``User``, a :class:`~kc_django.users.KeycloakUser`, or

@@ -52,7 +52,7 @@ class KeycloakMiddleware:
         request.auser = authentication.auser  # Django 5's accessor for async views
         response = self.get_response(request)
         guard = authentication.guard
-        if guard is not None and guard.headers and guard.response is None:
+        if guard is not None and guard.response is None:
             add_headers(response, guard.headers)
         return response
 

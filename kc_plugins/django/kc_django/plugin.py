@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from http.cookies import CookieError, SimpleCookie
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
@@ -21,10 +21,12 @@ from kc_core.plugins import hookimpl
 
 __all__ = ["add_headers", "build_response"]
 
+ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
 
-def add_headers(response: HttpResponseBase, headers: Sequence[tuple[str, str]]) -> None:
-    """Add ``headers`` to ``response``, keeping every ``Set-Cookie`` (Django keeps one
-    value per header name, and cookies in ``response.cookies``)."""
+
+def add_headers(response: ResponseT, headers: Sequence[tuple[str, str]]) -> ResponseT:
+    """Add ``headers`` to ``response`` and return it, keeping every ``Set-Cookie`` (Django
+    keeps one value per header name, and cookies in ``response.cookies``)."""
     for name, value in headers:
         if name.lower() == "set-cookie":
             parsed: SimpleCookie = SimpleCookie()
@@ -36,15 +38,14 @@ def add_headers(response: HttpResponseBase, headers: Sequence[tuple[str, str]]) 
                 response.cookies[key] = morsel
         else:
             response.headers[name] = value
+    return response
 
 
 def build_response(
     status: int, body: bytes, content_type: str, headers: Sequence[tuple[str, str]]
 ) -> HttpResponse:
     """A Django response with kc's status, body and headers."""
-    response = HttpResponse(body, status=status, content_type=content_type)
-    add_headers(response, headers)
-    return response
+    return add_headers(HttpResponse(body, status=status, content_type=content_type), headers)
 
 
 def _first_values(values: Any) -> dict[str, str]:
@@ -81,8 +82,7 @@ def kc_request_query(request: HttpRequest) -> Mapping[str, str]:
 
 @hookimpl
 def kc_request_header(request: HttpRequest, name: str) -> str | None:
-    value: str | None = request.META.get(wsgi_environ_key(name))
-    return value
+    return cast("str | None", request.META.get(wsgi_environ_key(name)))
 
 
 @hookimpl
@@ -102,8 +102,7 @@ def kc_request_form(request: HttpRequest) -> Mapping[str, str]:
 
 @hookimpl
 def kc_request_client_address(request: HttpRequest) -> str | None:
-    address: str | None = request.META.get("REMOTE_ADDR")
-    return address
+    return cast("str | None", request.META.get("REMOTE_ADDR"))
 
 
 @hookimpl
@@ -141,9 +140,7 @@ def kc_after_logout(request: Any, identity: Any) -> None:
 def kc_redirect(
     request: HttpRequest, location: str, headers: Sequence[tuple[str, str]]
 ) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(location)
-    add_headers(response, headers)
-    return response
+    return add_headers(HttpResponseRedirect(location), headers)
 
 
 @hookimpl

@@ -17,8 +17,11 @@ from kc_core.adapters import AnonymousRoles, KeycloakUserBase
 __all__ = ["AnonymousUser", "KeycloakUser"]
 
 
-class _NoPermissions:
-    """Django permissions are not Keycloak's: none is granted (check roles instead)."""
+class _DjangoUser:
+    """What both users share: never staff, and no Django permissions (Keycloak's are roles)."""
+
+    is_staff = False
+    is_superuser = False
 
     def has_perm(self, perm: str, obj: object = None) -> bool:
         """Always ``False``."""
@@ -33,7 +36,7 @@ class _NoPermissions:
         return False
 
 
-class KeycloakUser(_NoPermissions, KeycloakUserBase):
+class KeycloakUser(_DjangoUser, KeycloakUserBase):
     """A logged-in Keycloak user, as ``request.user``.
 
     ``pk`` and ``id`` are the subject (``sub``, Keycloak's id of the user); ``username`` is
@@ -46,8 +49,6 @@ class KeycloakUser(_NoPermissions, KeycloakUserBase):
     is_authenticated = True
     is_anonymous = False
     is_active = True
-    is_staff = False
-    is_superuser = False
 
     @property
     def keycloak(self) -> KeycloakUser:
@@ -60,10 +61,7 @@ class KeycloakUser(_NoPermissions, KeycloakUserBase):
         """The subject (``sub``)."""
         return self.sub
 
-    @property
-    def id(self) -> str:
-        """The subject (``sub``)."""
-        return self.sub
+    id = pk
 
     @property
     def username(self) -> str:
@@ -97,14 +95,12 @@ class KeycloakUser(_NoPermissions, KeycloakUserBase):
         return self.username
 
 
-class AnonymousUser(_NoPermissions, AnonymousRoles):
+class AnonymousUser(_DjangoUser, AnonymousRoles):
     """``request.user`` of a visitor who is not logged in (no roles, no permissions)."""
 
     is_authenticated = False
     is_anonymous = True
     is_active = False
-    is_staff = False
-    is_superuser = False
     pk = None
     id = None
     sub = ""
