@@ -16,7 +16,8 @@ wraps the engine in its framework's idioms. What is not framework glue lives her
 - :data:`ENDPOINTS`: the engine's four endpoints, for an adapter's routes;
 - :class:`SeedAction` and :func:`needs_login`: what the seed middlewares (every page needs a
   login) decide for a request;
-- :class:`BuiltOnce`: an engine built from the settings on first use, rebuilt after a reset.
+- :class:`BuiltOnce`: an engine built from the settings on first use, rebuilt after a reset;
+- :class:`RequestGuard`: the engine's guard of one request, asked once, and its user.
 
 It imports no framework and nothing of the engine but its value types.
 """
@@ -51,6 +52,7 @@ __all__ = [
     "Endpoint",
     "KeycloakUserBase",
     "LoginRequired",
+    "RequestGuard",
     "RolesRequired",
     "SeedAction",
     "SettingsReader",
@@ -580,3 +582,75 @@ class BuiltOnce(Generic[Built]):
         """Forget the result: the next :meth:`get` builds again."""
         with self._lock:
             self._built = None
+
+
+# -- django: the guard of one request ----------------------------------------------------------
+
+
+class RequestGuard:
+    """The engine's guard for one request, computed on first need, and the user it admits.
+
+    :meth:`authenticate` asks ``Engine.authenticate`` once; a protected view's :meth:`admit`
+    checks its requirement against that guard (``Engine.authorize``: no second validation);
+    :meth:`user` is :meth:`find_user`'s, asked once. Adapters override :meth:`find_user`.
+    """
+
+    __slots__ = ("_user", "engine", "guard", "request")
+
+    def __init__(self, engine: Engine, request: Any) -> None:
+        self.engine = engine
+        self.request = request
+        #: ``None`` until someone asked who the user is (or a protected view admitted them).
+        self.guard: Guard | None = None
+        self._user: Any = None
+
+    def authenticate(self) -> Guard:
+        """The request's guard: identity, token and claims, or none for a visitor.
+
+        A 503 answer (Keycloak needed and unreachable) leaves the visitor anonymous here;
+        protected views answer the 503 themselves.
+        """
+        guard = self.guard
+        if guard is None:
+            guard = self.guard = self.engine.authenticate(self.request)
+        return guard
+
+    def admit(self, requirement: Requirement) -> Guard:
+        """The engine's answer to a protected view: the guard known already checked against
+        ``requirement`` (``Engine.authorize``), else ``Engine.protect``'s.
+
+        An admitted user's guard is kept, for :meth:`user` and later views.
+        """
+        known = self.guard
+        if known is None:
+            guard = self.engine.protect(self.request, requirement)
+        else:
+            guard = self.engine.authorize(self.request, known, requirement)
+        if guard.response is None and guard.identity is not None:
+            if known is not None and known.identity is not guard.identity:
+                self._user = None  # found for another identity (the token was refreshed)
+            self.guard = guard
+        return guard
+
+    def requirement_failure(self, requirement: Requirement) -> str | None:
+        """Why the user's token fails ``requirement`` (roles, scopes), or ``None``: it meets
+        it, or there is no token."""
+        guard = self.authenticate()
+        if guard.claims is None:
+            return None
+        client_id = self.engine.client_for(self.request).config.client_id
+        token = guard.token or ""
+        return self.engine.authorizer.requirement_failure(
+            token, guard.claims, requirement, client_id
+        )
+
+    def user(self) -> Any:
+        """The user of the request (:meth:`find_user`'s), found on first need."""
+        user = self._user
+        if user is None:
+            user = self._user = self.find_user(self.authenticate())
+        return user
+
+    def find_user(self, guard: Guard) -> Any:
+        """The user object of ``guard``; by default its identity (``None`` for a visitor)."""
+        return None if guard.response is not None else guard.identity

@@ -89,10 +89,7 @@ def _local_user_backend() -> KeycloakBackend | None:
 
     from .backends import KeycloakBackend
 
-    for backend in get_backends():
-        if isinstance(backend, KeycloakBackend):
-            return backend
-    return None
+    return next((b for b in get_backends() if isinstance(b, KeycloakBackend)), None)
 
 
 class KeycloakConfig(AppConfig):

@@ -13,7 +13,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 
-from kc_core.engine import Guard, Requirement
+from kc_core.adapters import RequestGuard
+from kc_core.engine import Guard
 
 from .apps import Runtime, app_config
 from .users import ANONYMOUS
@@ -24,59 +25,22 @@ __all__ = ["RequestAuthentication", "access_token_of", "authentication_of", "ide
 REQUEST_ATTRIBUTE = "kc_authentication"
 
 
-class RequestAuthentication:
-    """The engine's guard for one request (``Engine.authenticate``), computed on first need."""
+class RequestAuthentication(RequestGuard):
+    """The engine's guard for one request (``Engine.authenticate``), computed on first need;
+    :meth:`user` is ``request.user``: a local ``User``, a
+    :class:`~kc_django.users.KeycloakUser`, or the anonymous user."""
 
-    __slots__ = ("_user", "guard", "request", "runtime")
+    __slots__ = ("runtime",)
 
     def __init__(self, request: HttpRequest, runtime: Runtime) -> None:
-        self.request = request
+        super().__init__(runtime.engine, request)
         self.runtime = runtime
-        #: ``None`` until someone asked who the user is (or a decorator admitted them).
-        self.guard: Guard | None = None
-        self._user: Any = None
-
-    def authenticate(self) -> Guard:
-        """The request's guard: identity, token and claims, or none for a visitor.
-
-        A 503 answer (Keycloak needed and unreachable) leaves the visitor anonymous here;
-        protected views answer the 503 themselves.
-        """
-        guard = self.guard
-        if guard is None:
-            guard = self.guard = self.runtime.engine.authenticate(self.request)
-        return guard
-
-    def admit(self, requirement: Requirement) -> Guard:
-        """The engine's answer to a protected view: the guard known already checked against
-        ``requirement`` (``Engine.authorize``, no second validation), else ``Engine.protect``.
-
-        An admitted user's guard is kept, for ``request.user`` and later views.
-        """
-        known = self.guard
-        if known is None:
-            guard = self.runtime.engine.protect(self.request, requirement)
-        else:
-            guard = self.runtime.engine.authorize(self.request, known, requirement)
-        if guard.response is None and guard.identity is not None:
-            if known is not None and known.identity is not guard.identity:
-                self._user = None  # found for another identity (the token refreshed)
-            self.guard = guard
-        return guard
-
-    def user(self) -> Any:
-        """``request.user``: a local ``User``, a :class:`~kc_django.users.KeycloakUser`, or
-        the anonymous user."""
-        user = self._user
-        if user is None:
-            user = self._user = self._find_user(self.authenticate())
-        return user
 
     async def auser(self) -> Any:
         """``await request.auser()`` in async views: :meth:`user` in a worker thread."""
         return await sync_to_async(self.user)()
 
-    def _find_user(self, guard: Guard) -> Any:
+    def find_user(self, guard: Guard) -> Any:
         identity = guard.identity
         if identity is None or guard.response is not None:
             return ANONYMOUS

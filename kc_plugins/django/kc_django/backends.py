@@ -51,12 +51,8 @@ class KeycloakBackend(BaseBackend):
 
     def get_user(self, user_id: Any) -> AbstractBaseUser | None:
         """The local user with primary key ``user_id``."""
-        model = get_user_model()
-        try:
-            user = model._default_manager.get(pk=user_id)
-        except model.DoesNotExist:
-            return None
-        return user if self.user_can_authenticate(user) else None
+        user = get_user_model()._default_manager.filter(pk=user_id).first()
+        return user if user is not None and self.user_can_authenticate(user) else None
 
     def clean_username(self, claims: Mapping[str, Any]) -> str | None:
         """The local username of a Keycloak user: ``preferred_username``.

@@ -26,21 +26,14 @@ from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication, authentica
 from .plugin import add_headers
 from .refusals import hand_over
 
-__all__ = [
-    "admit",
-    "bearer_required",
-    "login_required",
-    "protect",
-    "respond",
-    "roles_required",
-]
+__all__ = ["admit", "bearer_required", "login_required", "protect", "respond", "roles_required"]
 
 View = TypeVar("View", bound=Callable[..., Any])
+#: A refusal, or ``None`` and the headers to add to the view's response.
+Admission = tuple[HttpResponseBase | None, tuple[tuple[str, str], ...]]
 
 
-def admit(
-    request: HttpRequest, requirement: Requirement
-) -> tuple[HttpResponseBase | None, tuple[tuple[str, str], ...]]:
+def admit(request: HttpRequest, requirement: Requirement) -> Admission:
     """The engine's refusal for ``request``, or ``None`` and the headers to add to the
     view's response (token cookies after a silent refresh in cookie mode).
 

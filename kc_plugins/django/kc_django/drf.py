@@ -94,8 +94,7 @@ class KeycloakAuthentication(BaseAuthentication):
         user = authentication.user()
         if not user.is_authenticated:  # a local user marked inactive
             raise exceptions.AuthenticationFailed("this user may not sign in here")
-        guard = authentication.guard
-        return user, (guard.token if guard is not None else None) or ""
+        return user, authentication.authenticate().token or ""
 
     def authenticate_header(self, request: Request) -> str:
         """The ``WWW-Authenticate`` challenge of a 401: the engine's, else ``Bearer realm``."""
@@ -103,7 +102,7 @@ class KeycloakAuthentication(BaseAuthentication):
         challenge = getattr(django_request, _CHALLENGE, None)
         if isinstance(challenge, str):
             return challenge
-        realm = authentication_of(django_request).runtime.engine.client_for(django_request)
+        realm = authentication_of(django_request).engine.client_for(django_request)
         name = realm.config.realm.replace("\\", "\\\\").replace('"', '\\"')
         return f'Bearer realm="{name}"'
 
@@ -139,19 +138,11 @@ class KeycloakPermission(OperationHolderMixin, BasePermission):
         return self
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        django_request: HttpRequest = request._request
-        authentication = authentication_of(django_request)
+        authentication = authentication_of(request._request)
         guard = authentication.authenticate()
-        claims = guard.claims
-        if claims is None or guard.response is not None:
+        if guard.claims is None or guard.response is not None:
             return False
-        engine = authentication.runtime.engine
-        client_id = engine.client_for(django_request).config.client_id
-        token = guard.token or ""
-        return (
-            engine.authorizer.requirement_failure(token, claims, self.requirement, client_id)
-            is None
-        )
+        return authentication.requirement_failure(self.requirement) is None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.requirement!r})"

@@ -37,9 +37,6 @@ class KeycloakMiddleware:
     """Put the Keycloak user on ``request.user`` (lazily) and keep the engine's guard for
     the decorators (see :mod:`kc_django.authentication`)."""
 
-    sync_capable = True
-    async_capable = False
-
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         self._app = app_config()

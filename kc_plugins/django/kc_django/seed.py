@@ -47,9 +47,6 @@ class AuthenticationMiddleware:
         ConfigError: a setting is missing (at start-up, when Django builds the middleware).
     """
 
-    sync_capable = True
-    async_capable = False
-
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         values = project_values(django_settings)

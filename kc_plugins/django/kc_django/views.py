@@ -9,7 +9,7 @@ token itself is validated (signature, issuer, audience, replay).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
@@ -36,8 +36,7 @@ def _public(view: View) -> View:
 
 def _endpoint_view(endpoint: Endpoint) -> Callable[[HttpRequest], HttpResponseBase]:
     def view(request: HttpRequest) -> HttpResponseBase:
-        response: HttpResponseBase = endpoint.serve(engine_of(), request)
-        return response
+        return cast("HttpResponseBase", endpoint.serve(engine_of(), request))
 
     view.__name__ = view.__qualname__ = endpoint.name
     view.__doc__ = f"``{{prefix}}/{endpoint.path}``: the engine's {endpoint.name} endpoint."
