@@ -64,10 +64,9 @@ def authentication_of(request: HttpRequest) -> RequestAuthentication:
         ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
     """
     found = getattr(request, REQUEST_ATTRIBUTE, None)
-    if isinstance(found, RequestAuthentication):
-        return found
-    found = RequestAuthentication(request, app_config().runtime)
-    setattr(request, REQUEST_ATTRIBUTE, found)
+    if not isinstance(found, RequestAuthentication):
+        found = RequestAuthentication(request, app_config().runtime)
+        setattr(request, REQUEST_ATTRIBUTE, found)
     return found
 
 

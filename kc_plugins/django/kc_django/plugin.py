@@ -10,7 +10,7 @@ module needs no configured settings: kc loads every installed adapter, Django pr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from http.cookies import CookieError, SimpleCookie
+from http.cookies import CookieError
 from typing import Any, TypeVar, cast
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
@@ -29,13 +29,10 @@ def add_headers(response: ResponseT, headers: Sequence[tuple[str, str]]) -> Resp
     keeps one value per header name, and cookies in ``response.cookies``)."""
     for name, value in headers:
         if name.lower() == "set-cookie":
-            parsed: SimpleCookie = SimpleCookie()
             try:
-                parsed.load(value)
+                response.cookies.load(value)
             except CookieError:
                 continue  # kc's own cookies always parse; never fail a response on one
-            for key, morsel in parsed.items():
-                response.cookies[key] = morsel
         else:
             response.headers[name] = value
     return response
