@@ -11,8 +11,8 @@ wraps the engine in its framework's idioms. What is not framework glue lives her
 - :class:`UserMemo`: one user object per identity the engine built;
 - :class:`SettingsReader`: the client and engine settings from the framework's own
   configuration, a :class:`~kc_core.ConfigError` naming the key as the framework spells it;
-- :func:`adapter_registration`, :func:`response_hooks`, :func:`first_values` and
-  :func:`wsgi_environ_key`: what every hook module repeats;
+- :func:`adapter_registration`, :func:`response_hooks`, :func:`environ_hooks`,
+  :func:`first_values` and :func:`wsgi_environ_key`: what every hook module repeats;
 - :data:`ENDPOINTS`: the engine's four endpoints, for an adapter's routes;
 - :class:`SeedAction` and :func:`needs_login`: what the seed middlewares (every page needs a
   login) decide for a request;
@@ -61,6 +61,7 @@ __all__ = [
     "ViewDecorators",
     "adapter_engine",
     "adapter_registration",
+    "environ_hooks",
     "first_values",
     "needs_login",
     "response_hooks",
@@ -654,3 +655,40 @@ class RequestGuard:
     def find_user(self, guard: Guard) -> Any:
         """The user object of ``guard``; by default its identity (``None`` for a visitor)."""
         return None if guard.response is not None else guard.identity
+
+
+# -- django: hooks reading a WSGI environ --------------------------------------------------------
+
+
+def environ_hooks(
+    environ_of: Callable[[Any], Mapping[str, Any]],
+) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """``kc_request_header``, ``kc_request_header_names`` and ``kc_request_client_address``
+    for an adapter whose requests carry a WSGI environ (``environ_of(request)``).
+
+    Headers are read straight from the environ (no header object built on the hot path);
+    names are listed as frameworks spell them (``Content-Type``). Example (in a hooks module)::
+
+        kc_request_header, kc_request_header_names, kc_request_client_address = environ_hooks(
+            lambda request: request.environ
+        )
+    """
+
+    @hookimpl
+    def kc_request_header(request: Any, name: str) -> str | None:
+        value: str | None = environ_of(request).get(wsgi_environ_key(name))
+        return value
+
+    @hookimpl
+    def kc_request_header_names(request: Any) -> Iterable[str]:
+        keys = environ_of(request)
+        named = (key[5:] for key in keys if key.startswith("HTTP_"))
+        unprefixed = (k for k in sorted(_UNPREFIXED_HEADERS) if k in keys)
+        return [key.replace("_", "-").title() for key in (*named, *unprefixed)]
+
+    @hookimpl
+    def kc_request_client_address(request: Any) -> str | None:
+        address: str | None = environ_of(request).get("REMOTE_ADDR")
+        return address
+
+    return kc_request_header, kc_request_header_names, kc_request_client_address

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
@@ -149,13 +149,11 @@ def app_config() -> KeycloakConfig:
         ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
     """
     try:
-        config = apps.get_app_config(APP_LABEL)
+        return cast("KeycloakConfig", apps.get_app_config(APP_LABEL))
     except LookupError:
         raise ImproperlyConfigured(
             "kc-django is not installed: add 'kc_django' to INSTALLED_APPS"
         ) from None
-    assert isinstance(config, KeycloakConfig)
-    return config
 
 
 def engine_of(request: Any = None) -> Engine:

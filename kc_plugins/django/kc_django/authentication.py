@@ -44,15 +44,15 @@ class RequestAuthentication(RequestGuard):
         identity = guard.identity
         if identity is None or guard.response is not None:
             return ANONYMOUS
+        keycloak = self.runtime.keycloak_user(identity, guard.token)
         backend = self.runtime.backend
         if backend is None:
-            return self.runtime.keycloak_user(identity, guard.token)
+            return keycloak
         claims = guard.claims if guard.claims is not None else getattr(identity, "claims", {})
         local = backend.user_for_claims(self.request, claims)
         if local is None:
             return ANONYMOUS
         # Keycloak's roles on the local user too: request.user.has_role(...) either way.
-        keycloak = self.runtime.keycloak_user(identity, guard.token)
         local.keycloak, local.has_role = keycloak, keycloak.has_role  # type: ignore[attr-defined]
         return local
 

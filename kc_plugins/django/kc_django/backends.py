@@ -103,13 +103,12 @@ class KeycloakBackend(BaseBackend):
         if not username:
             return None
         model: Any = get_user_model()  # the project's user model, whatever its fields
-        manager = model._default_manager
+        lookup = {model.USERNAME_FIELD: username}
         if self.create_unknown_user:
-            user, created = manager.get_or_create(**{model.USERNAME_FIELD: username})
+            user, created = model._default_manager.get_or_create(**lookup)
         else:
-            try:
-                user, created = manager.get(**{model.USERNAME_FIELD: username}), False
-            except model.DoesNotExist:
+            user, created = model._default_manager.filter(**lookup).first(), False
+            if user is None:
                 return None
         if created or update:
             user = self.configure_user(request, user, claims, created)

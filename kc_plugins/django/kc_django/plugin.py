@@ -9,22 +9,23 @@ module needs no configured settings: kc loads every installed adapter, Django pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from http.cookies import CookieError
 from typing import Any, TypeVar, cast
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 
-from kc_core.adapters import wsgi_environ_key
+from kc_core.adapters import environ_hooks
 from kc_core.plugins import hookimpl
 
 __all__ = ["add_headers", "build_response"]
 
 ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
+Headers = Sequence[tuple[str, str]]
 
 
-def add_headers(response: ResponseT, headers: Sequence[tuple[str, str]]) -> ResponseT:
+def add_headers(response: ResponseT, headers: Headers) -> ResponseT:
     """Add ``headers`` to ``response`` and return it, keeping every ``Set-Cookie`` (Django
     keeps one value per header name, and cookies in ``response.cookies``)."""
     for name, value in headers:
@@ -38,9 +39,7 @@ def add_headers(response: ResponseT, headers: Sequence[tuple[str, str]]) -> Resp
     return response
 
 
-def build_response(
-    status: int, body: bytes, content_type: str, headers: Sequence[tuple[str, str]]
-) -> HttpResponse:
+def build_response(status: int, body: bytes, content_type: str, headers: Headers) -> HttpResponse:
     """A Django response with kc's status, body and headers."""
     return add_headers(HttpResponse(body, status=status, content_type=content_type), headers)
 
@@ -48,6 +47,11 @@ def build_response(
 def _first_values(values: Any) -> dict[str, str]:
     # A QueryDict's item is its *last* value; the hooks promise the first.
     return {key: items[0] for key, items in values.lists() if items}
+
+
+kc_request_header, kc_request_header_names, kc_request_client_address = environ_hooks(
+    lambda request: request.META
+)
 
 
 @hookimpl
@@ -78,16 +82,6 @@ def kc_request_query(request: HttpRequest) -> Mapping[str, str]:
 
 
 @hookimpl
-def kc_request_header(request: HttpRequest, name: str) -> str | None:
-    return cast("str | None", request.META.get(wsgi_environ_key(name)))
-
-
-@hookimpl
-def kc_request_header_names(request: HttpRequest) -> Iterable[str]:
-    return list(request.headers.keys())
-
-
-@hookimpl
 def kc_request_cookies(request: HttpRequest) -> Mapping[str, str]:
     return request.COOKIES
 
@@ -95,11 +89,6 @@ def kc_request_cookies(request: HttpRequest) -> Mapping[str, str]:
 @hookimpl
 def kc_request_form(request: HttpRequest) -> Mapping[str, str]:
     return _first_values(request.POST)
-
-
-@hookimpl
-def kc_request_client_address(request: HttpRequest) -> str | None:
-    return cast("str | None", request.META.get("REMOTE_ADDR"))
 
 
 @hookimpl
@@ -134,9 +123,7 @@ def kc_after_logout(request: Any, identity: Any) -> None:
 
 
 @hookimpl
-def kc_redirect(
-    request: HttpRequest, location: str, headers: Sequence[tuple[str, str]]
-) -> HttpResponseRedirect:
+def kc_redirect(request: HttpRequest, location: str, headers: Headers) -> HttpResponseRedirect:
     return add_headers(HttpResponseRedirect(location), headers)
 
 
@@ -146,6 +133,6 @@ def kc_response(
     status: int,
     body: bytes,
     content_type: str,
-    headers: Sequence[tuple[str, str]],
+    headers: Headers,
 ) -> HttpResponse:
     return build_response(status, body, content_type, headers)
