@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 
-from kc_core.adapters import environ_hooks
+from kc_core.adapters import environ_hooks, response_hooks
 from kc_core.plugins import hookimpl
 
 __all__ = ["add_headers", "build_response"]
@@ -39,7 +39,9 @@ def add_headers(response: ResponseT, headers: Headers) -> ResponseT:
     return response
 
 
-def build_response(status: int, body: bytes, content_type: str, headers: Headers) -> HttpResponse:
+def build_response(
+    status: int, body: bytes, content_type: str | None, headers: Headers
+) -> HttpResponse:
     """A Django response with kc's status, body and headers."""
     return add_headers(HttpResponse(body, status=status, content_type=content_type), headers)
 
@@ -127,12 +129,5 @@ def kc_redirect(request: HttpRequest, location: str, headers: Headers) -> HttpRe
     return add_headers(HttpResponseRedirect(location), headers)
 
 
-@hookimpl
-def kc_response(
-    request: HttpRequest,
-    status: int,
-    body: bytes,
-    content_type: str,
-    headers: Headers,
-) -> HttpResponse:
-    return build_response(status, body, content_type, headers)
+# The toolkit's kc_redirect is not used: Django's is an HttpResponseRedirect (with its .url).
+kc_response = response_hooks(build_response)[1]
