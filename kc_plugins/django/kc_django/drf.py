@@ -43,7 +43,6 @@ from rest_framework.request import Request
 from kc_core.engine import Requirement
 
 from .authentication import authentication_of
-from .decorators import admit
 
 if TYPE_CHECKING:
     # rest_framework.views reads the project's DEFAULT_AUTHENTICATION_CLASSES (this module).
@@ -87,14 +86,14 @@ class KeycloakAuthentication(BaseAuthentication):
         authorization = django_request.META.get("HTTP_AUTHORIZATION", "")
         if authorization.split(" ", 1)[0].lower() != "bearer":
             return None
-        refused, _ = admit(django_request, _BEARER)
-        if refused is not None:
-            raise self._refusal(django_request, refused)
         authentication = authentication_of(django_request)
+        guard = authentication.admit(_BEARER)
+        if guard.response is not None:
+            raise self._refusal(django_request, guard.response)
         user = authentication.user()
         if not user.is_authenticated:  # a local user marked inactive
             raise exceptions.AuthenticationFailed("this user may not sign in here")
-        return user, authentication.authenticate().token or ""
+        return user, guard.token or ""
 
     def authenticate_header(self, request: Request) -> str:
         """The ``WWW-Authenticate`` challenge of a 401: the engine's, else ``Bearer realm``."""
