@@ -10,6 +10,7 @@ module needs no configured settings: kc loads every installed adapter, Django pr
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping, Sequence
+from contextlib import suppress
 from http.cookies import CookieError
 from typing import Any, TypeVar, cast
 
@@ -30,10 +31,9 @@ def add_headers(response: ResponseT, headers: Headers) -> ResponseT:
     keeps one value per header name, and cookies in ``response.cookies``)."""
     for name, value in headers:
         if name.lower() == "set-cookie":
-            try:
+            # kc's own cookies always parse; never fail a response on one.
+            with suppress(CookieError):
                 response.cookies.load(value)
-            except CookieError:
-                continue  # kc's own cookies always parse; never fail a response on one
         else:
             response.headers[name] = value
     return response
