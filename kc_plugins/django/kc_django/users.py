@@ -10,11 +10,14 @@ is a local ``User`` instead (see :mod:`kc_django.backends`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from kc_core.adapters import AnonymousRoles, KeycloakUserBase
 
 __all__ = ["AnonymousUser", "KeycloakUser"]
+
+_User = TypeVar("_User")
 
 
 class _DjangoUser:
@@ -22,6 +25,12 @@ class _DjangoUser:
 
     is_staff = False
     is_superuser = False
+
+    @property
+    def keycloak(self: _User) -> _User:
+        """This user (a local ``User``'s ``keycloak`` is its Keycloak user): the same
+        ``request.user.keycloak.realm_roles`` with or without local users."""
+        return self
 
     def has_perm(self, perm: str, obj: object = None) -> bool:
         """Always ``False``."""
@@ -49,12 +58,6 @@ class KeycloakUser(_DjangoUser, KeycloakUserBase):
     is_authenticated = True
     is_anonymous = False
     is_active = True
-
-    @property
-    def keycloak(self) -> KeycloakUser:
-        """This user (a local ``User``'s ``keycloak`` is its Keycloak user): the same
-        ``request.user.keycloak.realm_roles`` with or without local users."""
-        return self
 
     @property
     def pk(self) -> str:
@@ -110,15 +113,8 @@ class AnonymousUser(_DjangoUser, AnonymousRoles):
     access_token = None
     kc_identity = None
 
-    @property
-    def keycloak(self) -> AnonymousUser:
-        """This visitor (see :attr:`KeycloakUser.keycloak`)."""
-        return self
-
-    @property
-    def claims(self) -> Mapping[str, Any]:
-        """No claims."""
-        return {}
+    #: No claims.
+    claims: Mapping[str, Any] = MappingProxyType({})
 
     def get_username(self) -> str:
         """``""``."""
