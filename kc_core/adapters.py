@@ -11,24 +11,32 @@ wraps the engine in its framework's idioms. What is not framework glue lives her
 - :class:`UserMemo`: one user object per identity the engine built;
 - :class:`SettingsReader`: the client and engine settings from the framework's own
   configuration, a :class:`~kc_core.ConfigError` naming the key as the framework spells it;
-- :func:`adapter_registration`, :func:`response_hooks`, :func:`first_values` and
-  :func:`wsgi_environ_key`: what every hook module repeats;
+- :func:`adapter_registration`, :func:`response_hooks`, :func:`environ_hooks`,
+  :func:`wsgi_header_hook`, :func:`request_attribute`, :func:`first_values`,
+  :func:`urlencoded_values` and :func:`wsgi_environ_key`: what every hook module repeats;
+- :func:`start_response_adding`: a WSGI middleware's way to send the guard's headers;
+- :func:`requirement_for`: permission strings (``role:reader``) as requirements;
+  :func:`endpoint_view`: a named view per endpoint; :data:`SETTING_NAMES`: every setting;
 - :data:`ENDPOINTS`: the engine's four endpoints, for an adapter's routes;
 - :class:`SeedAction` and :func:`needs_login`: what the seed middlewares (every page needs a
-  login) decide for a request.
+  login) decide for a request;
+- :class:`BuiltOnce`: an engine built from the settings on first use, rebuilt after a reset;
+- :class:`RequestGuard`: the engine's guard of one request, asked once, and its user.
 
 It imports no framework and nothing of the engine but its value types.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import Enum
 from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, overload
 from urllib.parse import parse_qsl
 
 from .config import Config
@@ -49,9 +57,11 @@ __all__ = [
     "SETTING_NAMES",
     "AnonymousRoles",
     "BearerRequired",
+    "BuiltOnce",
     "Endpoint",
     "KeycloakUserBase",
     "LoginRequired",
+    "RequestGuard",
     "RolesRequired",
     "SeedAction",
     "SettingsReader",
@@ -61,6 +71,7 @@ __all__ = [
     "adapter_engine",
     "adapter_registration",
     "endpoint_view",
+    "environ_hooks",
     "first_values",
     "needs_login",
     "request_attribute",
@@ -579,16 +590,13 @@ def request_attribute(attribute: str) -> Callable[[Any], Any]:
 def wsgi_header_hook() -> Callable[[Any, str], str | None]:
     """``kc_request_header`` for requests over a WSGI ``environ`` (Werkzeug's, WebOb's).
 
-    It reads the environ directly: no header object is built on the hot path. Example (in a
-    hooks module): ``kc_request_header = wsgi_header_hook()``.
+    It reads ``request.environ`` directly (:func:`environ_hooks`): no header object is built
+    on the hot path. Example (in a hooks module): ``kc_request_header = wsgi_header_hook()``.
     """
+    return environ_hooks(_request_environ)[0]
 
-    @hookimpl
-    def kc_request_header(request: Any, name: str) -> str | None:
-        value: str | None = request.environ.get(wsgi_environ_key(name))
-        return value
 
-    return kc_request_header
+_request_environ = attrgetter("environ")
 
 
 def start_response_adding(
@@ -667,3 +675,142 @@ def urlencoded_values(raw: bytes) -> dict[str, str]:
 #: Every setting kc reads (lower case): the fields of :class:`~kc_core.Config` and of
 #: :class:`~kc_core.engine.EngineSettings`, for adapters that refuse a misspelt key.
 SETTING_NAMES = frozenset(f.name for f in (*fields(Config), *fields(EngineSettings)))
+
+
+# -- django: an engine built on first use -----------------------------------------------------
+
+Built = TypeVar("Built")
+
+
+class BuiltOnce(Generic[Built]):
+    """``build()``'s result, made by the first caller (one thread at a time), kept until
+    :meth:`reset`: an engine built from settings on first use, rebuilt when they change."""
+
+    def __init__(self, build: Callable[[], Built]) -> None:
+        self._build = build
+        self._built: Built | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Built:
+        """The result kept, else ``build()``'s (whose errors propagate, nothing kept)."""
+        built = self._built
+        if built is None:
+            with self._lock:
+                built = self._built
+                if built is None:
+                    built = self._built = self._build()
+        return built
+
+    def reset(self) -> None:
+        """Forget the result: the next :meth:`get` builds again."""
+        with self._lock:
+            self._built = None
+
+
+# -- django: the guard of one request ----------------------------------------------------------
+
+
+class RequestGuard:
+    """The engine's guard for one request, computed on first need, and the user it admits.
+
+    :meth:`authenticate` asks ``Engine.authenticate`` once; a protected view's :meth:`admit`
+    checks its requirement against that guard (``Engine.authorize``: no second validation);
+    :meth:`user` is :meth:`find_user`'s, asked once. Adapters override :meth:`find_user`.
+    """
+
+    __slots__ = ("_user", "engine", "guard", "request")
+
+    def __init__(self, engine: Engine, request: Any) -> None:
+        self.engine = engine
+        self.request = request
+        #: ``None`` until someone asked who the user is (or a protected view admitted them).
+        self.guard: Guard | None = None
+        self._user: Any = None
+
+    def authenticate(self) -> Guard:
+        """The request's guard: identity, token and claims, or none for a visitor.
+
+        A 503 answer (Keycloak needed and unreachable) leaves the visitor anonymous here;
+        protected views answer the 503 themselves.
+        """
+        guard = self.guard
+        if guard is None:
+            guard = self.guard = self.engine.authenticate(self.request)
+        return guard
+
+    def admit(self, requirement: Requirement) -> Guard:
+        """The engine's answer to a protected view: the guard known already checked against
+        ``requirement`` (``Engine.authorize``), else ``Engine.protect``'s.
+
+        An admitted user's guard is kept, for :meth:`user` and later views.
+        """
+        known = self.guard
+        if known is None:
+            guard = self.engine.protect(self.request, requirement)
+        else:
+            guard = self.engine.authorize(self.request, known, requirement)
+        if guard.response is None and guard.identity is not None:
+            if known is not None and known.identity is not guard.identity:
+                self._user = None  # found for another identity (the token was refreshed)
+            self.guard = guard
+        return guard
+
+    def requirement_failure(self, requirement: Requirement) -> str | None:
+        """Why the user's token fails ``requirement`` (roles, scopes), or ``None``: it meets
+        it, or there is no token."""
+        guard = self.authenticate()
+        if guard.claims is None:
+            return None
+        client_id = self.engine.client_for(self.request).config.client_id
+        token = guard.token or ""
+        return self.engine.authorizer.requirement_failure(
+            token, guard.claims, requirement, client_id
+        )
+
+    def user(self) -> Any:
+        """The user of the request (:meth:`find_user`'s), found on first need."""
+        user = self._user
+        if user is None:
+            user = self._user = self.find_user(self.authenticate())
+        return user
+
+    def find_user(self, guard: Guard) -> Any:
+        """The user object of ``guard``; by default its identity (``None`` for a visitor)."""
+        return None if guard.response is not None else guard.identity
+
+
+# -- django: hooks reading a WSGI environ --------------------------------------------------------
+
+
+def environ_hooks(
+    environ_of: Callable[[Any], Mapping[str, Any]],
+) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """``kc_request_header``, ``kc_request_header_names`` and ``kc_request_client_address``
+    for an adapter whose requests carry a WSGI environ (``environ_of(request)``).
+
+    Headers are read straight from the environ (no header object built on the hot path);
+    names are listed as frameworks spell them (``Content-Type``). Example (in a hooks module)::
+
+        kc_request_header, kc_request_header_names, kc_request_client_address = environ_hooks(
+            lambda request: request.environ
+        )
+    """
+
+    @hookimpl
+    def kc_request_header(request: Any, name: str) -> str | None:
+        value: str | None = environ_of(request).get(wsgi_environ_key(name))
+        return value
+
+    @hookimpl
+    def kc_request_header_names(request: Any) -> Iterable[str]:
+        keys = environ_of(request)
+        named = (key[5:] for key in keys if key.startswith("HTTP_"))
+        unprefixed = (k for k in sorted(_UNPREFIXED_HEADERS) if k in keys)
+        return [key.replace("_", "-").title() for key in (*named, *unprefixed)]
+
+    @hookimpl
+    def kc_request_client_address(request: Any) -> str | None:
+        address: str | None = environ_of(request).get("REMOTE_ADDR")
+        return address
+
+    return kc_request_header, kc_request_header_names, kc_request_client_address

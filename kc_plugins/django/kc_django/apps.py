@@ -8,10 +8,9 @@ reports settings kc cannot use (see :mod:`kc_django.checks`).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import AppConfig, apps
 from django.conf import settings as django_settings
@@ -20,7 +19,7 @@ from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from kc_core import ConfigError, KeycloakError
-from kc_core.adapters import UserMemo, adapter_engine, adapter_registration
+from kc_core.adapters import BuiltOnce, UserMemo, adapter_engine, adapter_registration
 from kc_core.engine import Engine
 
 from . import plugin as django_plugin
@@ -74,19 +73,13 @@ class Runtime:
         """The :class:`~kc_django.users.KeycloakUser` of an identity (made once per identity)."""
         from .users import KeycloakUser
 
-        # Several tenants: a bare role names no client.
-        client_id = self.engine.client.config.client_id if _single(self.engine) else ""
+        try:
+            client_id = self.engine.client.config.client_id
+        except KeycloakError:  # several tenants: a bare role names no client
+            client_id = ""
         return self.users.get(
             identity, token, lambda: KeycloakUser(identity, token, client_id=client_id)
         )
-
-
-def _single(engine: Engine) -> bool:
-    try:
-        engine.client  # noqa: B018 - raises with several tenants
-    except KeycloakError:
-        return False
-    return True
 
 
 def _local_user_backend() -> KeycloakBackend | None:
@@ -96,10 +89,7 @@ def _local_user_backend() -> KeycloakBackend | None:
 
     from .backends import KeycloakBackend
 
-    for backend in get_backends():
-        if isinstance(backend, KeycloakBackend):
-            return backend
-    return None
+    return next((b for b in get_backends() if isinstance(b, KeycloakBackend)), None)
 
 
 class KeycloakConfig(AppConfig):
@@ -112,8 +102,7 @@ class KeycloakConfig(AppConfig):
 
     def __init__(self, app_name: str, app_module: ModuleType | None) -> None:
         super().__init__(app_name, app_module)
-        self._runtime: Runtime | None = None
-        self._lock = threading.Lock()
+        self._runtime = BuiltOnce(self._build)
 
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks
@@ -127,13 +116,7 @@ class KeycloakConfig(AppConfig):
         Raises:
             ConfigError: a required setting is missing or invalid.
         """
-        runtime = self._runtime
-        if runtime is None:
-            with self._lock:
-                runtime = self._runtime
-                if runtime is None:
-                    runtime = self._runtime = self._build()
-        return runtime
+        return self._runtime.get()
 
     @property
     def engine(self) -> Engine:
@@ -142,8 +125,7 @@ class KeycloakConfig(AppConfig):
 
     def reset(self) -> None:
         """Forget the engine; the next request builds one from the settings again."""
-        with self._lock:
-            self._runtime = None
+        self._runtime.reset()
 
     def _build(self) -> Runtime:
         engine = build_engine()
@@ -151,9 +133,8 @@ class KeycloakConfig(AppConfig):
         if backend is not None:
             from .backends import LocalUsers
 
-            users = LocalUsers(backend)
             if not any(isinstance(p, LocalUsers) for p in engine.plugins.manager.get_plugins()):
-                engine.plugins.register(users, name="kc_django.local_users")
+                engine.plugins.register(LocalUsers(backend), name="kc_django.local_users")
         return Runtime(engine, backend)
 
     def _setting_changed(self, *, setting: str, **kwargs: Any) -> None:
@@ -168,13 +149,11 @@ def app_config() -> KeycloakConfig:
         ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
     """
     try:
-        config = apps.get_app_config(APP_LABEL)
+        return cast("KeycloakConfig", apps.get_app_config(APP_LABEL))
     except LookupError:
         raise ImproperlyConfigured(
             "kc-django is not installed: add 'kc_django' to INSTALLED_APPS"
         ) from None
-    assert isinstance(config, KeycloakConfig)
-    return config
 
 
 def engine_of(request: Any = None) -> Engine:

@@ -13,6 +13,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 
+from kc_core.adapters import RequestGuard
 from kc_core.engine import Guard
 
 from .apps import Runtime, app_config
@@ -24,61 +25,34 @@ __all__ = ["RequestAuthentication", "access_token_of", "authentication_of", "ide
 REQUEST_ATTRIBUTE = "kc_authentication"
 
 
-class RequestAuthentication:
-    """The engine's guard for one request (``Engine.authenticate``), computed on first need."""
+class RequestAuthentication(RequestGuard):
+    """The engine's guard for one request (``Engine.authenticate``), computed on first need;
+    :meth:`user` is ``request.user``: a local ``User``, a
+    :class:`~kc_django.users.KeycloakUser`, or the anonymous user."""
 
-    __slots__ = ("_user", "guard", "request", "runtime")
+    __slots__ = ("runtime",)
 
     def __init__(self, request: HttpRequest, runtime: Runtime) -> None:
-        self.request = request
+        super().__init__(runtime.engine, request)
         self.runtime = runtime
-        #: ``None`` until someone asked who the user is (or a decorator admitted them).
-        self.guard: Guard | None = None
-        self._user: Any = None
-
-    def authenticate(self) -> Guard:
-        """The request's guard: identity, token and claims, or none for a visitor.
-
-        A 503 answer (Keycloak needed and unreachable) leaves the visitor anonymous here;
-        protected views answer the 503 themselves.
-        """
-        guard = self.guard
-        if guard is None:
-            guard = self.guard = self.runtime.engine.authenticate(self.request)
-        return guard
-
-    def admitted(self, guard: Guard) -> None:
-        """Keep the guard a protected view was admitted with (no second validation later)."""
-        if guard.identity is not None:
-            if self.guard is None or self.guard.identity is not guard.identity:
-                self._user = None
-            self.guard = guard
-
-    def user(self) -> Any:
-        """``request.user``: a local ``User``, a :class:`~kc_django.users.KeycloakUser`, or
-        the anonymous user."""
-        user = self._user
-        if user is None:
-            user = self._user = self._find_user(self.authenticate())
-        return user
 
     async def auser(self) -> Any:
         """``await request.auser()`` in async views: :meth:`user` in a worker thread."""
         return await sync_to_async(self.user)()
 
-    def _find_user(self, guard: Guard) -> Any:
+    def find_user(self, guard: Guard) -> Any:
         identity = guard.identity
         if identity is None or guard.response is not None:
             return ANONYMOUS
+        keycloak = self.runtime.keycloak_user(identity, guard.token)
         backend = self.runtime.backend
         if backend is None:
-            return self.runtime.keycloak_user(identity, guard.token)
+            return keycloak
         claims = guard.claims if guard.claims is not None else getattr(identity, "claims", {})
         local = backend.user_for_claims(self.request, claims)
         if local is None:
             return ANONYMOUS
         # Keycloak's roles on the local user too: request.user.has_role(...) either way.
-        keycloak = self.runtime.keycloak_user(identity, guard.token)
         local.keycloak, local.has_role = keycloak, keycloak.has_role  # type: ignore[attr-defined]
         return local
 
@@ -90,10 +64,9 @@ def authentication_of(request: HttpRequest) -> RequestAuthentication:
         ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
     """
     found = getattr(request, REQUEST_ATTRIBUTE, None)
-    if isinstance(found, RequestAuthentication):
-        return found
-    found = RequestAuthentication(request, app_config().runtime)
-    setattr(request, REQUEST_ATTRIBUTE, found)
+    if not isinstance(found, RequestAuthentication):
+        found = RequestAuthentication(request, app_config().runtime)
+        setattr(request, REQUEST_ATTRIBUTE, found)
     return found
 
 

@@ -51,12 +51,8 @@ class KeycloakBackend(BaseBackend):
 
     def get_user(self, user_id: Any) -> AbstractBaseUser | None:
         """The local user with primary key ``user_id``."""
-        model = get_user_model()
-        try:
-            user = model._default_manager.get(pk=user_id)
-        except model.DoesNotExist:
-            return None
-        return user if self.user_can_authenticate(user) else None
+        user = get_user_model()._default_manager.filter(pk=user_id).first()
+        return user if user is not None and self.user_can_authenticate(user) else None
 
     def clean_username(self, claims: Mapping[str, Any]) -> str | None:
         """The local username of a Keycloak user: ``preferred_username``.
@@ -107,13 +103,12 @@ class KeycloakBackend(BaseBackend):
         if not username:
             return None
         model: Any = get_user_model()  # the project's user model, whatever its fields
-        manager = model._default_manager
+        lookup = {model.USERNAME_FIELD: username}
         if self.create_unknown_user:
-            user, created = manager.get_or_create(**{model.USERNAME_FIELD: username})
+            user, created = model._default_manager.get_or_create(**lookup)
         else:
-            try:
-                user, created = manager.get(**{model.USERNAME_FIELD: username}), False
-            except model.DoesNotExist:
+            user, created = model._default_manager.filter(**lookup).first(), False
+            if user is None:
                 return None
         if created or update:
             user = self.configure_user(request, user, claims, created)

@@ -40,6 +40,20 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
     return []
 
 
+_NO_SESSIONS = Warning(
+    "KeycloakMiddleware runs without SessionMiddleware before it: browser logins cannot work "
+    "(bearer tokens still do).",
+    hint=f"Put {_SESSIONS!r} before {_OURS!r} in MIDDLEWARE.",
+    id="kc_django.W001",
+)
+_USER_REPLACED = Warning(
+    "Django's AuthenticationMiddleware runs after KeycloakMiddleware and replaces the "
+    "Keycloak user on request.user.",
+    hint=f"Remove {_DJANGO_AUTH!r}, or put it before {_OURS!r}.",
+    id="kc_django.W002",
+)
+
+
 @register()
 def check_middleware(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """``KeycloakMiddleware`` after the sessions, and not overwritten by Django's auth."""
@@ -49,23 +63,9 @@ def check_middleware(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
     ours = middleware.index(_OURS)
     found: list[CheckMessage] = []
     if _SESSIONS not in middleware[:ours]:
-        found.append(
-            Warning(
-                "KeycloakMiddleware runs without SessionMiddleware before it: browser logins "
-                "cannot work (bearer tokens still do).",
-                hint=f"Put {_SESSIONS!r} before {_OURS!r} in MIDDLEWARE.",
-                id="kc_django.W001",
-            )
-        )
+        found.append(_NO_SESSIONS)
     if _DJANGO_AUTH in middleware[ours:]:
-        found.append(
-            Warning(
-                "Django's AuthenticationMiddleware runs after KeycloakMiddleware and replaces "
-                "the Keycloak user on request.user.",
-                hint=f"Remove {_DJANGO_AUTH!r}, or put it before {_OURS!r}.",
-                id="kc_django.W002",
-            )
-        )
+        found.append(_USER_REPLACED)
     return found
 
 

@@ -26,21 +26,14 @@ from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication, authentica
 from .plugin import add_headers
 from .refusals import hand_over
 
-__all__ = [
-    "admit",
-    "bearer_required",
-    "login_required",
-    "protect",
-    "respond",
-    "roles_required",
-]
+__all__ = ["admit", "bearer_required", "login_required", "protect", "respond", "roles_required"]
 
 View = TypeVar("View", bound=Callable[..., Any])
+#: A refusal, or ``None`` and the headers to add to the view's response.
+Admission = tuple[HttpResponseBase | None, tuple[tuple[str, str], ...]]
 
 
-def admit(
-    request: HttpRequest, requirement: Requirement
-) -> tuple[HttpResponseBase | None, tuple[tuple[str, str], ...]]:
+def admit(request: HttpRequest, requirement: Requirement) -> Admission:
     """The engine's refusal for ``request``, or ``None`` and the headers to add to the
     view's response (token cookies after a silent refresh in cookie mode).
 
@@ -51,15 +44,9 @@ def admit(
     """
     attached = isinstance(getattr(request, REQUEST_ATTRIBUTE, None), RequestAuthentication)
     authentication = authentication_of(request)
-    engine = authentication.runtime.engine
-    known = authentication.guard
-    if known is None:
-        guard = engine.protect(request, requirement)
-    else:
-        guard = engine.authorize(request, known, requirement)
+    guard = authentication.admit(requirement)
     if guard.response is not None:
         return hand_over(request, guard.response, requirement), ()
-    authentication.admitted(guard)
     if not attached:
         # No KeycloakMiddleware: the protected view still sees the Keycloak user.
         user: Any = SimpleLazyObject(authentication.user)
@@ -81,10 +68,7 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
                 refused, headers = await sync_to_async(admit)(request, requirement)
                 if refused is not None:
                     return refused
-                response = await view(request, *args, **kwargs)
-                if headers:
-                    add_headers(response, headers)
-                return response
+                return add_headers(await view(request, *args, **kwargs), headers)
 
             return cast("View", protected_async)
 
@@ -104,10 +88,7 @@ def respond(
     refused, headers = admit(request, requirement)
     if refused is not None:
         return refused
-    response = view()
-    if headers:
-        add_headers(response, headers)
-    return response
+    return add_headers(view(), headers)
 
 
 login_required, roles_required, bearer_required = view_decorators(protect)

@@ -43,7 +43,6 @@ from rest_framework.request import Request
 from kc_core.engine import Requirement
 
 from .authentication import authentication_of
-from .decorators import admit
 
 if TYPE_CHECKING:
     # rest_framework.views reads the project's DEFAULT_AUTHENTICATION_CLASSES (this module).
@@ -87,15 +86,14 @@ class KeycloakAuthentication(BaseAuthentication):
         authorization = django_request.META.get("HTTP_AUTHORIZATION", "")
         if authorization.split(" ", 1)[0].lower() != "bearer":
             return None
-        refused, _ = admit(django_request, _BEARER)
-        if refused is not None:
-            raise self._refusal(django_request, refused)
         authentication = authentication_of(django_request)
+        guard = authentication.admit(_BEARER)
+        if guard.response is not None:
+            raise self._refusal(django_request, guard.response)
         user = authentication.user()
         if not user.is_authenticated:  # a local user marked inactive
             raise exceptions.AuthenticationFailed("this user may not sign in here")
-        guard = authentication.guard
-        return user, (guard.token if guard is not None else None) or ""
+        return user, guard.token or ""
 
     def authenticate_header(self, request: Request) -> str:
         """The ``WWW-Authenticate`` challenge of a 401: the engine's, else ``Bearer realm``."""
@@ -103,7 +101,7 @@ class KeycloakAuthentication(BaseAuthentication):
         challenge = getattr(django_request, _CHALLENGE, None)
         if isinstance(challenge, str):
             return challenge
-        realm = authentication_of(django_request).runtime.engine.client_for(django_request)
+        realm = authentication_of(django_request).engine.client_for(django_request)
         name = realm.config.realm.replace("\\", "\\\\").replace('"', '\\"')
         return f'Bearer realm="{name}"'
 
@@ -139,19 +137,11 @@ class KeycloakPermission(OperationHolderMixin, BasePermission):
         return self
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        django_request: HttpRequest = request._request
-        authentication = authentication_of(django_request)
+        authentication = authentication_of(request._request)
         guard = authentication.authenticate()
-        claims = guard.claims
-        if claims is None or guard.response is not None:
+        if guard.claims is None or guard.response is not None:
             return False
-        engine = authentication.runtime.engine
-        client_id = engine.client_for(django_request).config.client_id
-        token = guard.token or ""
-        return (
-            engine.authorizer.requirement_failure(token, claims, self.requirement, client_id)
-            is None
-        )
+        return authentication.requirement_failure(self.requirement) is None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.requirement!r})"

@@ -37,9 +37,6 @@ class KeycloakMiddleware:
     """Put the Keycloak user on ``request.user`` (lazily) and keep the engine's guard for
     the decorators (see :mod:`kc_django.authentication`)."""
 
-    sync_capable = True
-    async_capable = False
-
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         self._app = app_config()
@@ -52,7 +49,7 @@ class KeycloakMiddleware:
         request.auser = authentication.auser  # Django 5's accessor for async views
         response = self.get_response(request)
         guard = authentication.guard
-        if guard is not None and guard.headers and guard.response is None:
+        if guard is not None and guard.response is None:
             add_headers(response, guard.headers)
         return response
 

@@ -59,13 +59,17 @@ class LoginRequiredMixin(ProtectMixin):
         return Requirement(scopes=tuple(cls.scopes_required))
 
 
-class RolesRequiredMixin(ProtectMixin):
-    """Require :attr:`roles_required` (all, or one with :attr:`any_role`), as
-    ``@roles_required``."""
+class _RolesMixin(ProtectMixin):
+    """The class attributes of the mixins checking roles."""
 
     roles_required: ClassVar[Sequence[str]] = ()
     any_role: ClassVar[bool] = False
     scopes_required: ClassVar[Sequence[str]] = ()
+
+
+class RolesRequiredMixin(_RolesMixin):
+    """Require :attr:`roles_required` (all, or one with :attr:`any_role`), as
+    ``@roles_required``."""
 
     @classmethod
     def build_requirement(cls) -> Requirement | None:
@@ -81,12 +85,8 @@ class RolesRequiredMixin(ProtectMixin):
         return self.requirement
 
 
-class BearerRequiredMixin(ProtectMixin):
+class BearerRequiredMixin(_RolesMixin):
     """A JSON API view: a bearer token only, with optional roles, as ``@bearer_required``."""
-
-    roles_required: ClassVar[Sequence[str]] = ()
-    any_role: ClassVar[bool] = False
-    scopes_required: ClassVar[Sequence[str]] = ()
 
     @classmethod
     def build_requirement(cls) -> Requirement | None:

@@ -9,47 +9,51 @@ module needs no configured settings: kc loads every installed adapter, Django pr
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
-from http.cookies import CookieError, SimpleCookie
-from typing import Any, cast
+from collections.abc import Mapping, MutableMapping, Sequence
+from contextlib import suppress
+from http.cookies import CookieError
+from typing import Any, TypeVar, cast
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 
-from kc_core.adapters import wsgi_environ_key
+from kc_core.adapters import environ_hooks, response_hooks
 from kc_core.plugins import hookimpl
 
 __all__ = ["add_headers", "build_response"]
 
+ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
+Headers = Sequence[tuple[str, str]]
 
-def add_headers(response: HttpResponseBase, headers: Sequence[tuple[str, str]]) -> None:
-    """Add ``headers`` to ``response``, keeping every ``Set-Cookie`` (Django keeps one
-    value per header name, and cookies in ``response.cookies``)."""
+
+def add_headers(response: ResponseT, headers: Headers) -> ResponseT:
+    """Add ``headers`` to ``response`` and return it, keeping every ``Set-Cookie`` (Django
+    keeps one value per header name, and cookies in ``response.cookies``)."""
     for name, value in headers:
         if name.lower() == "set-cookie":
-            parsed: SimpleCookie = SimpleCookie()
-            try:
-                parsed.load(value)
-            except CookieError:
-                continue  # kc's own cookies always parse; never fail a response on one
-            for key, morsel in parsed.items():
-                response.cookies[key] = morsel
+            # kc's own cookies always parse; never fail a response on one.
+            with suppress(CookieError):
+                response.cookies.load(value)
         else:
             response.headers[name] = value
+    return response
 
 
 def build_response(
-    status: int, body: bytes, content_type: str, headers: Sequence[tuple[str, str]]
+    status: int, body: bytes, content_type: str | None, headers: Headers
 ) -> HttpResponse:
     """A Django response with kc's status, body and headers."""
-    response = HttpResponse(body, status=status, content_type=content_type)
-    add_headers(response, headers)
-    return response
+    return add_headers(HttpResponse(body, status=status, content_type=content_type), headers)
 
 
 def _first_values(values: Any) -> dict[str, str]:
     # A QueryDict's item is its *last* value; the hooks promise the first.
     return {key: items[0] for key, items in values.lists() if items}
+
+
+kc_request_header, kc_request_header_names, kc_request_client_address = environ_hooks(
+    lambda request: request.META
+)
 
 
 @hookimpl
@@ -80,17 +84,6 @@ def kc_request_query(request: HttpRequest) -> Mapping[str, str]:
 
 
 @hookimpl
-def kc_request_header(request: HttpRequest, name: str) -> str | None:
-    value: str | None = request.META.get(wsgi_environ_key(name))
-    return value
-
-
-@hookimpl
-def kc_request_header_names(request: HttpRequest) -> Iterable[str]:
-    return list(request.headers.keys())
-
-
-@hookimpl
 def kc_request_cookies(request: HttpRequest) -> Mapping[str, str]:
     return request.COOKIES
 
@@ -98,12 +91,6 @@ def kc_request_cookies(request: HttpRequest) -> Mapping[str, str]:
 @hookimpl
 def kc_request_form(request: HttpRequest) -> Mapping[str, str]:
     return _first_values(request.POST)
-
-
-@hookimpl
-def kc_request_client_address(request: HttpRequest) -> str | None:
-    address: str | None = request.META.get("REMOTE_ADDR")
-    return address
 
 
 @hookimpl
@@ -138,20 +125,9 @@ def kc_after_logout(request: Any, identity: Any) -> None:
 
 
 @hookimpl
-def kc_redirect(
-    request: HttpRequest, location: str, headers: Sequence[tuple[str, str]]
-) -> HttpResponseRedirect:
-    response = HttpResponseRedirect(location)
-    add_headers(response, headers)
-    return response
+def kc_redirect(request: HttpRequest, location: str, headers: Headers) -> HttpResponseRedirect:
+    return add_headers(HttpResponseRedirect(location), headers)
 
 
-@hookimpl
-def kc_response(
-    request: HttpRequest,
-    status: int,
-    body: bytes,
-    content_type: str,
-    headers: Sequence[tuple[str, str]],
-) -> HttpResponse:
-    return build_response(status, body, content_type, headers)
+# The toolkit's kc_redirect is not used: Django's is an HttpResponseRedirect (with its .url).
+kc_response = response_hooks(build_response)[1]

@@ -56,13 +56,9 @@ def _is_json(response: HttpResponseBase) -> bool:
 def _reason(request: HttpRequest, requirement: Requirement) -> str:
     from .authentication import authentication_of
 
-    authentication = authentication_of(request)
-    guard = authentication.authenticate()  # known already: the refusal was built from it
-    engine = authentication.runtime.engine
-    if guard.claims is not None and (requirement.roles or requirement.scopes):
-        client_id = engine.client_for(request).config.client_id
-        token = guard.token or ""
-        failure = engine.authorizer.requirement_failure(token, guard.claims, requirement, client_id)
+    if requirement.roles or requirement.scopes:
+        # The guard is known already: the refusal was built from it.
+        failure = authentication_of(request).requirement_failure(requirement)
         if failure is not None:
             return failure.replace("the token lacks", "your account lacks")
     return "this page's access policy does not admit your account"

@@ -47,9 +47,6 @@ class AuthenticationMiddleware:
         ConfigError: a setting is missing (at start-up, when Django builds the middleware).
     """
 
-    sync_capable = True
-    async_capable = False
-
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
         values = project_values(django_settings)
@@ -79,10 +76,7 @@ class AuthenticationMiddleware:
             return engine.logout(request)  # type: ignore[no-any-return]
         guard = engine.protect(request)
         if guard.allowed:
-            response = self.get_response(request)
-            if guard.headers:
-                add_headers(response, guard.headers)
-            return response  # type: ignore[no-any-return]
+            return add_headers(self.get_response(request), guard.headers)
         if self.seed.must_log_in(engine, guard, request.session):
             # Straight to Keycloak, and back to the login redirect: the page's own query
             # must not choose where the user lands (the earlier behaviour).

@@ -10,15 +10,27 @@ is a local ``User`` instead (see :mod:`kc_django.backends`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from kc_core.adapters import AnonymousRoles, KeycloakUserBase
 
 __all__ = ["AnonymousUser", "KeycloakUser"]
 
+_User = TypeVar("_User")
 
-class _NoPermissions:
-    """Django permissions are not Keycloak's: none is granted (check roles instead)."""
+
+class _DjangoUser:
+    """What both users share: never staff, and no Django permissions (Keycloak's are roles)."""
+
+    is_staff = False
+    is_superuser = False
+
+    @property
+    def keycloak(self: _User) -> _User:
+        """This user (a local ``User``'s ``keycloak`` is its Keycloak user): the same
+        ``request.user.keycloak.realm_roles`` with or without local users."""
+        return self
 
     def has_perm(self, perm: str, obj: object = None) -> bool:
         """Always ``False``."""
@@ -33,7 +45,7 @@ class _NoPermissions:
         return False
 
 
-class KeycloakUser(_NoPermissions, KeycloakUserBase):
+class KeycloakUser(_DjangoUser, KeycloakUserBase):
     """A logged-in Keycloak user, as ``request.user``.
 
     ``pk`` and ``id`` are the subject (``sub``, Keycloak's id of the user); ``username`` is
@@ -46,24 +58,13 @@ class KeycloakUser(_NoPermissions, KeycloakUserBase):
     is_authenticated = True
     is_anonymous = False
     is_active = True
-    is_staff = False
-    is_superuser = False
-
-    @property
-    def keycloak(self) -> KeycloakUser:
-        """This user (a local ``User``'s ``keycloak`` is its Keycloak user): the same
-        ``request.user.keycloak.realm_roles`` with or without local users."""
-        return self
 
     @property
     def pk(self) -> str:
         """The subject (``sub``)."""
         return self.sub
 
-    @property
-    def id(self) -> str:
-        """The subject (``sub``)."""
-        return self.sub
+    id = pk
 
     @property
     def username(self) -> str:
@@ -97,14 +98,12 @@ class KeycloakUser(_NoPermissions, KeycloakUserBase):
         return self.username
 
 
-class AnonymousUser(_NoPermissions, AnonymousRoles):
+class AnonymousUser(_DjangoUser, AnonymousRoles):
     """``request.user`` of a visitor who is not logged in (no roles, no permissions)."""
 
     is_authenticated = False
     is_anonymous = True
     is_active = False
-    is_staff = False
-    is_superuser = False
     pk = None
     id = None
     sub = ""
@@ -114,15 +113,8 @@ class AnonymousUser(_NoPermissions, AnonymousRoles):
     access_token = None
     kc_identity = None
 
-    @property
-    def keycloak(self) -> AnonymousUser:
-        """This visitor (see :attr:`KeycloakUser.keycloak`)."""
-        return self
-
-    @property
-    def claims(self) -> Mapping[str, Any]:
-        """No claims."""
-        return {}
+    #: No claims.
+    claims: Mapping[str, Any] = MappingProxyType({})
 
     def get_username(self) -> str:
         """``""``."""

@@ -9,8 +9,9 @@ token itself is validated (signature, issuer, audience, replay).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from django.contrib.auth import decorators as auth_decorators
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -26,18 +27,13 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 def _public(view: View) -> View:
     # Django 5.1's LoginRequiredMiddleware must let the login round trip through.
-    try:
-        from django.contrib.auth.decorators import login_not_required
-    except ImportError:  # Django < 5.1
-        return view
-    marked: View = login_not_required(view)
-    return marked
+    mark = getattr(auth_decorators, "login_not_required", None)  # None before Django 5.1
+    return view if mark is None else cast("View", mark(view))
 
 
 def _endpoint_view(endpoint: Endpoint) -> Callable[[HttpRequest], HttpResponseBase]:
     def view(request: HttpRequest) -> HttpResponseBase:
-        response: HttpResponseBase = endpoint.serve(engine_of(), request)
-        return response
+        return cast("HttpResponseBase", endpoint.serve(engine_of(), request))
 
     view.__name__ = view.__qualname__ = endpoint.name
     view.__doc__ = f"``{{prefix}}/{endpoint.path}``: the engine's {endpoint.name} endpoint."
