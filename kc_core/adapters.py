@@ -814,3 +814,17 @@ def environ_hooks(
         return address
 
     return kc_request_header, kc_request_header_names, kc_request_client_address
+
+
+# -- django: attributes set where they differ ----------------------------------------------------
+
+
+def set_changed(target: object, values: Mapping[str, Any]) -> list[str]:
+    """Set each of ``values`` that ``target`` has as an attribute and holds another value of;
+    return the names set (for a model's ``save(update_fields=...)``)."""
+    changed: list[str] = []
+    for name, value in values.items():
+        if hasattr(target, name) and getattr(target, name) != value:
+            setattr(target, name, value)
+            changed.append(name)
+    return changed

@@ -22,6 +22,7 @@ from django.contrib.auth.backends import BaseBackend
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 
+from kc_core.adapters import set_changed
 from kc_core.oidc import TokenSet
 from kc_core.plugins import hookimpl
 
@@ -29,6 +30,9 @@ from .apps import engine_of
 from .roles import RoleMapping
 
 __all__ = ["KeycloakBackend", "LocalUsers"]
+
+#: The user model's fields copied from the ID token's claims of the same meaning.
+_CLAIMED_FIELDS = {"email": "email", "first_name": "given_name", "last_name": "family_name"}
 
 
 class KeycloakBackend(BaseBackend):
@@ -76,13 +80,8 @@ class KeycloakBackend(BaseBackend):
         the role settings map them (:mod:`kc_django.roles`). Override to copy more (call
         ``super()``).
         """
-        changed: list[str] = []
-        for field, claim in (("email", "email"), ("first_name", "given_name"),
-                             ("last_name", "family_name")):  # fmt: skip
-            value = claims.get(claim)
-            if isinstance(value, str) and hasattr(user, field) and getattr(user, field) != value:
-                setattr(user, field, value)
-                changed.append(field)
+        texts = {field: claims.get(claim) for field, claim in _CLAIMED_FIELDS.items()}
+        changed = set_changed(user, {f: v for f, v in texts.items() if isinstance(v, str)})
         if created:
             user.set_unusable_password()
         changed += RoleMapping.from_settings().apply(user, claims, created=created)

@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 
-from kc_core.adapters import environ_hooks, response_hooks
+from kc_core.adapters import environ_hooks, request_attribute, response_hooks
 from kc_core.plugins import hookimpl
 
 __all__ = ["add_headers", "build_response"]
@@ -72,10 +72,8 @@ def kc_request_url(request: HttpRequest) -> str:
     return request.build_absolute_uri()
 
 
-@hookimpl
-def kc_request_path(request: HttpRequest) -> str:
-    # Within the app: the mount point (SCRIPT_NAME) is part of the URL, not of the path.
-    return request.path_info
+# Within the app: the mount point (SCRIPT_NAME) is part of the URL, not of the path.
+kc_request_path = request_attribute("path_info")
 
 
 @hookimpl
@@ -83,9 +81,7 @@ def kc_request_query(request: HttpRequest) -> Mapping[str, str]:
     return _first_values(request.GET)
 
 
-@hookimpl
-def kc_request_cookies(request: HttpRequest) -> Mapping[str, str]:
-    return request.COOKIES
+kc_request_cookies = request_attribute("COOKIES")
 
 
 @hookimpl
@@ -100,11 +96,8 @@ def kc_request_is_secure(request: HttpRequest) -> bool:
 
 @hookimpl
 def kc_session(request: HttpRequest) -> MutableMapping[str, Any]:
-    session = getattr(request, "session", None)
-    if session is None:
-        # No SessionMiddleware (a bearer-only API): nothing to find, nothing kept.
-        return {}
-    return cast("MutableMapping[str, Any]", session)
+    # No SessionMiddleware (a bearer-only API): nothing to find, nothing kept.
+    return cast("MutableMapping[str, Any]", getattr(request, "session", {}))
 
 
 @hookimpl

@@ -27,6 +27,7 @@ from typing import Any
 from django.conf import settings as django_settings
 
 from kc_core import ConfigError, KeycloakError
+from kc_core.adapters import set_changed
 from kc_core.roles import has_role
 
 from .config import project_values
@@ -121,11 +122,7 @@ class RoleMapping:
         if self.empty:
             return []
         client_id = this_client_id(claims)
-        changed = []
-        for field, value in self.flags(claims, client_id).items():
-            if hasattr(user, field) and getattr(user, field) != value:
-                setattr(user, field, value)
-                changed.append(field)
+        changed = set_changed(user, self.flags(claims, client_id))
         if self.groups and hasattr(user, "groups"):
             from django.contrib.auth.models import Group
 

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from kc_core.adapters import ENDPOINTS, Endpoint
+from kc_core.adapters import ENDPOINTS, Endpoint, endpoint_view
 
 from .apps import engine_of
 
@@ -32,11 +32,7 @@ def _public(view: View) -> View:
 
 
 def _endpoint_view(endpoint: Endpoint) -> Callable[[HttpRequest], HttpResponseBase]:
-    def view(request: HttpRequest) -> HttpResponseBase:
-        return cast("HttpResponseBase", endpoint.serve(engine_of(), request))
-
-    view.__name__ = view.__qualname__ = endpoint.name
-    view.__doc__ = f"``{{prefix}}/{endpoint.path}``: the engine's {endpoint.name} endpoint."
+    view = endpoint_view(endpoint, engine_of, endpoint.name)
     if endpoint.get_only:  # logout answers GET itself: 405 unless KEYCLOAK_ALLOW_GET_LOGOUT
         view = require_GET(view)
     if endpoint.server_to_server:
