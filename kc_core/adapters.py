@@ -42,7 +42,7 @@ from urllib.parse import parse_qsl
 from .config import Config
 from .engine.settings import EngineSettings
 from .engine.values import Guard, Requirement
-from .errors import ConfigError
+from .errors import ConfigError, KeycloakError
 from .plugins import Plugins, hookimpl
 from .roles import client_roles, has_role, realm_roles
 
@@ -828,3 +828,46 @@ def set_changed(target: object, values: Mapping[str, Any]) -> list[str]:
             setattr(target, name, value)
             changed.append(name)
     return changed
+
+
+# -- django: the engine a setting gives, and its one client -------------------------------------
+
+
+def configured_engine(
+    given: Any, name: str, *, key: str, load: Callable[[str], Any]
+) -> Engine | None:
+    """The engine setting ``name`` gives: ``None``, a ready :class:`~kc_core.engine.Engine`,
+    or the dotted path of a callable returning one (imported by ``load``, the framework's).
+
+    Raises:
+        ConfigError: (of ``key``) the setting gives no engine.
+    """
+    from .engine import Engine
+
+    engine = load(given)() if isinstance(given, str) else given
+    if engine is not None and not isinstance(engine, Engine):
+        raise ConfigError(f"{name} must be an Engine, got {type(engine)!r}", key=key)
+    return engine
+
+
+def single_client_config(engine: Engine) -> Config | None:
+    """The configuration of ``engine``'s one client, or ``None`` if it serves several tenants."""
+    try:
+        return engine.client.config
+    except KeycloakError:  # Engine.client refuses when the tenant depends on the request
+        return None
+
+
+# -- django: hooks the framework's request answers -----------------------------------------------
+
+
+def request_call(method: str) -> Callable[[Any], Any]:
+    """A request hook answering ``request.<method>()``, as :func:`request_attribute` does
+    for an attribute. Example: ``kc_request_is_secure = request_call("is_secure")``."""
+
+    @hookimpl
+    def call(request: Any) -> Any:
+        return getattr(request, method)()
+
+    call.__name__ = call.__qualname__ = f"request_{method}"
+    return call

@@ -18,8 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
-from kc_core import ConfigError, KeycloakError
-from kc_core.adapters import BuiltOnce, UserMemo, adapter_engine, adapter_registration
+from kc_core import adapters
 from kc_core.engine import Engine
 
 from . import plugin as django_plugin
@@ -33,7 +32,7 @@ __all__ = ["KeycloakConfig", "Runtime", "build_engine", "engine_of", "with_djang
 APP_LABEL = "kc_django"
 
 
-with_django_adapter = adapter_registration(django_plugin, "django")
+with_django_adapter = adapters.adapter_registration(django_plugin, "django")
 
 
 def build_engine(settings: Any = None) -> Engine:
@@ -48,10 +47,8 @@ def build_engine(settings: Any = None) -> Engine:
     source = django_settings if settings is None else settings
     values = project_values(source)
     given = values.get(ENGINE_KEY)
-    engine = import_string(given)() if isinstance(given, str) else given
-    if engine is not None and not isinstance(engine, Engine):
-        raise ConfigError(f"{ENGINE_KEY} must be an Engine, got {type(engine)!r}", key="ENGINE")
-    return adapter_engine(
+    engine = adapters.configured_engine(given, ENGINE_KEY, key="ENGINE", load=import_string)
+    return adapters.adapter_engine(
         with_django_adapter,
         lambda: client_config(values, base_dir=getattr(source, "BASE_DIR", None)),
         lambda: engine_settings(values),
@@ -67,16 +64,14 @@ class Runtime:
     #: The ``KeycloakBackend`` of ``AUTHENTICATION_BACKENDS``: ``request.user`` is then a
     #: local ``User``; without it a :class:`~kc_django.users.KeycloakUser` (no database).
     backend: KeycloakBackend | None = None
-    users: UserMemo = field(default_factory=UserMemo)
+    users: adapters.UserMemo = field(default_factory=adapters.UserMemo)
 
     def keycloak_user(self, identity: Any, token: str | None) -> Any:
         """The :class:`~kc_django.users.KeycloakUser` of an identity (made once per identity)."""
         from .users import KeycloakUser
 
-        try:
-            client_id = self.engine.client.config.client_id
-        except KeycloakError:  # several tenants: a bare role names no client
-            client_id = ""
+        config = adapters.single_client_config(self.engine)
+        client_id = "" if config is None else config.client_id  # "": several tenants, no client
         return self.users.get(
             identity, token, lambda: KeycloakUser(identity, token, client_id=client_id)
         )
@@ -102,7 +97,7 @@ class KeycloakConfig(AppConfig):
 
     def __init__(self, app_name: str, app_module: ModuleType | None) -> None:
         super().__init__(app_name, app_module)
-        self._runtime = BuiltOnce(self._build)
+        self._runtime = adapters.BuiltOnce(self._build)
 
     def ready(self) -> None:
         from . import checks  # noqa: F401 - registers the system checks

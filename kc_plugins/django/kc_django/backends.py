@@ -82,10 +82,9 @@ class KeycloakBackend(BaseBackend):
         """
         texts = {field: claims.get(claim) for field, claim in _CLAIMED_FIELDS.items()}
         changed = set_changed(user, {f: v for f, v in texts.items() if isinstance(v, str)})
-        if created:
-            user.set_unusable_password()
         changed += RoleMapping.from_settings().apply(user, claims, created=created)
         if created:
+            user.set_unusable_password()
             user.save()
         elif changed:
             user.save(update_fields=changed)

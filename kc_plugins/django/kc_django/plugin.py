@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
 
-from kc_core.adapters import environ_hooks, request_attribute, response_hooks
+from kc_core.adapters import environ_hooks, request_attribute, request_call, response_hooks
 from kc_core.plugins import hookimpl
 
 __all__ = ["add_headers", "build_response"]
@@ -66,12 +66,8 @@ def kc_request_method(request: HttpRequest) -> str:
     return request.method or "GET"
 
 
-@hookimpl
-def kc_request_url(request: HttpRequest) -> str:
-    # Honours ALLOWED_HOSTS, USE_X_FORWARDED_HOST and SECURE_PROXY_SSL_HEADER.
-    return request.build_absolute_uri()
-
-
+# Honours ALLOWED_HOSTS, USE_X_FORWARDED_HOST and SECURE_PROXY_SSL_HEADER.
+kc_request_url = request_call("build_absolute_uri")
 # Within the app: the mount point (SCRIPT_NAME) is part of the URL, not of the path.
 kc_request_path = request_attribute("path_info")
 
@@ -89,9 +85,7 @@ def kc_request_form(request: HttpRequest) -> Mapping[str, str]:
     return _first_values(request.POST)
 
 
-@hookimpl
-def kc_request_is_secure(request: HttpRequest) -> bool:
-    return request.is_secure()
+kc_request_is_secure = request_call("is_secure")
 
 
 @hookimpl
