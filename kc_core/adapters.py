@@ -755,6 +755,16 @@ class RequestGuard:
             self.guard = guard
         return guard
 
+    def identity(self) -> Any:
+        """The identity of the request's user, or ``None`` for a visitor."""
+        guard = self.authenticate()
+        return None if guard.response is not None else guard.identity
+
+    def token(self) -> str | None:
+        """The access token of the request's user, or ``None`` for a visitor."""
+        guard = self.authenticate()
+        return None if guard.response is not None else guard.token
+
     def requirement_failure(self, requirement: Requirement) -> str | None:
         """Why the user's token fails ``requirement`` (roles, scopes), or ``None``: it meets
         it, or there is no token."""
@@ -834,16 +844,18 @@ def set_changed(target: object, values: Mapping[str, Any]) -> list[str]:
 
 
 def configured_engine(
-    given: Any, name: str, *, key: str, load: Callable[[str], Any]
+    values: Mapping[str, Any], name: str, *, key: str, load: Callable[[str], Any]
 ) -> Engine | None:
-    """The engine setting ``name`` gives: ``None``, a ready :class:`~kc_core.engine.Engine`,
-    or the dotted path of a callable returning one (imported by ``load``, the framework's).
+    """The engine setting ``name`` of ``values`` gives: ``None`` (not set), a ready
+    :class:`~kc_core.engine.Engine`, or the dotted path of a callable returning one
+    (imported by ``load``, the framework's importer).
 
     Raises:
         ConfigError: (of ``key``) the setting gives no engine.
     """
     from .engine import Engine
 
+    given = values.get(name)
     engine = load(given)() if isinstance(given, str) else given
     if engine is not None and not isinstance(engine, Engine):
         raise ConfigError(f"{name} must be an Engine, got {type(engine)!r}", key=key)

@@ -1,4 +1,5 @@
-"""The toolkit's helpers first written for kc-django: BuiltOnce, RequestGuard, environ_hooks."""
+"""The toolkit's helpers first written for kc-django: BuiltOnce, RequestGuard, environ_hooks,
+set_changed, configured_engine, single_client_config, request_call."""
 
 from __future__ import annotations
 
@@ -7,8 +8,16 @@ import threading
 import pytest
 from toy_adapter import ToyAdapter, ToyRequest
 
-from kc_core import Config
-from kc_core.adapters import BuiltOnce, RequestGuard, environ_hooks
+from kc_core import Config, ConfigError
+from kc_core.adapters import (
+    BuiltOnce,
+    RequestGuard,
+    configured_engine,
+    environ_hooks,
+    request_call,
+    set_changed,
+    single_client_config,
+)
 from kc_core.engine import Engine, Requirement
 from kc_core.plugins import Plugins
 
@@ -94,3 +103,46 @@ def test_request_guard_asks_the_engine_once_and_refuses_a_visitor(engine: Engine
     assert refused.response is not None
     assert refused.response.status == 401
     assert request_guard.guard is visitor  # a refusal does not replace the request's guard
+    assert request_guard.identity() is None
+    assert request_guard.token() is None
+
+
+def test_set_changed_sets_only_differing_attributes_the_target_has() -> None:
+    class Account:
+        email = "old@example.com"
+        first_name = "Ann"
+
+    account = Account()
+    values = {"email": "new@example.com", "first_name": "Ann", "nickname": "a"}
+    assert set_changed(account, values) == ["email"]
+    assert account.email == "new@example.com"
+    assert not hasattr(account, "nickname")
+    assert set_changed(account, values) == []
+
+
+def test_configured_engine_takes_an_engine_a_dotted_factory_or_nothing(engine: Engine) -> None:
+    factories = {"project.make_engine": lambda: engine}
+    load = factories.__getitem__
+    assert configured_engine({}, "KC_ENGINE", key="ENGINE", load=load) is None
+    assert configured_engine({"KC_ENGINE": engine}, "KC_ENGINE", key="ENGINE", load=load) is engine
+    given = {"KC_ENGINE": "project.make_engine"}
+    assert configured_engine(given, "KC_ENGINE", key="ENGINE", load=load) is engine
+    with pytest.raises(ConfigError, match="KC_ENGINE must be an Engine, got <class 'int'>") as e:
+        configured_engine({"KC_ENGINE": 3}, "KC_ENGINE", key="ENGINE", load=load)
+    assert e.value.key == "ENGINE"
+
+
+def test_single_client_config_is_none_for_several_tenants(engine: Engine) -> None:
+    assert single_client_config(engine) is OFFLINE
+    tenants = Engine({"a": OFFLINE, "b": OFFLINE}, plugins=Plugins(load_entry_points=False))
+    assert single_client_config(tenants) is None
+
+
+def test_request_call_answers_with_the_request_method_s_result() -> None:
+    class Request:
+        def is_secure(self) -> bool:
+            return True
+
+    hook = request_call("is_secure")
+    assert hook(Request()) is True
+    assert hook.__name__ == "request_is_secure"

@@ -46,8 +46,7 @@ def build_engine(settings: Any = None) -> Engine:
     """
     source = django_settings if settings is None else settings
     values = project_values(source)
-    given = values.get(ENGINE_KEY)
-    engine = adapters.configured_engine(given, ENGINE_KEY, key="ENGINE", load=import_string)
+    engine = adapters.configured_engine(values, ENGINE_KEY, key="ENGINE", load=import_string)
     return adapters.adapter_engine(
         with_django_adapter,
         lambda: client_config(values, base_dir=getattr(source, "BASE_DIR", None)),

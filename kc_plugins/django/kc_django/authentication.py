@@ -73,8 +73,7 @@ def authentication_of(request: HttpRequest) -> RequestAuthentication:
 def identity_of(request: HttpRequest) -> Any:
     """The kc identity of the request's user (:class:`kc_core.engine.Identity` unless a
     ``kc_build_identity`` hook says otherwise), or ``None`` for a visitor."""
-    guard = authentication_of(request).authenticate()
-    return None if guard.response is not None else guard.identity
+    return authentication_of(request).identity()
 
 
 def access_token_of(request: HttpRequest) -> str | None:
@@ -82,5 +81,4 @@ def access_token_of(request: HttpRequest) -> str | None:
 
     Use it to call another API on the user's behalf (``Authorization: Bearer ...``).
     """
-    guard = authentication_of(request).authenticate()
-    return None if guard.response is not None else guard.token
+    return authentication_of(request).token()
