@@ -573,15 +573,19 @@ class SeedAction(Enum):
 # -- flask: request attribute hooks and WSGI glue
 
 
-def request_attribute(attribute: str) -> Callable[[Any], Any]:
-    """A request hook answering ``request.<attribute>``: the framework holds the answer.
+def request_attribute(
+    attribute: str, convert: Callable[[Any], Any] | None = None
+) -> Callable[[Any], Any]:
+    """A request hook answering ``request.<attribute>`` (through ``convert`` if given): the
+    framework holds the answer.
 
     Example (in a hooks module): ``kc_request_method = request_attribute("method")``.
     """
 
     @hookimpl
     def read(request: Any) -> Any:
-        return getattr(request, attribute)
+        value = getattr(request, attribute)
+        return value if convert is None else convert(value)
 
     read.__name__ = read.__qualname__ = f"request_{attribute}"
     return read

@@ -1,5 +1,5 @@
 """The toolkit's helpers first written for kc-django: BuiltOnce, RequestGuard, environ_hooks,
-set_changed, configured_engine, single_client_config, request_call."""
+set_changed, configured_engine, single_client_config, request_call, request_attribute's convert."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from kc_core.adapters import (
     RequestGuard,
     configured_engine,
     environ_hooks,
+    request_attribute,
     request_call,
     set_changed,
     single_client_config,
@@ -146,3 +147,14 @@ def test_request_call_answers_with_the_request_method_s_result() -> None:
     hook = request_call("is_secure")
     assert hook(Request()) is True
     assert hook.__name__ == "request_is_secure"
+
+
+def test_request_attribute_converts_the_attribute_when_asked() -> None:
+    class Request:
+        def __init__(self) -> None:
+            self.GET = {"state": ["first", "second"]}
+
+    request = Request()
+    first = request_attribute("GET", lambda lists: {k: v[0] for k, v in lists.items()})
+    assert first(request) == {"state": "first"}
+    assert request_attribute("GET")(request) is request.GET

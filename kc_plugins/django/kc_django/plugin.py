@@ -9,7 +9,7 @@ module needs no configured settings: kc loads every installed adapter, Django pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from contextlib import suppress
 from http.cookies import CookieError
 from typing import Any, TypeVar, cast
@@ -70,21 +70,9 @@ def kc_request_method(request: HttpRequest) -> str:
 kc_request_url = request_call("build_absolute_uri")
 # Within the app: the mount point (SCRIPT_NAME) is part of the URL, not of the path.
 kc_request_path = request_attribute("path_info")
-
-
-@hookimpl
-def kc_request_query(request: HttpRequest) -> Mapping[str, str]:
-    return _first_values(request.GET)
-
-
+kc_request_query = request_attribute("GET", _first_values)
 kc_request_cookies = request_attribute("COOKIES")
-
-
-@hookimpl
-def kc_request_form(request: HttpRequest) -> Mapping[str, str]:
-    return _first_values(request.POST)
-
-
+kc_request_form = request_attribute("POST", _first_values)
 kc_request_is_secure = request_call("is_secure")
 
 
