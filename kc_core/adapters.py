@@ -21,7 +21,10 @@ wraps the engine in its framework's idioms. What is not framework glue lives her
 - :class:`SeedAction` and :func:`needs_login`: what the seed middlewares (every page needs a
   login) decide for a request;
 - :class:`BuiltOnce`: an engine built from the settings on first use, rebuilt after a reset;
-- :class:`RequestGuard`: the engine's guard of one request, asked once, and its user.
+- :class:`RequestGuard`: the engine's guard of one request, asked once, and its user;
+- :func:`request_call` (a hook answering ``request.<method>()``), :func:`set_changed` (a
+  model's fields set where they differ), :func:`configured_engine` (an engine setting) and
+  :func:`single_client_config` (an engine's one client).
 
 It imports no framework and nothing of the engine but its value types.
 """
@@ -70,15 +73,19 @@ __all__ = [
     "ViewDecorators",
     "adapter_engine",
     "adapter_registration",
+    "configured_engine",
     "endpoint_view",
     "environ_hooks",
     "first_values",
     "needs_login",
     "request_attribute",
+    "request_call",
     "requirement_for",
     "response_hooks",
     "role_names",
+    "set_changed",
     "settings_file",
+    "single_client_config",
     "start_response_adding",
     "urlencoded_values",
     "view_decorators",

@@ -70,7 +70,8 @@ class Runtime:
         from .users import KeycloakUser
 
         config = adapters.single_client_config(self.engine)
-        client_id = "" if config is None else config.client_id  # "": several tenants, no client
+        # Several tenants: a bare role names no client.
+        client_id = "" if config is None else config.client_id
         return self.users.get(
             identity, token, lambda: KeycloakUser(identity, token, client_id=client_id)
         )

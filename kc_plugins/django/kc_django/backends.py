@@ -80,8 +80,9 @@ class KeycloakBackend(BaseBackend):
         the role settings map them (:mod:`kc_django.roles`). Override to copy more (call
         ``super()``).
         """
-        texts = {field: claims.get(claim) for field, claim in _CLAIMED_FIELDS.items()}
-        changed = set_changed(user, {f: v for f, v in texts.items() if isinstance(v, str)})
+        claimed = {field: claims.get(claim) for field, claim in _CLAIMED_FIELDS.items()}
+        # Text claims only: a claim missing (or of another type) leaves its field alone.
+        changed = set_changed(user, {f: v for f, v in claimed.items() if isinstance(v, str)})
         changed += RoleMapping.from_settings().apply(user, claims, created=created)
         if created:
             user.set_unusable_password()
