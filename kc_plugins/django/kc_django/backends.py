@@ -83,9 +83,10 @@ class KeycloakBackend(BaseBackend):
         claimed = {field: claims.get(claim) for field, claim in _CLAIMED_FIELDS.items()}
         # Text claims only: a claim missing (or of another type) leaves its field alone.
         changed = set_changed(user, {f: v for f, v in claimed.items() if isinstance(v, str)})
+        if created:
+            user.set_unusable_password()  # before any save (groups need a saved user)
         changed += RoleMapping.from_settings().apply(user, claims, created=created)
         if created:
-            user.set_unusable_password()
             user.save()
         elif changed:
             user.save(update_fields=changed)
