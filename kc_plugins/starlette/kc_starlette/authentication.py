@@ -156,13 +156,18 @@ class KeycloakBackend(AuthenticationBackend):
         """
         return self._users.get(identity, token, lambda: _pair(identity, token))
 
+    def admit(self, scope: Any, guard: Guard) -> None:
+        """Put an admitted ``guard``'s user on the scope, its headers kept for the response."""
+        self.add_headers(scope, guard)
+        identity = guard.identity
+        if identity is not None and getattr(scope.get("user"), "kc_identity", None) is not identity:
+            scope["auth"], scope["user"] = self.credentials_and_user(identity, guard.token)
+
     @staticmethod
     def add_headers(scope: Any, guard: Guard) -> None:
         """Keep ``guard.headers`` (refreshed token cookies) for the app's response."""
         if guard.headers:
-            pending = scope.get(HEADERS_KEY)
-            if pending is None:
-                scope[HEADERS_KEY] = pending = []
+            pending = scope.setdefault(HEADERS_KEY, [])
             pending.extend(h for h in guard.headers if h not in pending)
 
     def may_be_logged_in(self, scope: Any) -> bool:

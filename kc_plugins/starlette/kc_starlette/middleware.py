@@ -36,7 +36,7 @@ from kc_core.stores.cookie import CookieTokenStore
 from . import plugin as starlette_plugin
 from .authentication import HEADERS_KEY, KeycloakBackend
 from .config import engine_settings
-from .plugin import FORM_KEY
+from .plugin import FORM_KEY, app_path
 
 __all__ = [
     "AccessRefused",
@@ -50,6 +50,7 @@ __all__ = [
 #: Bodies of the engine's POST endpoints are small (a logout token is about 2 KB).
 MAX_FORM_BYTES = 64 * 1024
 _FORM_TYPE = "application/x-www-form-urlencoded"
+_CONNECTIONS = frozenset({"http", "websocket"})
 _NO_SESSION = (
     "kc-starlette keeps logins in the session: add Starlette's SessionMiddleware after "
     "the kc middleware (app.add_middleware(SessionMiddleware, ...)), so that it wraps it"
@@ -126,23 +127,19 @@ class KeycloakMiddleware:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.app = app
-        if engine is None:
-            engine = build_engine(
-                config=config, settings=settings, store=store, plugins=plugins,
-                enforcer=enforcer, environ=environ,
-            )  # fmt: skip
-        else:
-            with_starlette_adapter(engine.plugins)
-        self.engine = engine
-        self.async_engine = AsyncEngine(engine)
+        self.engine = engine or build_engine(
+            config=config, settings=settings, store=store, plugins=plugins,
+            enforcer=enforcer, environ=environ,
+        )  # fmt: skip
+        with_starlette_adapter(self.engine.plugins)  # a ready engine serves Starlette too
+        self.async_engine = AsyncEngine(self.engine)
         self.backend = KeycloakBackend(self.async_engine)
-        s = engine.settings
-        self._prefix = s.prefix + "/"
+        s = self.engine.settings
         self._endpoints = frozenset(
             (s.login_path, s.callback_path, s.logout_path, s.backchannel_logout_path)
         )
         self._backchannel_path = s.backchannel_logout_path
-        self._cookie_mode = engine.cookies is not None
+        self._cookie_mode = self.engine.cookies is not None
 
     @property
     def settings(self) -> EngineSettings:
@@ -150,65 +147,32 @@ class KeycloakMiddleware:
         return self.engine.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            path: str = scope["path"]
-            root: str = scope.get("root_path", "")
-            if root and path.startswith(root + "/"):
-                path = path[len(root) :]  # the endpoints are app paths, under any mount point
-            if path.startswith(self._prefix) and path in self._endpoints:
-                await self.serve_endpoint(scope, receive, send)
-                return
-        elif kind != "websocket":
-            await self.app(scope, receive, send)
-            return
-        await self.authenticate(HTTPConnection(scope))
-        await self.call_app(scope, receive, send)
+        if scope["type"] == "http" and app_path(scope) in self._endpoints:
+            await self.serve_endpoint(scope, receive, send)
+        elif scope["type"] in _CONNECTIONS:
+            await self.authenticate(HTTPConnection(scope))
+            await self.call_app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)  # lifespan: no connection to authenticate
 
     async def authenticate(self, connection: HTTPConnection) -> None:
         """Put the user and credentials on the scope, as Starlette's middleware does."""
         result = await self.backend.authenticate(connection)
         scope = connection.scope
-        if result is None:
-            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
-        else:
-            scope["auth"], scope["user"] = result
+        scope["auth"], scope["user"] = result or (AuthCredentials(), UnauthenticatedUser())
 
     async def call_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app, adding kc's pending headers and sending a refusal it raised."""
-        if self._cookie_mode or HEADERS_KEY in scope:
-            await self._call_app_adding_headers(scope, receive, send)
-            return
         # Only token cookies (cookie mode) ever add headers to the app's response.
+        if self._cookie_mode or HEADERS_KEY in scope:
+            send = _adding_headers(scope, send)
         try:
             await self.app(scope, receive, send)
         except AccessRefused as refused:
-            await self._refuse(scope, receive, send, refused)
-
-    async def _call_app_adding_headers(self, scope: Scope, receive: Receive, send: Send) -> None:
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                pending = scope.get(HEADERS_KEY)
-                if pending:
-                    message = dict(message)
-                    message["headers"] = [
-                        *message.get("headers", ()),
-                        *((n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in pending),
-                    ]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except AccessRefused as refused:
-            await self._refuse(scope, receive, send_with_headers, refused)
-
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, refused: AccessRefused) -> None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-        else:
-            await refused.response(scope, receive, send)
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            else:
+                await refused.response(scope, receive, send)
 
     async def serve_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one of the engine's endpoints (its form read first, for POSTs)."""
@@ -284,37 +248,47 @@ class AuthenticationMiddleware(KeycloakMiddleware):
             return
         if "session" not in scope:
             raise RuntimeError(_NO_SESSION)
-        path: str = scope["path"]
-        if path.startswith(self._prefix) and path in self._endpoints:
-            await self.serve_endpoint(scope, receive, send)
+        path = app_path(scope)
+        action = self.seed.action(self.engine, path, scope["session"])
+        if path in self._endpoints or action is SeedAction.PASS:
+            await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        engine = self.async_engine
-        action = self.seed.action(self.engine, path, scope["session"])
         if action is SeedAction.LOGOUT:
-            logout: Response = await engine.logout(request)
-            await logout(scope, receive, send)
-            return
-        if action is SeedAction.PASS:
-            await self.authenticate(request)
-            await self.call_app(scope, receive, send)
-            return
-        guard = await engine.protect(request)
-        if guard.allowed:
-            self.backend.add_headers(scope, guard)
-            if guard.identity is None:
-                await self.authenticate(request)
-            else:
-                pair = self.backend.credentials_and_user(guard.identity, guard.token)
-                scope["auth"], scope["user"] = pair
-            await self.call_app(scope, receive, send)
-            return
-        response: Response = guard.response
-        if self.seed.must_log_in(self.engine, guard, scope["session"]):
-            # Straight to Keycloak, and back to redirect_uri: the page's own query must not
-            # choose where the user lands (the seed's behaviour).
-            response = await engine.login(Request({**scope, "query_string": b""}, receive))
+            response: Response = await self.async_engine.logout(request)
+        else:
+            guard = await self.async_engine.protect(request)
+            if guard.allowed:
+                if guard.identity is None:  # an exempt path: whoever is logged in, if anyone
+                    await self.authenticate(request)
+                self.backend.admit(scope, guard)
+                await self.call_app(scope, receive, send)
+                return
+            response = guard.response
+            if self.seed.must_log_in(self.engine, guard, scope["session"]):
+                # Straight to Keycloak, and back to redirect_uri: the page's own query must not
+                # choose where the user lands (the seed's behaviour).
+                response = await self.async_engine.login(
+                    Request({**scope, "query_string": b""}, receive)
+                )
         await response(scope, receive, send)
+
+
+def _adding_headers(scope: Scope, send: Send) -> Send:
+    """``send``, adding the headers pending on the scope when the response starts."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            pending = scope.get(HEADERS_KEY)
+            if pending:
+                message = dict(message)
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    *((n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in pending),
+                ]
+        await send(message)
+
+    return send_with_headers
 
 
 async def read_form(request: Request) -> dict[str, str]:

@@ -14,11 +14,12 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.types import Scope
 
 from kc_core.adapters import first_values, response_hooks
 from kc_core.plugins import hookimpl
 
-__all__ = ["FORM_KEY", "build_response"]
+__all__ = ["FORM_KEY", "app_path", "build_response"]
 
 #: Scope key of the urlencoded form the middleware read for the engine's POST endpoints.
 FORM_KEY = "kc.form"
@@ -50,6 +51,13 @@ def build_response(
     return response
 
 
+def app_path(scope: Scope) -> str:
+    """The request's path within the app: the mount point (``root_path``) is in the URL only."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
+
+
 @hookimpl
 def kc_request_types() -> Sequence[type]:
     return (HTTPConnection,)
@@ -69,10 +77,7 @@ def kc_request_url(request: HTTPConnection) -> str:
 
 @hookimpl
 def kc_request_path(request: HTTPConnection) -> str:
-    # Within the app: the mount point (root_path) is part of the URL, not of the path.
-    path: str = request.scope["path"]
-    root: str = request.scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root + "/") else path
+    return app_path(request.scope)
 
 
 @hookimpl

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar, cast
 
@@ -73,17 +74,12 @@ async def admit(connection: HTTPConnection, requirement: Requirement) -> Respons
     if guard.response is not None:
         response: Response = guard.response
         return response
-    scope = connection.scope
-    if guard.headers:
-        backend.add_headers(scope, guard)
-    identity = guard.identity
-    if identity is not None and getattr(scope.get("user"), "kc_identity", None) is not identity:
-        scope["auth"], scope["user"] = backend.credentials_and_user(identity, guard.token)
+    backend.admit(connection.scope, guard)
     return None
 
 
 def _connection_in(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
-    for value in (*args, *kwargs.values()):
+    for value in itertools.chain(args, kwargs.values()):
         if isinstance(value, HTTPConnection):
             return value
     raise TypeError("a protected endpoint takes the request as an argument")
@@ -101,8 +97,7 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
 
         @functools.wraps(endpoint)
         async def protected(*args: Any, **kwargs: Any) -> Any:
-            connection = args[0] if args and isinstance(args[0], HTTPConnection) else None
-            connection = connection or _connection_in(args, kwargs)
+            connection = _connection_in(args, kwargs)
             refused = await admit(connection, requirement)
             if refused is not None:
                 handled = handled_refusal(connection, refused)  # the app's handler answers
