@@ -9,6 +9,7 @@ the credentials' scopes are ``authenticated``, the token's OAuth scopes and its 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,32 +79,22 @@ class KeycloakCredentials(AuthCredentials):
     """
 
     def __init__(
-        self,
-        scopes: list[str] | None,
-        token: str | None,
-        claims: Mapping[str, Any] | None = None,
+        self, scopes: list[str] | None, token: str | None, claims: Mapping[str, Any] | None = None
     ) -> None:
-        self._scopes = scopes
+        if scopes is not None:
+            self.scopes = list(scopes)
         self._claims = claims
         self.token = token
 
-    @property
-    def scopes(self) -> list[str]:
+    @functools.cached_property
+    def scopes(self) -> list[str]:  # type: ignore[override]
         """``authenticated``, the token's OAuth scopes, its roles (``realm:NAME`` ...)."""
-        if self._scopes is None:
-            claims = self._claims
-            self._scopes = _scopes_of(claims) if claims is not None else ["authenticated"]
-        return self._scopes
-
-    @scopes.setter
-    def scopes(self, scopes: list[str]) -> None:
-        self._scopes = list(scopes)
-
-
-def _scopes_of(claims: Mapping[str, Any]) -> list[str]:
-    scope_claim = claims.get("scope")
-    scopes = scope_claim.split() if isinstance(scope_claim, str) else []
-    return ["authenticated", *scopes, *role_names(claims)]
+        claims = self._claims
+        if claims is None:
+            return ["authenticated"]
+        scope_claim = claims.get("scope")
+        scopes = scope_claim.split() if isinstance(scope_claim, str) else []
+        return ["authenticated", *scopes, *role_names(claims)]
 
 
 def _pair(identity: Any, token: str | None) -> tuple[KeycloakCredentials, BaseUser]:

@@ -9,6 +9,7 @@ scope under :data:`FORM_KEY`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
@@ -27,17 +28,12 @@ FORM_KEY = "kc.form"
 _DECODED_KEY = "kc.decoded_headers"
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 _EMPTY: Mapping[str, str] = {}
-# Header names the engine asks for, as the ASGI scope spells them (lower-case bytes).
-_HEADER_KEYS: dict[str, bytes] = {}
 
 
+@functools.lru_cache(maxsize=256)
 def _header_key(name: str) -> bytes:
-    key = _HEADER_KEYS.get(name)
-    if key is None:
-        key = name.lower().encode("latin-1")
-        if len(_HEADER_KEYS) < 256:  # the engine asks for a handful of names
-            _HEADER_KEYS[name] = key
-    return key
+    """Header ``name`` as the ASGI scope spells it (lower-case bytes)."""
+    return name.lower().encode("latin-1")
 
 
 def build_response(
@@ -93,19 +89,12 @@ def kc_request_header(request: HTTPConnection, name: str) -> str | None:
     # request (the same string each time, so a token's hash is computed once too).
     seen: tuple[Any, dict[str, str | None]] | None = scope.get(_DECODED_KEY)
     if seen is None or seen[0] is not headers:
-        seen = (headers, {})
-        scope[_DECODED_KEY] = seen
+        seen = scope[_DECODED_KEY] = (headers, {})
     decoded = seen[1]
-    if name in decoded:
-        return decoded[name]
-    key = _header_key(name)
-    text: str | None = None
-    for header, value in headers:
-        if header == key:
-            text = value.decode("latin-1")
-            break
-    decoded[name] = text
-    return text
+    if name not in decoded:
+        key = _header_key(name)
+        decoded[name] = next((v.decode("latin-1") for k, v in headers if k == key), None)
+    return decoded[name]
 
 
 @hookimpl
