@@ -4,7 +4,8 @@ An adapter (``kc_plugins/<framework>``) implements the hooks of :mod:`kc_core.ho
 wraps the engine in its framework's idioms. What is not framework glue lives here:
 
 - :class:`ViewDecorators`: ``login_required``, ``roles_required`` and ``bearer_required``
-  from the adapter's one ``protect(requirement)``, each keeping the view's exact type;
+  from the adapter's one ``protect(requirement)``, each keeping the view's exact type, and
+  :class:`RequirementShorthands`, the same three for dependencies (``require_login`` ...);
 - :class:`KeycloakUserBase` and :class:`AnonymousRoles`: the user objects' role API
   (``has_role("realm:admin")``, ``realm_roles``, ``client_roles(id)``), and
   :func:`role_names` for frameworks that speak in scopes or principals;
@@ -28,7 +29,7 @@ from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 from .config import Config
 from .engine.settings import EngineSettings
@@ -48,6 +49,7 @@ __all__ = [
     "Endpoint",
     "KeycloakUserBase",
     "LoginRequired",
+    "RequirementShorthands",
     "RolesRequired",
     "SeedAction",
     "SettingsReader",
@@ -216,6 +218,8 @@ class AnonymousRoles:
 class KeycloakUserBase:
     """A logged-in user over the identity kc built: its claims, roles and attributes.
 
+    ``username``, ``email`` and ``name`` are the identity's, as text (``None`` if absent).
+
     ``kc_identity`` is that identity (:class:`kc_core.engine.Identity` unless a
     ``kc_build_identity`` hook returned another object); its other attributes are readable
     on the user too. A bare role in :meth:`has_role` is one of ``client_id``, by default of
@@ -244,6 +248,21 @@ class KeycloakUserBase:
         """The identity's attribute ``name`` as text, or ``None`` when it has none."""
         value = getattr(self.kc_identity, name, None)
         return None if value is None else str(value)
+
+    @property
+    def username(self) -> str | None:
+        """``preferred_username``."""
+        return self.identity_text("username")
+
+    @property
+    def email(self) -> str | None:
+        """The e-mail address, if the token carries one."""
+        return self.identity_text("email")
+
+    @property
+    def name(self) -> str | None:
+        """The full name, if the token carries one."""
+        return self.identity_text("name")
 
     @property
     def realm_roles(self) -> frozenset[str]:
@@ -547,3 +566,38 @@ class SeedAction(Enum):
     LOGOUT = "logout"
     #: Require a login (``Engine.protect``; see :func:`needs_login` for a refusal).
     PROTECT = "protect"
+
+
+# -- starlette: requirement shorthands --------------------------------------------------------
+
+Protection = TypeVar("Protection")
+
+
+class RequirementShorthands(Generic[Protection]):
+    """``require_login``, ``require_roles`` and ``require_bearer`` over one ``require``.
+
+    ``require(requirement)`` makes what enforces a :class:`~kc_core.engine.Requirement` (a
+    FastAPI dependency, say); the three build the requirement as :class:`ViewDecorators`
+    does. Example (an adapter's dependencies)::
+
+        require_login = RequirementShorthands(require).require_login
+    """
+
+    def __init__(self, require: Callable[[Requirement], Protection]) -> None:
+        self._require = require
+
+    def require_login(self, *, scopes: Iterable[str] = ()) -> Protection:
+        """A logged-in user (session or bearer token), as ``login_required``."""
+        return self._require(Requirement(scopes=tuple(scopes)))
+
+    def require_roles(
+        self, *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
+    ) -> Protection:
+        """Every role (or one, with ``any_role``), as ``roles_required``; else 403."""
+        return self._require(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
+
+    def require_bearer(
+        self, *, roles: Iterable[str] = (), any_role: bool = False, scopes: Iterable[str] = ()
+    ) -> Protection:
+        """A bearer token only (JSON 401/403 with ``WWW-Authenticate``), as ``bearer_required``."""
+        return self._require(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))

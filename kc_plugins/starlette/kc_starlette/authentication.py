@@ -39,9 +39,10 @@ class KeycloakUser(KeycloakUserBase, BaseUser):
     """A logged-in user, as Starlette's ``request.user``.
 
     ``identity`` (Starlette's unique id) is the subject (``sub``); ``display_name`` the name,
-    else the username. Roles: ``has_role("realm:admin")``, ``realm_roles``,
-    ``client_roles(id)``; the identity kc built is ``kc_identity`` (see
-    :class:`kc_core.adapters.KeycloakUserBase`), its attributes readable here too.
+    else the username (``username``, ``email`` and ``name`` are the token's). Roles:
+    ``has_role("realm:admin")``, ``realm_roles``, ``client_roles(id)``; the identity kc built
+    is ``kc_identity`` (see :class:`kc_core.adapters.KeycloakUserBase`), its attributes
+    readable here too.
     """
 
     @property
@@ -55,21 +56,6 @@ class KeycloakUser(KeycloakUserBase, BaseUser):
     @property
     def identity(self) -> str:
         return self.sub
-
-    @property
-    def username(self) -> str | None:
-        """``preferred_username``."""
-        return self.identity_text("username")
-
-    @property
-    def email(self) -> str | None:
-        """The e-mail address, if the token carries one."""
-        return self.identity_text("email")
-
-    @property
-    def name(self) -> str | None:
-        """The full name, if the token carries one."""
-        return self.identity_text("name")
 
 
 class KeycloakCredentials(AuthCredentials):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from starlette.authentication import BaseUser
@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from kc_core.adapters import view_decorators
+from kc_core.adapters import RequirementShorthands, view_decorators
 from kc_core.engine import Engine, Guard, Requirement
 
 from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
@@ -139,18 +139,8 @@ def require(requirement: Requirement) -> Dependency:
     return dependency
 
 
-def require_login(*, scopes: Iterable[str] = ()) -> Dependency:
-    """FastAPI dependency: a logged-in user (session or bearer), as :func:`login_required`."""
-    return require(Requirement(scopes=tuple(scopes)))
-
-
-def require_roles(*roles: str, any_role: bool = False, scopes: Iterable[str] = ()) -> Dependency:
-    """FastAPI dependency: every role (or one, with ``any_role``), as :func:`roles_required`."""
-    return require(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
-
-
-def require_bearer(
-    *, roles: Iterable[str] = (), any_role: bool = False, scopes: Iterable[str] = ()
-) -> Dependency:
-    """FastAPI dependency: a bearer token only (JSON 401/403), as :func:`bearer_required`."""
-    return require(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
+# FastAPI dependencies: a logged-in user, a role, a bearer token only (as the decorators).
+_SHORTHANDS = RequirementShorthands(require)
+require_login = _SHORTHANDS.require_login
+require_roles = _SHORTHANDS.require_roles
+require_bearer = _SHORTHANDS.require_bearer
