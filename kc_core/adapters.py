@@ -16,20 +16,22 @@ wraps the engine in its framework's idioms. What is not framework glue lives her
   :func:`wsgi_environ_key`: what every hook module repeats;
 - :data:`ENDPOINTS`: the engine's four endpoints, for an adapter's routes;
 - :class:`SeedAction` and :func:`needs_login`: what the seed middlewares (every page needs a
-  login) decide for a request.
+  login) decide for a request, and :func:`seed_guard` for an async one;
+- :func:`read_form_body`: the urlencoded body of an endpoint's POST, for async adapters.
 
 It imports no framework and nothing of the engine but its value types.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, fields
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
+from urllib.parse import parse_qsl
 
 from .config import Config
 from .engine.settings import EngineSettings
@@ -39,10 +41,12 @@ from .plugins import Plugins, hookimpl
 from .roles import client_roles, has_role, realm_roles
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .engine import AsyncEngine, Engine
+    from .seed import SeedMiddleware
 
 __all__ = [
     "ENDPOINTS",
+    "MAX_FORM_BYTES",
     "SEED_ARGUMENTS",
     "AnonymousRoles",
     "BearerRequired",
@@ -60,8 +64,10 @@ __all__ = [
     "adapter_registration",
     "first_values",
     "needs_login",
+    "read_form_body",
     "response_hooks",
     "role_names",
+    "seed_guard",
     "settings_file",
     "view_decorators",
     "wsgi_environ_key",
@@ -601,3 +607,51 @@ class RequirementShorthands(Generic[Protection]):
     ) -> Protection:
         """A bearer token only (JSON 401/403 with ``WWW-Authenticate``), as ``bearer_required``."""
         return self._require(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
+
+
+# -- starlette: ASGI bodies and seed ----------------------------------------------------------
+
+#: The largest form body read for the engine's POST endpoints (a logout token is about 2 KB).
+MAX_FORM_BYTES = 64 * 1024
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_form_body(content_type: str, chunks: AsyncIterable[bytes]) -> dict[str, str]:
+    """A urlencoded body's fields (first value of each); empty for anything else or too big.
+
+    For an async adapter, which reads the body of the engine's POST endpoints itself.
+    """
+    if not content_type.lower().startswith(_FORM_TYPE):
+        return {}
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    return first_values(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+async def seed_guard(
+    seed: SeedMiddleware,
+    engine: AsyncEngine,
+    request: Any,
+    path: str,
+    session: MutableMapping[str, Any],
+    without_query: Callable[[], Any],
+) -> Guard:
+    """What an async seed middleware does at ``path`` (not one of the engine's endpoints).
+
+    A guard with a ``response`` (the logout, a refusal, the login at Keycloak) is sent
+    instead of the app; otherwise the app runs, for the guard's ``identity`` if it has one
+    (else for whoever the session says). ``without_query()`` is ``request`` without its
+    query string: a page's own query must not choose where the user lands after login.
+    """
+    action = seed.action(engine.engine, path, session)
+    if action is SeedAction.PASS:
+        return Guard()
+    if action is SeedAction.LOGOUT:
+        return Guard(response=await engine.logout(request))
+    guard = await engine.protect(request)
+    if seed.must_log_in(engine.engine, guard, session):
+        return Guard(response=await engine.login(without_query()))  # straight to Keycloak
+    return guard

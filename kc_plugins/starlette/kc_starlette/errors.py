@@ -5,7 +5,7 @@ FastAPI's ``@app.exception_handler(403)``) or for :class:`RefusedHTTPException`,
 request raises :class:`RefusedHTTPException` (a Starlette ``HTTPException``) and the
 handler answers it. Otherwise kc's own answer is sent: an ``HTTPException`` would meet
 Starlette's default handler (plain text) or FastAPI's (``{"detail": ...}``) and lose kc's
-page, JSON body and challenge.
+page, JSON body and challenge; :class:`AccessRefused` carries that answer instead.
 """
 
 from __future__ import annotations
@@ -17,14 +17,24 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from .middleware import AccessRefused
-
-__all__ = ["RefusedHTTPException", "handled_refusal", "raise_refusal"]
+__all__ = ["AccessRefused", "RefusedHTTPException", "handled_refusal", "raise_refusal"]
 
 # Set by Starlette's ExceptionMiddleware on every request: (handlers by type, by status).
 _HANDLERS_KEY = "starlette.exception_handlers"
 
 _BODY_HEADERS = frozenset({b"content-type", b"content-length"})
+
+
+class AccessRefused(Exception):
+    """The engine's answer (401, 403, 503, login redirect) replaces the endpoint's.
+
+    Raised by the FastAPI dependencies of :mod:`kc_starlette.protection`;
+    :class:`KeycloakMiddleware` sends ``response``.
+    """
+
+    def __init__(self, response: Any) -> None:
+        super().__init__(getattr(response, "status_code", None))
+        self.response = response
 
 
 class RefusedHTTPException(HTTPException):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection, Request
@@ -22,10 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kc_core import Client, Config
 from kc_core.adapters import (
-    SeedAction,
+    MAX_FORM_BYTES,
     adapter_engine,
     adapter_registration,
-    first_values,
+    read_form_body,
+    seed_guard,
 )
 from kc_core.engine import AsyncEngine, Engine, EngineSettings
 from kc_core.plugins import Plugins
@@ -36,9 +36,11 @@ from kc_core.stores.cookie import CookieTokenStore
 from . import plugin as starlette_plugin
 from .authentication import HEADERS_KEY, KeycloakBackend
 from .config import engine_settings
-from .plugin import FORM_KEY, app_path
+from .errors import AccessRefused
+from .plugin import FORM_KEY, app_path, raw_headers
 
 __all__ = [
+    "MAX_FORM_BYTES",
     "AccessRefused",
     "AuthenticationMiddleware",
     "KeycloakMiddleware",
@@ -47,26 +49,11 @@ __all__ = [
     "with_starlette_adapter",
 ]
 
-#: Bodies of the engine's POST endpoints are small (a logout token is about 2 KB).
-MAX_FORM_BYTES = 64 * 1024
-_FORM_TYPE = "application/x-www-form-urlencoded"
 _CONNECTIONS = frozenset({"http", "websocket"})
 _NO_SESSION = (
     "kc-starlette keeps logins in the session: add Starlette's SessionMiddleware after "
     "the kc middleware (app.add_middleware(SessionMiddleware, ...)), so that it wraps it"
 )
-
-
-class AccessRefused(Exception):
-    """The engine's answer (401, 403, 503, login redirect) replaces the endpoint's.
-
-    Raised by the FastAPI dependencies of :mod:`kc_starlette.protection`;
-    :class:`KeycloakMiddleware` sends ``response``.
-    """
-
-    def __init__(self, response: Any) -> None:
-        super().__init__(getattr(response, "status_code", None))
-        self.response = response
 
 
 with_starlette_adapter = adapter_registration(starlette_plugin, "starlette")
@@ -243,35 +230,23 @@ class AuthenticationMiddleware(KeycloakMiddleware):
         self.seed.install(self.engine)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or app_path(scope) in self._endpoints:
             await super().__call__(scope, receive, send)
             return
         if "session" not in scope:
             raise RuntimeError(_NO_SESSION)
-        path = app_path(scope)
-        action = self.seed.action(self.engine, path, scope["session"])
-        if path in self._endpoints or action is SeedAction.PASS:
-            await super().__call__(scope, receive, send)
-            return
         request = Request(scope, receive)
-        if action is SeedAction.LOGOUT:
-            response: Response = await self.async_engine.logout(request)
-        else:
-            guard = await self.async_engine.protect(request)
-            if guard.allowed:
-                if guard.identity is None:  # an exempt path: whoever is logged in, if anyone
-                    await self.authenticate(request)
-                self.backend.admit(scope, guard)
-                await self.call_app(scope, receive, send)
-                return
-            response = guard.response
-            if self.seed.must_log_in(self.engine, guard, scope["session"]):
-                # Straight to Keycloak, and back to redirect_uri: the page's own query must not
-                # choose where the user lands (the seed's behaviour).
-                response = await self.async_engine.login(
-                    Request({**scope, "query_string": b""}, receive)
-                )
-        await response(scope, receive, send)
+        guard = await seed_guard(
+            self.seed, self.async_engine, request, app_path(scope), scope["session"],
+            lambda: Request({**scope, "query_string": b""}, receive),
+        )  # fmt: skip
+        if guard.response is not None:
+            await guard.response(scope, receive, send)
+            return
+        if guard.identity is None:  # not protected here: whoever is logged in, if anyone
+            await self.authenticate(request)
+        self.backend.admit(scope, guard)
+        await self.call_app(scope, receive, send)
 
 
 def _adding_headers(scope: Scope, send: Send) -> Send:
@@ -282,10 +257,7 @@ def _adding_headers(scope: Scope, send: Send) -> Send:
             pending = scope.get(HEADERS_KEY)
             if pending:
                 message = dict(message)
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    *((n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in pending),
-                ]
+                message["headers"] = [*message.get("headers", ()), *raw_headers(pending)]
         await send(message)
 
     return send_with_headers
@@ -293,12 +265,4 @@ def _adding_headers(scope: Scope, send: Send) -> Send:
 
 async def read_form(request: Request) -> dict[str, str]:
     """A urlencoded body's fields (first value of each); empty for anything else or too big."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith(_FORM_TYPE):
-        return {}
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return {}
-    return first_values(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return await read_form_body(request.headers.get("content-type", ""), request.stream())

@@ -20,7 +20,7 @@ from starlette.types import Scope
 from kc_core.adapters import first_values, response_hooks
 from kc_core.plugins import hookimpl
 
-__all__ = ["FORM_KEY", "app_path", "build_response"]
+__all__ = ["FORM_KEY", "app_path", "build_response", "raw_headers"]
 
 #: Scope key of the urlencoded form the middleware read for the engine's POST endpoints.
 FORM_KEY = "kc.form"
@@ -41,10 +41,13 @@ def build_response(
 ) -> Response:
     """A Starlette response keeping every header, repeated names (``Set-Cookie``) included."""
     response = Response(body, status_code=status, media_type=content_type)
-    raw = response.raw_headers
-    for name, value in headers:
-        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    response.raw_headers += raw_headers(headers)
     return response
+
+
+def raw_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ASGI messages carry them (lower-case names, latin-1 bytes)."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 def app_path(scope: Scope) -> str:
