@@ -45,9 +45,7 @@ class KeycloakUser(KeycloakUserBase, BaseUser):
     readable here too.
     """
 
-    @property
-    def is_authenticated(self) -> bool:
-        return True
+    is_authenticated = True
 
     @property
     def display_name(self) -> str:

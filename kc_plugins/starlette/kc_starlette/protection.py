@@ -25,7 +25,7 @@ from kc_core.adapters import RequirementShorthands, view_decorators
 from kc_core.engine import Engine, Guard, Requirement
 
 from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
-from .errors import handled_refusal, raise_refusal
+from .errors import raise_if_handled, raise_refusal
 
 __all__ = [
     "admit",
@@ -71,11 +71,10 @@ async def admit(connection: HTTPConnection, requirement: Requirement) -> Respons
         guard = await backend.engine.authorize(connection, authenticated, requirement)
     else:
         guard = await backend.engine.protect(connection, requirement)
-    if guard.response is not None:
-        response: Response = guard.response
-        return response
-    backend.admit(connection.scope, guard)
-    return None
+    if guard.allowed:
+        backend.admit(connection.scope, guard)
+    response: Response | None = guard.response
+    return response
 
 
 def _connection_in(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
@@ -100,9 +99,7 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
             connection = _connection_in(args, kwargs)
             refused = await admit(connection, requirement)
             if refused is not None:
-                handled = handled_refusal(connection, refused)  # the app's handler answers
-                if handled is not None:
-                    raise handled
+                raise_if_handled(connection, refused)  # the app's handler answers, if it has one
                 return refused
             if is_async:
                 return await endpoint(*args, **kwargs)
