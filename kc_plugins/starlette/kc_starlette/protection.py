@@ -96,7 +96,8 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
 
         @functools.wraps(endpoint)
         async def protected(*args: Any, **kwargs: Any) -> Any:
-            connection = _connection_in(args, kwargs)
+            connection = args[0] if args and isinstance(args[0], HTTPConnection) else None
+            connection = connection or _connection_in(args, kwargs)
             refused = await admit(connection, requirement)
             if refused is not None:
                 raise_if_handled(connection, refused)  # the app's handler answers, if it has one
