@@ -133,7 +133,8 @@ class KeycloakBackend(AuthenticationBackend):
 
     def admit(self, scope: Any, guard: Guard) -> None:
         """Put an admitted ``guard``'s user on the scope, its headers kept for the response."""
-        self.add_headers(scope, guard)
+        if guard.headers:
+            self.add_headers(scope, guard)
         identity = guard.identity
         if identity is not None and getattr(scope.get("user"), "kc_identity", None) is not identity:
             scope["auth"], scope["user"] = self.credentials_and_user(identity, guard.token)

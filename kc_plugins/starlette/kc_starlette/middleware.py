@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kc_core import Client, Config
 from kc_core.adapters import (
+    ENDPOINTS,
     MAX_FORM_BYTES,
     adapter_engine,
     adapter_registration,
@@ -120,10 +121,7 @@ class KeycloakMiddleware:
         with_starlette_adapter(self.engine.plugins)  # a ready engine serves Starlette too
         self.async_engine = AsyncEngine(self.engine)
         self.backend = KeycloakBackend(self.async_engine)
-        s = self.engine.settings
-        self._endpoints = frozenset(
-            (s.login_path, s.callback_path, s.logout_path, s.backchannel_logout_path)
-        )
+        self._endpoints = frozenset(f"{self.settings.prefix}/{e.path}" for e in ENDPOINTS)
         self._cookie_mode = self.engine.cookies is not None
 
     @property
@@ -167,10 +165,7 @@ class KeycloakMiddleware:
         if scope["method"] == "POST":
             scope[FORM_KEY] = await read_form(request)
         response: Response | None = await self.async_engine.route(request)
-        if response is None:  # not one of the engine's paths after all
-            await self.app(scope, receive, send)
-            return
-        await response(scope, receive, send)
+        await (response or self.app)(scope, receive, send)  # the app: not the engine's path
 
 
 class AuthenticationMiddleware(KeycloakMiddleware):

@@ -36,20 +36,14 @@ def _header_key(name: str) -> bytes:
     return name.lower().encode("latin-1")
 
 
-def _header_value(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | None:
-    key = _header_key(name)
-    for header, value in headers:  # a loop: twice as fast as next() over a generator
-        if header == key:
-            return value.decode("latin-1")
-    return None
-
-
 def build_response(
     status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
 ) -> Response:
     """A Starlette response keeping every header, repeated names (``Set-Cookie``) included."""
     response = Response(body, status_code=status, media_type=content_type)
-    response.raw_headers += raw_headers(headers)
+    raw = response.raw_headers
+    for name, value in headers:
+        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
     return response
 
 
@@ -84,7 +78,9 @@ def kc_request_url(request: HTTPConnection) -> str:
 
 @hookimpl
 def kc_request_path(request: HTTPConnection) -> str:
-    return app_path(request.scope)
+    path: str = request.scope["path"]  # app_path(), without a call on every request
+    root: str = request.scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
 @hookimpl
@@ -102,9 +98,16 @@ def kc_request_header(request: HTTPConnection, name: str) -> str | None:
     if seen is None or seen[0] is not headers:
         seen = scope[_DECODED_KEY] = (headers, {})
     decoded = seen[1]
-    if name not in decoded:
-        decoded[name] = _header_value(headers, name)
-    return decoded[name]
+    if name in decoded:
+        return decoded[name]
+    key = _header_key(name)
+    text: str | None = None
+    for header, value in headers:
+        if header == key:
+            text = value.decode("latin-1")
+            break
+    decoded[name] = text
+    return text
 
 
 @hookimpl
