@@ -78,9 +78,7 @@ def kc_request_url(request: HTTPConnection) -> str:
 
 @hookimpl
 def kc_request_path(request: HTTPConnection) -> str:
-    path: str = request.scope["path"]  # app_path(), without a call on every request
-    root: str = request.scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root + "/") else path
+    return app_path(request.scope)
 
 
 @hookimpl
