@@ -41,9 +41,7 @@ def build_response(
 ) -> Response:
     """A Starlette response keeping every header, repeated names (``Set-Cookie``) included."""
     response = Response(body, status_code=status, media_type=content_type)
-    raw = response.raw_headers
-    for name, value in headers:
-        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    response.raw_headers += raw_headers(headers)
     return response
 
 
