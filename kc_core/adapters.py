@@ -4,7 +4,8 @@ An adapter (``kc_plugins/<framework>``) implements the hooks of :mod:`kc_core.ho
 wraps the engine in its framework's idioms. What is not framework glue lives here:
 
 - :class:`ViewDecorators`: ``login_required``, ``roles_required`` and ``bearer_required``
-  from the adapter's one ``protect(requirement)``, each keeping the view's exact type;
+  from the adapter's one ``protect(requirement)``, each keeping the view's exact type, and
+  :class:`RequirementShorthands`, the same three for dependencies (``require_login`` ...);
 - :class:`KeycloakUserBase` and :class:`AnonymousRoles`: the user objects' role API
   (``has_role("realm:admin")``, ``realm_roles``, ``client_roles(id)``), and
   :func:`role_names` for frameworks that speak in scopes or principals;
@@ -19,7 +20,8 @@ wraps the engine in its framework's idioms. What is not framework glue lives her
   :func:`endpoint_view`: a named view per endpoint; :data:`SETTING_NAMES`: every setting;
 - :data:`ENDPOINTS`: the engine's four endpoints, for an adapter's routes;
 - :class:`SeedAction` and :func:`needs_login`: what the seed middlewares (every page needs a
-  login) decide for a request;
+  login) decide for a request, and :func:`seed_guard` for an async one;
+- :func:`read_form_body`: the urlencoded body of an endpoint's POST, for async adapters;
 - :class:`BuiltOnce`: an engine built from the settings on first use, rebuilt after a reset;
 - :class:`RequestGuard`: the engine's guard of one request, asked once, and its user;
 - :func:`request_call` (a hook answering ``request.<method>()``), :func:`set_changed` (a
@@ -32,7 +34,7 @@ It imports no framework and nothing of the engine but its value types.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, fields
 from enum import Enum
 from functools import lru_cache
@@ -52,10 +54,12 @@ from .roles import client_roles, has_role, realm_roles
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
 
-    from .engine import Engine
+    from .engine import AsyncEngine, Engine
+    from .seed import SeedMiddleware
 
 __all__ = [
     "ENDPOINTS",
+    "MAX_FORM_BYTES",
     "SEED_ARGUMENTS",
     "SETTING_NAMES",
     "AnonymousRoles",
@@ -65,6 +69,7 @@ __all__ = [
     "KeycloakUserBase",
     "LoginRequired",
     "RequestGuard",
+    "RequirementShorthands",
     "RolesRequired",
     "SeedAction",
     "SettingsReader",
@@ -78,11 +83,13 @@ __all__ = [
     "environ_hooks",
     "first_values",
     "needs_login",
+    "read_form_body",
     "request_attribute",
     "request_call",
     "requirement_for",
     "response_hooks",
     "role_names",
+    "seed_guard",
     "set_changed",
     "settings_file",
     "single_client_config",
@@ -244,6 +251,8 @@ class AnonymousRoles:
 class KeycloakUserBase:
     """A logged-in user over the identity kc built: its claims, roles and attributes.
 
+    ``username``, ``email`` and ``name`` are the identity's, as text (``None`` if absent).
+
     ``kc_identity`` is that identity (:class:`kc_core.engine.Identity` unless a
     ``kc_build_identity`` hook returned another object); its other attributes are readable
     on the user too. A bare role in :meth:`has_role` is one of ``client_id``, by default of
@@ -272,6 +281,21 @@ class KeycloakUserBase:
         """The identity's attribute ``name`` as text, or ``None`` when it has none."""
         value = getattr(self.kc_identity, name, None)
         return None if value is None else str(value)
+
+    @property
+    def username(self) -> str | None:
+        """``preferred_username``."""
+        return self.identity_text("username")
+
+    @property
+    def email(self) -> str | None:
+        """The e-mail address, if the token carries one."""
+        return self.identity_text("email")
+
+    @property
+    def name(self) -> str | None:
+        """The full name, if the token carries one."""
+        return self.identity_text("name")
 
     @property
     def realm_roles(self) -> frozenset[str]:
@@ -894,3 +918,86 @@ def request_call(method: str) -> Callable[[Any], Any]:
 
     call.__name__ = call.__qualname__ = f"request_{method}"
     return call
+
+
+# -- starlette: requirement shorthands --------------------------------------------------------
+
+Protection = TypeVar("Protection")
+
+
+class RequirementShorthands(Generic[Protection]):
+    """``require_login``, ``require_roles`` and ``require_bearer`` over one ``require``.
+
+    ``require(requirement)`` makes what enforces a :class:`~kc_core.engine.Requirement` (a
+    FastAPI dependency, say); the three build the requirement as :class:`ViewDecorators`
+    does. Example (an adapter's dependencies)::
+
+        require_login = RequirementShorthands(require).require_login
+    """
+
+    def __init__(self, require: Callable[[Requirement], Protection]) -> None:
+        self._require = require
+
+    def require_login(self, *, scopes: Iterable[str] = ()) -> Protection:
+        """A logged-in user (session or bearer token), as ``login_required``."""
+        return self._require(Requirement(scopes=tuple(scopes)))
+
+    def require_roles(
+        self, *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
+    ) -> Protection:
+        """Every role (or one, with ``any_role``), as ``roles_required``; else 403."""
+        return self._require(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
+
+    def require_bearer(
+        self, *, roles: Iterable[str] = (), any_role: bool = False, scopes: Iterable[str] = ()
+    ) -> Protection:
+        """A bearer token only (JSON 401/403 with ``WWW-Authenticate``), as ``bearer_required``."""
+        return self._require(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
+
+
+# -- starlette: ASGI bodies and seed ----------------------------------------------------------
+
+#: The largest form body read for the engine's POST endpoints (a logout token is about 2 KB).
+MAX_FORM_BYTES = 64 * 1024
+_FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_form_body(content_type: str, chunks: AsyncIterable[bytes]) -> dict[str, str]:
+    """A urlencoded body's fields (first value of each); empty for anything else or too big.
+
+    For an async adapter, which reads the body of the engine's POST endpoints itself.
+    """
+    if not content_type.lower().startswith(_FORM_TYPE):
+        return {}
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    return urlencoded_values(bytes(body))
+
+
+async def seed_guard(
+    seed: SeedMiddleware,
+    engine: AsyncEngine,
+    request: Any,
+    path: str,
+    session: MutableMapping[str, Any],
+    without_query: Callable[[], Any],
+) -> Guard:
+    """What an async seed middleware does at ``path`` (not one of the engine's endpoints).
+
+    A guard with a ``response`` (the logout, a refusal, the login at Keycloak) is sent
+    instead of the app; otherwise the app runs, for the guard's ``identity`` if it has one
+    (else for whoever the session says). ``without_query()`` is ``request`` without its
+    query string: a page's own query must not choose where the user lands after login.
+    """
+    action = seed.action(engine.engine, path, session)
+    if action is SeedAction.PASS:
+        return Guard()
+    if action is SeedAction.LOGOUT:
+        return Guard(response=await engine.logout(request))
+    guard = await engine.protect(request)
+    if seed.must_log_in(engine.engine, guard, session):
+        return Guard(response=await engine.login(without_query()))  # straight to Keycloak
+    return guard

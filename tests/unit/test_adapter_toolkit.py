@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,14 +14,17 @@ from toy_adapter import ToyAdapter
 from kc_core import Config, ConfigError
 from kc_core.adapters import (
     ENDPOINTS,
+    MAX_FORM_BYTES,
     AnonymousRoles,
     KeycloakUserBase,
+    RequirementShorthands,
     SettingsReader,
     UserMemo,
     ViewDecorators,
     adapter_registration,
     first_values,
     needs_login,
+    read_form_body,
     response_hooks,
     role_names,
     settings_file,
@@ -75,6 +79,33 @@ def test_roles_and_bearer_required_build_the_engine_requirements() -> None:
     ]
 
 
+def test_requirement_shorthands_build_the_requirements_the_decorators_do() -> None:
+    shorthands = RequirementShorthands(lambda requirement: requirement)
+    assert shorthands.require_login(scopes=["email"]) == Requirement(scopes=("email",))
+    assert shorthands.require_roles("realm:admin", any_role=True) == Requirement.for_roles(
+        ["realm:admin"], any_role=True
+    )
+    assert shorthands.require_bearer(roles=["kc-api:reader"]) == Requirement.for_bearer(
+        ["kc-api:reader"]
+    )
+    with pytest.raises(ValueError, match="at least one role"):
+        shorthands.require_roles()
+
+
+def test_read_form_body_takes_urlencoded_bodies_only_and_caps_their_size() -> None:
+    async def read(content_type: str, *chunks: bytes) -> dict[str, str]:
+        async def stream() -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+        return await read_form_body(content_type, stream())
+
+    form = "application/x-www-form-urlencoded; charset=utf-8"
+    assert asyncio.run(read(form, b"a=1&", b"a=2&b=")) == {"a": "1", "b": ""}
+    assert asyncio.run(read("application/json", b"a=1")) == {}
+    assert asyncio.run(read(form, b"a=", b"x" * MAX_FORM_BYTES)) == {}
+
+
 def test_roles_required_without_a_role_is_refused() -> None:
     decorators, _ = _recording()
     with pytest.raises(ValueError, match="at least one role"):
@@ -93,7 +124,8 @@ def test_user_base_reads_roles_from_the_identity_claims() -> None:
     assert user.has_role("kc-api:reader")
     assert user.has_role("editor")  # a bare role of the token's own client (azp)
     assert not user.has_role("realm:root")
-    assert user.username == "ada"  # the identity's other attributes read through
+    assert user.username == "ada"
+    assert (user.email, user.name) == (None, None)  # absent from these claims
     assert repr(user) == "KeycloakUserBase(sub='u-1', username='ada')"
 
 
@@ -108,6 +140,8 @@ def test_user_base_bare_roles_belong_to_the_client_it_was_given() -> None:
 def test_user_base_hides_private_names_of_the_identity() -> None:
     user = KeycloakUserBase(Identity.from_claims({"sub": "u-2"}), None)
     assert user.identity_text("email") is None
+    own = KeycloakUserBase(SimpleNamespace(sub="u-3", tenant="shop"), None)
+    assert own.tenant == "shop"  # an app identity's other attributes read through
     with pytest.raises(AttributeError):
         user._secret
 

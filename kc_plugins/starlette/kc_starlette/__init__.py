@@ -10,13 +10,8 @@ credentials on ``request.auth``; :func:`login_required`, :func:`roles_required` 
 
 from .authentication import KeycloakBackend, KeycloakCredentials, KeycloakUser
 from .config import engine_settings
-from .errors import RefusedHTTPException
-from .middleware import (
-    AccessRefused,
-    AuthenticationMiddleware,
-    KeycloakMiddleware,
-    build_engine,
-)
+from .errors import AccessRefused, RefusedHTTPException
+from .middleware import AuthenticationMiddleware, KeycloakMiddleware, build_engine
 from .protection import (
     bearer_required,
     engine_of,

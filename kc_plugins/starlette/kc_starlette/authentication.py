@@ -9,6 +9,7 @@ the credentials' scopes are ``authenticated``, the token's OAuth scopes and its 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,14 +39,13 @@ class KeycloakUser(KeycloakUserBase, BaseUser):
     """A logged-in user, as Starlette's ``request.user``.
 
     ``identity`` (Starlette's unique id) is the subject (``sub``); ``display_name`` the name,
-    else the username. Roles: ``has_role("realm:admin")``, ``realm_roles``,
-    ``client_roles(id)``; the identity kc built is ``kc_identity`` (see
-    :class:`kc_core.adapters.KeycloakUserBase`), its attributes readable here too.
+    else the username (``username``, ``email`` and ``name`` are the token's). Roles:
+    ``has_role("realm:admin")``, ``realm_roles``, ``client_roles(id)``; the identity kc built
+    is ``kc_identity`` (see :class:`kc_core.adapters.KeycloakUserBase`), its attributes
+    readable here too.
     """
 
-    @property
-    def is_authenticated(self) -> bool:
-        return True
+    is_authenticated = True
 
     @property
     def display_name(self) -> str:
@@ -55,21 +55,6 @@ class KeycloakUser(KeycloakUserBase, BaseUser):
     def identity(self) -> str:
         return self.sub
 
-    @property
-    def username(self) -> str | None:
-        """``preferred_username``."""
-        return self.identity_text("username")
-
-    @property
-    def email(self) -> str | None:
-        """The e-mail address, if the token carries one."""
-        return self.identity_text("email")
-
-    @property
-    def name(self) -> str | None:
-        """The full name, if the token carries one."""
-        return self.identity_text("name")
-
 
 class KeycloakCredentials(AuthCredentials):
     """Starlette's ``request.auth``: the scopes, and the access token (``token``).
@@ -78,32 +63,22 @@ class KeycloakCredentials(AuthCredentials):
     """
 
     def __init__(
-        self,
-        scopes: list[str] | None,
-        token: str | None,
-        claims: Mapping[str, Any] | None = None,
+        self, scopes: list[str] | None, token: str | None, claims: Mapping[str, Any] | None = None
     ) -> None:
-        self._scopes = scopes
+        if scopes is not None:
+            self.scopes = list(scopes)
         self._claims = claims
         self.token = token
 
-    @property
-    def scopes(self) -> list[str]:
+    @functools.cached_property
+    def scopes(self) -> list[str]:  # type: ignore[override]
         """``authenticated``, the token's OAuth scopes, its roles (``realm:NAME`` ...)."""
-        if self._scopes is None:
-            claims = self._claims
-            self._scopes = _scopes_of(claims) if claims is not None else ["authenticated"]
-        return self._scopes
-
-    @scopes.setter
-    def scopes(self, scopes: list[str]) -> None:
-        self._scopes = list(scopes)
-
-
-def _scopes_of(claims: Mapping[str, Any]) -> list[str]:
-    scope_claim = claims.get("scope")
-    scopes = scope_claim.split() if isinstance(scope_claim, str) else []
-    return ["authenticated", *scopes, *role_names(claims)]
+        claims = self._claims
+        if claims is None:
+            return ["authenticated"]
+        scope_claim = claims.get("scope")
+        scopes = scope_claim.split() if isinstance(scope_claim, str) else []
+        return ["authenticated", *scopes, *role_names(claims)]
 
 
 def _pair(identity: Any, token: str | None) -> tuple[KeycloakCredentials, BaseUser]:
@@ -156,13 +131,19 @@ class KeycloakBackend(AuthenticationBackend):
         """
         return self._users.get(identity, token, lambda: _pair(identity, token))
 
+    def admit(self, scope: Any, guard: Guard) -> None:
+        """Put an admitted ``guard``'s user on the scope, its headers kept for the response."""
+        if guard.headers:
+            self.add_headers(scope, guard)
+        identity = guard.identity
+        if identity is not None and getattr(scope.get("user"), "kc_identity", None) is not identity:
+            scope["auth"], scope["user"] = self.credentials_and_user(identity, guard.token)
+
     @staticmethod
     def add_headers(scope: Any, guard: Guard) -> None:
         """Keep ``guard.headers`` (refreshed token cookies) for the app's response."""
         if guard.headers:
-            pending = scope.get(HEADERS_KEY)
-            if pending is None:
-                scope[HEADERS_KEY] = pending = []
+            pending = scope.setdefault(HEADERS_KEY, [])
             pending.extend(h for h in guard.headers if h not in pending)
 
     def may_be_logged_in(self, scope: Any) -> bool:

@@ -5,7 +5,7 @@ FastAPI's ``@app.exception_handler(403)``) or for :class:`RefusedHTTPException`,
 request raises :class:`RefusedHTTPException` (a Starlette ``HTTPException``) and the
 handler answers it. Otherwise kc's own answer is sent: an ``HTTPException`` would meet
 Starlette's default handler (plain text) or FastAPI's (``{"detail": ...}``) and lose kc's
-page, JSON body and challenge.
+page, JSON body and challenge; :class:`AccessRefused` carries that answer instead.
 """
 
 from __future__ import annotations
@@ -17,14 +17,24 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from .middleware import AccessRefused
-
-__all__ = ["RefusedHTTPException", "handled_refusal", "raise_refusal"]
+__all__ = ["AccessRefused", "RefusedHTTPException", "raise_if_handled", "raise_refusal"]
 
 # Set by Starlette's ExceptionMiddleware on every request: (handlers by type, by status).
 _HANDLERS_KEY = "starlette.exception_handlers"
 
 _BODY_HEADERS = frozenset({b"content-type", b"content-length"})
+
+
+class AccessRefused(Exception):
+    """The engine's answer (401, 403, 503, login redirect) replaces the endpoint's.
+
+    Raised by the FastAPI dependencies of :mod:`kc_starlette.protection`;
+    :class:`KeycloakMiddleware` sends ``response``.
+    """
+
+    def __init__(self, response: Any) -> None:
+        super().__init__(getattr(response, "status_code", None))
+        self.response = response
 
 
 class RefusedHTTPException(HTTPException):
@@ -56,34 +66,31 @@ def _description(response: Response) -> str | None:
     return description if isinstance(description, str) else None
 
 
-def handled_refusal(connection: HTTPConnection, response: Response) -> RefusedHTTPException | None:
-    """The exception to raise for kc's ``response`` when an app handler takes it, else ``None``.
+def raise_if_handled(connection: HTTPConnection, response: Response) -> None:
+    """Raise kc's ``response`` as :class:`RefusedHTTPException` when an app handler takes it.
 
     Redirects (the login redirect) are never raised.
     """
     if response.status_code < 400:
-        return None
+        return
     handlers = connection.scope.get(_HANDLERS_KEY)
     if not handlers:
-        return None
+        return
     by_class, by_status = handlers
     if response.status_code in by_status or RefusedHTTPException in by_class:
-        return RefusedHTTPException(response)
-    return None
+        raise RefusedHTTPException(response)
 
 
 def raise_refusal(connection: HTTPConnection, response: Response) -> NoReturn:
     """Raise kc's ``response`` for a FastAPI dependency, which cannot return one.
 
-    The app's handler for its status answers it (:func:`handled_refusal`); otherwise it is
+    The app's handler for its status answers it (:func:`raise_if_handled`); otherwise it is
     raised as :class:`~kc_starlette.AccessRefused` and answered by the route's own exception
     handling (Starlette's ``ExceptionMiddleware``, the innermost layer), so it goes out
     through every middleware (``CORSMiddleware`` added before kc's, say) like any response;
     kc's middleware still sends it when the app has no exception handling at all.
     """
-    handled = handled_refusal(connection, response)
-    if handled is not None:
-        raise handled
+    raise_if_handled(connection, response)
     handlers = connection.scope.get(_HANDLERS_KEY)
     if isinstance(handlers, tuple) and handlers and isinstance(handlers[0], dict):
         handlers[0].setdefault(AccessRefused, _answer)

@@ -39,6 +39,7 @@ from starlette.authentication import BaseUser
 from starlette.requests import Request
 
 from kc_core import Client, Config
+from kc_core.adapters import RequirementShorthands
 from kc_core.engine import Requirement
 
 from .protection import require
@@ -69,8 +70,11 @@ class KeycloakDependency(SecurityScheme):
         return await self._check(request)
 
 
-class KeycloakSecurity:
+class KeycloakSecurity(RequirementShorthands[KeycloakDependency]):
     """The Keycloak realm as an OpenAPI security scheme, and kc's dependencies declaring it.
+
+    ``require_login``, ``require_roles`` and ``require_bearer`` are those of
+    :mod:`kc_starlette.protection`, each a :class:`KeycloakDependency` declaring the scheme.
 
     Args:
         source: a :class:`~kc_core.Config` (or :class:`~kc_core.Client`) of the realm, or
@@ -92,6 +96,7 @@ class KeycloakSecurity:
         scheme_name: str = "keycloak",
         description: str | None = "Log in through Keycloak",
     ) -> None:
+        super().__init__(self.require)
         self.scheme_name = scheme_name
         if isinstance(source, str):
             if oauth2:
@@ -112,22 +117,6 @@ class KeycloakSecurity:
     def require(self, requirement: Requirement) -> KeycloakDependency:
         """A dependency enforcing ``requirement`` (as :func:`kc_starlette.require`)."""
         return KeycloakDependency(self.model, self.scheme_name, require(requirement))
-
-    def require_login(self, *, scopes: Iterable[str] = ()) -> KeycloakDependency:
-        """A logged-in user (session or bearer), as :func:`kc_starlette.require_login`."""
-        return self.require(Requirement(scopes=tuple(scopes)))
-
-    def require_roles(
-        self, *roles: str, any_role: bool = False, scopes: Iterable[str] = ()
-    ) -> KeycloakDependency:
-        """Every role (or one, with ``any_role``), as :func:`kc_starlette.require_roles`."""
-        return self.require(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
-
-    def require_bearer(
-        self, *, roles: Iterable[str] = (), any_role: bool = False, scopes: Iterable[str] = ()
-    ) -> KeycloakDependency:
-        """A bearer token only (JSON 401/403), as :func:`kc_starlette.require_bearer`."""
-        return self.require(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
 
     def swagger_ui_init_oauth(
         self, client_id: str, *, scopes: Iterable[str] = _DEFAULT_SCOPES

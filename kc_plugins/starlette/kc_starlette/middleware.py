@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import HTTPConnection, Request
@@ -22,10 +21,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kc_core import Client, Config
 from kc_core.adapters import (
-    SeedAction,
+    ENDPOINTS,
+    MAX_FORM_BYTES,
     adapter_engine,
     adapter_registration,
-    first_values,
+    read_form_body,
+    seed_guard,
 )
 from kc_core.engine import AsyncEngine, Engine, EngineSettings
 from kc_core.plugins import Plugins
@@ -36,9 +37,11 @@ from kc_core.stores.cookie import CookieTokenStore
 from . import plugin as starlette_plugin
 from .authentication import HEADERS_KEY, KeycloakBackend
 from .config import engine_settings
-from .plugin import FORM_KEY
+from .errors import AccessRefused
+from .plugin import FORM_KEY, app_path, raw_headers
 
 __all__ = [
+    "MAX_FORM_BYTES",
     "AccessRefused",
     "AuthenticationMiddleware",
     "KeycloakMiddleware",
@@ -47,25 +50,10 @@ __all__ = [
     "with_starlette_adapter",
 ]
 
-#: Bodies of the engine's POST endpoints are small (a logout token is about 2 KB).
-MAX_FORM_BYTES = 64 * 1024
-_FORM_TYPE = "application/x-www-form-urlencoded"
 _NO_SESSION = (
     "kc-starlette keeps logins in the session: add Starlette's SessionMiddleware after "
     "the kc middleware (app.add_middleware(SessionMiddleware, ...)), so that it wraps it"
 )
-
-
-class AccessRefused(Exception):
-    """The engine's answer (401, 403, 503, login redirect) replaces the endpoint's.
-
-    Raised by the FastAPI dependencies of :mod:`kc_starlette.protection`;
-    :class:`KeycloakMiddleware` sends ``response``.
-    """
-
-    def __init__(self, response: Any) -> None:
-        super().__init__(getattr(response, "status_code", None))
-        self.response = response
 
 
 with_starlette_adapter = adapter_registration(starlette_plugin, "starlette")
@@ -126,23 +114,15 @@ class KeycloakMiddleware:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.app = app
-        if engine is None:
-            engine = build_engine(
-                config=config, settings=settings, store=store, plugins=plugins,
-                enforcer=enforcer, environ=environ,
-            )  # fmt: skip
-        else:
-            with_starlette_adapter(engine.plugins)
-        self.engine = engine
-        self.async_engine = AsyncEngine(engine)
+        self.engine = engine or build_engine(
+            config=config, settings=settings, store=store, plugins=plugins,
+            enforcer=enforcer, environ=environ,
+        )  # fmt: skip
+        with_starlette_adapter(self.engine.plugins)  # a ready engine serves Starlette too
+        self.async_engine = AsyncEngine(self.engine)
         self.backend = KeycloakBackend(self.async_engine)
-        s = engine.settings
-        self._prefix = s.prefix + "/"
-        self._endpoints = frozenset(
-            (s.login_path, s.callback_path, s.logout_path, s.backchannel_logout_path)
-        )
-        self._backchannel_path = s.backchannel_logout_path
-        self._cookie_mode = engine.cookies is not None
+        self._endpoints = frozenset(f"{self.settings.prefix}/{e.path}" for e in ENDPOINTS)
+        self._cookie_mode = self.engine.cookies is not None
 
     @property
     def settings(self) -> EngineSettings:
@@ -150,78 +130,42 @@ class KeycloakMiddleware:
         return self.engine.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            path: str = scope["path"]
-            root: str = scope.get("root_path", "")
-            if root and path.startswith(root + "/"):
-                path = path[len(root) :]  # the endpoints are app paths, under any mount point
-            if path.startswith(self._prefix) and path in self._endpoints:
-                await self.serve_endpoint(scope, receive, send)
-                return
-        elif kind != "websocket":
-            await self.app(scope, receive, send)
-            return
-        await self.authenticate(HTTPConnection(scope))
-        await self.call_app(scope, receive, send)
+        if scope["type"] == "http" and app_path(scope) in self._endpoints:
+            await self.serve_endpoint(scope, receive, send)
+        elif scope["type"] in ("http", "websocket"):
+            await self.authenticate(HTTPConnection(scope))
+            await self.call_app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)  # lifespan: no connection to authenticate
 
     async def authenticate(self, connection: HTTPConnection) -> None:
         """Put the user and credentials on the scope, as Starlette's middleware does."""
         result = await self.backend.authenticate(connection)
         scope = connection.scope
-        if result is None:
-            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
-        else:
-            scope["auth"], scope["user"] = result
+        scope["auth"], scope["user"] = result or (AuthCredentials(), UnauthenticatedUser())
 
     async def call_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app, adding kc's pending headers and sending a refusal it raised."""
-        if self._cookie_mode or HEADERS_KEY in scope:
-            await self._call_app_adding_headers(scope, receive, send)
-            return
         # Only token cookies (cookie mode) ever add headers to the app's response.
+        if self._cookie_mode or HEADERS_KEY in scope:
+            send = _adding_headers(scope, send)
         try:
             await self.app(scope, receive, send)
         except AccessRefused as refused:
-            await self._refuse(scope, receive, send, refused)
-
-    async def _call_app_adding_headers(self, scope: Scope, receive: Receive, send: Send) -> None:
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                pending = scope.get(HEADERS_KEY)
-                if pending:
-                    message = dict(message)
-                    message["headers"] = [
-                        *message.get("headers", ()),
-                        *((n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in pending),
-                    ]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except AccessRefused as refused:
-            await self._refuse(scope, receive, send_with_headers, refused)
-
-    @staticmethod
-    async def _refuse(scope: Scope, receive: Receive, send: Send, refused: AccessRefused) -> None:
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
-        else:
-            await refused.response(scope, receive, send)
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            else:
+                await refused.response(scope, receive, send)
 
     async def serve_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one of the engine's endpoints (its form read first, for POSTs)."""
         request = Request(scope, receive)
-        if "session" not in scope and scope["path"] != self._backchannel_path:
+        if "session" not in scope and app_path(scope) != self.settings.backchannel_logout_path:
             raise RuntimeError(_NO_SESSION)
         if scope["method"] == "POST":
             scope[FORM_KEY] = await read_form(request)
         response: Response | None = await self.async_engine.route(request)
-        if response is None:  # not one of the engine's paths after all
-            await self.app(scope, receive, send)
-            return
-        await response(scope, receive, send)
+        await (response or self.app)(scope, receive, send)  # the app: not the engine's path
 
 
 class AuthenticationMiddleware(KeycloakMiddleware):
@@ -279,52 +223,39 @@ class AuthenticationMiddleware(KeycloakMiddleware):
         self.seed.install(self.engine)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or app_path(scope) in self._endpoints:
             await super().__call__(scope, receive, send)
             return
         if "session" not in scope:
             raise RuntimeError(_NO_SESSION)
-        path: str = scope["path"]
-        if path.startswith(self._prefix) and path in self._endpoints:
-            await self.serve_endpoint(scope, receive, send)
-            return
         request = Request(scope, receive)
-        engine = self.async_engine
-        action = self.seed.action(self.engine, path, scope["session"])
-        if action is SeedAction.LOGOUT:
-            logout: Response = await engine.logout(request)
-            await logout(scope, receive, send)
+        guard = await seed_guard(
+            self.seed, self.async_engine, request, app_path(scope), scope["session"],
+            lambda: Request({**scope, "query_string": b""}, receive),
+        )  # fmt: skip
+        if guard.response is not None:
+            await guard.response(scope, receive, send)
             return
-        if action is SeedAction.PASS:
+        if guard.identity is None:  # not protected here: whoever is logged in, if anyone
             await self.authenticate(request)
-            await self.call_app(scope, receive, send)
-            return
-        guard = await engine.protect(request)
-        if guard.allowed:
-            self.backend.add_headers(scope, guard)
-            if guard.identity is None:
-                await self.authenticate(request)
-            else:
-                pair = self.backend.credentials_and_user(guard.identity, guard.token)
-                scope["auth"], scope["user"] = pair
-            await self.call_app(scope, receive, send)
-            return
-        response: Response = guard.response
-        if self.seed.must_log_in(self.engine, guard, scope["session"]):
-            # Straight to Keycloak, and back to redirect_uri: the page's own query must not
-            # choose where the user lands (the seed's behaviour).
-            response = await engine.login(Request({**scope, "query_string": b""}, receive))
-        await response(scope, receive, send)
+        self.backend.admit(scope, guard)
+        await self.call_app(scope, receive, send)
+
+
+def _adding_headers(scope: Scope, send: Send) -> Send:
+    """``send``, adding the headers pending on the scope when the response starts."""
+
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            pending = scope.get(HEADERS_KEY)
+            if pending:
+                message = dict(message)
+                message["headers"] = [*message.get("headers", ()), *raw_headers(pending)]
+        await send(message)
+
+    return send_with_headers
 
 
 async def read_form(request: Request) -> dict[str, str]:
     """A urlencoded body's fields (first value of each); empty for anything else or too big."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith(_FORM_TYPE):
-        return {}
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return {}
-    return first_values(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    return await read_form_body(request.headers.get("content-type", ""), request.stream())

@@ -9,16 +9,18 @@ scope under :data:`FORM_KEY`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.types import Scope
 
 from kc_core.adapters import first_values, response_hooks
 from kc_core.plugins import hookimpl
 
-__all__ = ["FORM_KEY", "build_response"]
+__all__ = ["FORM_KEY", "app_path", "build_response", "raw_headers"]
 
 #: Scope key of the urlencoded form the middleware read for the engine's POST endpoints.
 FORM_KEY = "kc.form"
@@ -26,17 +28,12 @@ FORM_KEY = "kc.form"
 _DECODED_KEY = "kc.decoded_headers"
 _SECURE_SCHEMES = frozenset({"https", "wss"})
 _EMPTY: Mapping[str, str] = {}
-# Header names the engine asks for, as the ASGI scope spells them (lower-case bytes).
-_HEADER_KEYS: dict[str, bytes] = {}
 
 
+@functools.lru_cache(maxsize=256)
 def _header_key(name: str) -> bytes:
-    key = _HEADER_KEYS.get(name)
-    if key is None:
-        key = name.lower().encode("latin-1")
-        if len(_HEADER_KEYS) < 256:  # the engine asks for a handful of names
-            _HEADER_KEYS[name] = key
-    return key
+    """Header ``name`` as the ASGI scope spells it (lower-case bytes)."""
+    return name.lower().encode("latin-1")
 
 
 def build_response(
@@ -44,10 +41,20 @@ def build_response(
 ) -> Response:
     """A Starlette response keeping every header, repeated names (``Set-Cookie``) included."""
     response = Response(body, status_code=status, media_type=content_type)
-    raw = response.raw_headers
-    for name, value in headers:
-        raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+    response.raw_headers += raw_headers(headers)
     return response
+
+
+def raw_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ASGI messages carry them (lower-case names, latin-1 bytes)."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+def app_path(scope: Scope) -> str:
+    """The request's path within the app: the mount point (``root_path``) is in the URL only."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
 @hookimpl
@@ -69,10 +76,7 @@ def kc_request_url(request: HTTPConnection) -> str:
 
 @hookimpl
 def kc_request_path(request: HTTPConnection) -> str:
-    # Within the app: the mount point (root_path) is part of the URL, not of the path.
-    path: str = request.scope["path"]
-    root: str = request.scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root + "/") else path
+    return app_path(request.scope)
 
 
 @hookimpl
@@ -88,8 +92,7 @@ def kc_request_header(request: HTTPConnection, name: str) -> str | None:
     # request (the same string each time, so a token's hash is computed once too).
     seen: tuple[Any, dict[str, str | None]] | None = scope.get(_DECODED_KEY)
     if seen is None or seen[0] is not headers:
-        seen = (headers, {})
-        scope[_DECODED_KEY] = seen
+        seen = scope[_DECODED_KEY] = (headers, {})
     decoded = seen[1]
     if name in decoded:
         return decoded[name]

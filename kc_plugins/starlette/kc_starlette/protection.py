@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+import itertools
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from starlette.authentication import BaseUser
@@ -20,11 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from kc_core.adapters import view_decorators
+from kc_core.adapters import RequirementShorthands, view_decorators
 from kc_core.engine import Engine, Guard, Requirement
 
 from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
-from .errors import handled_refusal, raise_refusal
+from .errors import raise_if_handled, raise_refusal
 
 __all__ = [
     "admit",
@@ -70,20 +71,14 @@ async def admit(connection: HTTPConnection, requirement: Requirement) -> Respons
         guard = await backend.engine.authorize(connection, authenticated, requirement)
     else:
         guard = await backend.engine.protect(connection, requirement)
-    if guard.response is not None:
-        response: Response = guard.response
-        return response
-    scope = connection.scope
-    if guard.headers:
-        backend.add_headers(scope, guard)
-    identity = guard.identity
-    if identity is not None and getattr(scope.get("user"), "kc_identity", None) is not identity:
-        scope["auth"], scope["user"] = backend.credentials_and_user(identity, guard.token)
-    return None
+    if guard.allowed:
+        backend.admit(connection.scope, guard)
+    response: Response | None = guard.response
+    return response
 
 
 def _connection_in(args: tuple[Any, ...], kwargs: dict[str, Any]) -> HTTPConnection:
-    for value in (*args, *kwargs.values()):
+    for value in itertools.chain(args, kwargs.values()):
         if isinstance(value, HTTPConnection):
             return value
     raise TypeError("a protected endpoint takes the request as an argument")
@@ -105,9 +100,7 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
             connection = connection or _connection_in(args, kwargs)
             refused = await admit(connection, requirement)
             if refused is not None:
-                handled = handled_refusal(connection, refused)  # the app's handler answers
-                if handled is not None:
-                    raise handled
+                raise_if_handled(connection, refused)  # the app's handler answers, if it has one
                 return refused
             if is_async:
                 return await endpoint(*args, **kwargs)
@@ -144,18 +137,8 @@ def require(requirement: Requirement) -> Dependency:
     return dependency
 
 
-def require_login(*, scopes: Iterable[str] = ()) -> Dependency:
-    """FastAPI dependency: a logged-in user (session or bearer), as :func:`login_required`."""
-    return require(Requirement(scopes=tuple(scopes)))
-
-
-def require_roles(*roles: str, any_role: bool = False, scopes: Iterable[str] = ()) -> Dependency:
-    """FastAPI dependency: every role (or one, with ``any_role``), as :func:`roles_required`."""
-    return require(Requirement.for_roles(roles, any_role=any_role, scopes=scopes))
-
-
-def require_bearer(
-    *, roles: Iterable[str] = (), any_role: bool = False, scopes: Iterable[str] = ()
-) -> Dependency:
-    """FastAPI dependency: a bearer token only (JSON 401/403), as :func:`bearer_required`."""
-    return require(Requirement.for_bearer(roles, any_role=any_role, scopes=scopes))
+# FastAPI dependencies: a logged-in user, a role, a bearer token only (as the decorators).
+_SHORTHANDS = RequirementShorthands(require)
+require_login = _SHORTHANDS.require_login
+require_roles = _SHORTHANDS.require_roles
+require_bearer = _SHORTHANDS.require_bearer
