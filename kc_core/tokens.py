@@ -7,9 +7,9 @@ A token that passed is remembered (keyed by its exact string, until its ``exp``)
 token seen again costs one dictionary lookup and one clock read.
 
 Hostile input is bounded before anything is parsed: a token longer than ``max_token_size``
-is refused on its length, a JOSE header on its own (smaller) limit and on JSON nested deeper
-than :data:`MAX_JSON_DEPTH` before the decoder recurses into it; the claims are decoded only
-after the signature verified (only the realm wrote them). Whatever else
+is refused on its length, a JOSE header on its own (smaller) limit, and JSON nested deeper
+than :data:`MAX_JSON_DEPTH` is refused before the decoder recurses into it (the same on every
+Python version, whatever its own recursion limit). Whatever else
 goes wrong inside validation ends as a :class:`~kc_core.errors.TokenError`, whose text is
 ASCII and never repeats what the token says.
 """
@@ -158,17 +158,12 @@ def _json_depth(text: str) -> int:
     return deepest
 
 
-def _decode_json(part: str, what: str, *, signed: bool = False) -> dict[str, Any]:
-    """The JSON object in the base64url ``part``. ``signed``: the issuer's signature over it
-    was verified, so only the realm wrote it and the nesting bound is the decoder's own."""
+def _decode_json(part: str, what: str) -> dict[str, Any]:
     try:
         text = _decode_part(part).decode("utf-8")
         # Fewer brackets than the limit cannot nest deeper: the common case costs two counts.
-        if (
-            not signed
-            and text.count("[") + text.count("{") > MAX_JSON_DEPTH
-            and _json_depth(text) > MAX_JSON_DEPTH
-        ):
+        brackets = text.count("[") + text.count("{")
+        if brackets > MAX_JSON_DEPTH and _json_depth(text) > MAX_JSON_DEPTH:
             raise MalformedToken(f"the token's {what} nests deeper than {MAX_JSON_DEPTH} levels")
         if text[:1] == "{":
             value, end = _scan_json(text, 0)
@@ -453,7 +448,7 @@ class TokenValidator:
         if parsed is None and len(self._headers) < _HEADER_CACHE_SIZE:
             # Only headers of genuinely signed tokens are kept, so forgeries cannot fill it.
             self._headers[header_part] = (header, kid, algorithm)
-        return header, _decode_json(claims_part, "claims", signed=True)
+        return header, _decode_json(claims_part, "claims")
 
     def _parse_header(self, header_part: str) -> tuple[dict[str, Any], str | None, _Algorithm]:
         if len(header_part) > _MAX_HEADER_SIZE:
