@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from apps.harness import free_port
 
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form
@@ -131,13 +132,6 @@ EXAMPLES_BEHIND_NGINX = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _find_nginx() -> str | None:
     found = shutil.which("nginx") or "/usr/sbin/nginx"
     return found if Path(found).is_file() else None
@@ -218,7 +212,7 @@ http {{
 def nginx_in_front(nginx: str, work: Path, app_port: int, *, strip: bool) -> Iterator[Proxy]:
     """nginx proxying ``/app/`` to the app, over https (public) and http (internal)."""
     tls = TestTLS.create(work)
-    https, http = _free_port(), _free_port()
+    https, http = free_port(), free_port()
     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (work / kind).mkdir(mode=0o777, exist_ok=True)
     conf = work / "nginx.conf"
@@ -337,7 +331,7 @@ def test_example_behind_nginx_with_tls_and_a_path_prefix(
     tmp_path: Path,
 ) -> None:
     example = EXAMPLES_BEHIND_NGINX[name]
-    app_port = _free_port()
+    app_port = free_port()
     with contextlib.ExitStack() as stack:
         proxy = stack.enter_context(
             nginx_in_front(nginx, tmp_path, app_port, strip=example.server == "uvicorn")

@@ -13,7 +13,6 @@ import http.server
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from apps.harness import free_port
 
 from kc_core.testing.server import cache_dir, keycloak_version
 
@@ -30,13 +30,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 _START = 240.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @functools.cache
@@ -93,7 +86,7 @@ def test_kc_dev_refuses_a_missing_realm_file_before_starting_anything(tmp_path: 
 
 @pytest.mark.long
 def test_kc_dev_starts_the_demo_realm_and_prints_a_ready_url() -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "KEYCLOAK_URL"}
     for url, _ in _run_until_ready(["--port", str(port)], env):
         assert url == f"http://127.0.0.1:{port}"
@@ -131,7 +124,7 @@ def test_kc_dev_on_a_cold_cache_shows_download_progress_then_starts(tmp_path: Pa
     env["KC_MAVEN_REPOSITORY"] = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         for url, err in _run_until_ready(
-            ["--port", str(_free_port()), "--cache-dir", str(cold)], env
+            ["--port", str(free_port()), "--cache-dir", str(cold)], env
         ):
             progress = [line for line in err if line.startswith(f"Keycloak {version} [")]
             assert progress[0].split("]")[1].split()[0] == "0%"

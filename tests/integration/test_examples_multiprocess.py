@@ -19,7 +19,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,11 +30,12 @@ from typing import Any
 
 import pytest
 import requests
+from apps.harness import free_port
 
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form, parse_page
 from kc_core.testing.conformance import backchannel_logout_to
-from kc_core.testing.redis_server import RedisServer, find_redis_server
+from kc_core.testing.redis_server import RedisServer
 from kc_core.testing.server import KeycloakRealm
 
 pytestmark = pytest.mark.integration
@@ -230,13 +230,6 @@ class ServerProcess:
             self.process.wait(10)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def deployed(
     example: Example, keycloak: KeycloakRealm, store: str, log_dir: Path
@@ -244,20 +237,12 @@ def deployed(
     session_dir = log_dir / f"{example.name}-sessions"
     session_dir.mkdir(exist_ok=True)
     env = example.environment(keycloak, store, session_dir)
-    server = ServerProcess(example, _free_port(), env, log_dir)
+    server = ServerProcess(example, free_port(), env, log_dir)
     try:
         server.wait_until_every_worker_answers()
         yield server
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    if find_redis_server() is None and not os.environ.get("CI"):
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with RedisServer.start() as server:
-        yield server
 
 
 @pytest.fixture(scope="module", params=sorted(EXAMPLE_DEPLOYMENTS))

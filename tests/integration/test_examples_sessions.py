@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 import requests
+from apps.harness import free_port
 
 from kc_core import Config
 from kc_core.engine import Engine
@@ -45,13 +45,6 @@ def _load(path: Path, name: str) -> Any:
     sys.modules[name] = module  # Pyramid's Configurator looks its caller's package up
     spec.loader.exec_module(module)
     return module
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
@@ -111,7 +104,7 @@ def _bottle(keycloak: KeycloakRealm, tmp_path: Path) -> contextlib.AbstractConte
 
 def _asgi(folder: str) -> Callable[[KeycloakRealm, Path], contextlib.AbstractContextManager[str]]:
     def start(keycloak: KeycloakRealm, tmp_path: Path) -> contextlib.AbstractContextManager[str]:
-        port = _free_port()
+        port = free_port()
         command = [sys.executable, "-m", "uvicorn", "app:app", "--port", str(port)]
         command += ["--app-dir", str(EXAMPLES / folder), "--log-level", "warning"]
         return _process(command, port, {"SECRET_KEY": SECRET, "KEYCLOAK_URL": keycloak.base_url})
@@ -120,7 +113,7 @@ def _asgi(folder: str) -> Callable[[KeycloakRealm, Path], contextlib.AbstractCon
 
 
 def _django(keycloak: KeycloakRealm, tmp_path: Path) -> contextlib.AbstractContextManager[str]:
-    port = _free_port()
+    port = free_port()
     manage = str(EXAMPLES / "django" / "manage.py")
     command = [sys.executable, manage, "runserver", "--noreload", f"127.0.0.1:{port}"]
     env = {

@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import statistics
 import time
 import uuid
@@ -31,13 +30,13 @@ from typing import Any
 
 import pytest
 import requests
-from apps.harness import temporary_client
-from test_examples_multiprocess import EXAMPLE_DEPLOYMENTS, ServerProcess, _free_port
+from apps.harness import free_port, temporary_client
+from test_examples_multiprocess import EXAMPLE_DEPLOYMENTS, ServerProcess
 
 from kc_core.stores.redis import RedisTokenStore
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form
-from kc_core.testing.redis_server import RedisServer, find_redis_server
+from kc_core.testing.redis_server import RedisServer
 from kc_core.testing.server import KeycloakRealm, KeycloakServer
 
 pytestmark = pytest.mark.integration
@@ -50,14 +49,6 @@ BURST = 20
 REFRESH_TIMEOUT = 1.0
 _TIMEOUT = 15.0
 _REFRESH_EVENTS = ("REFRESH_TOKEN", "REFRESH_TOKEN_ERROR")
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    if find_redis_server() is None and not os.environ.get("CI"):
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with RedisServer.start() as server:
-        yield server
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +98,7 @@ def deployment(
             "FLASK_KEYCLOAK_REFRESH_TIMEOUT": str(REFRESH_TIMEOUT),
             **{f"FLASK_KEYCLOAK_{name.upper()}": value for name, value in settings.items()},
         }
-        app = ServerProcess(EXAMPLE_DEPLOYMENTS["flask"], _free_port(), env, log_dir)
+        app = ServerProcess(EXAMPLE_DEPLOYMENTS["flask"], free_port(), env, log_dir)
         try:
             app.wait_until_every_worker_answers()
             yield Deployment(app, client["clientId"], client["secret"], token_life, margin)
@@ -515,7 +506,7 @@ def key_app(
         "FLASK_KEYCLOAK_CLIENT_SECRET": "keys-secret",
         "FLASK_KEYCLOAK_JWKS_MAX_AGE": str(JWKS_MAX_AGE),
     }
-    app = ServerProcess(EXAMPLE_DEPLOYMENTS["flask"], _free_port(), env, tmp_path)
+    app = ServerProcess(EXAMPLE_DEPLOYMENTS["flask"], free_port(), env, tmp_path)
     try:
         app.wait_until_every_worker_answers()
         yield app

@@ -15,7 +15,6 @@ session, so tests running at the same time against the shared server are not dis
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -34,21 +33,13 @@ from apps.harness import (
 
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form
-from kc_core.testing.redis_server import RedisServer, find_redis_server
+from kc_core.testing.redis_server import RedisServer
 from kc_core.testing.server import KeycloakRealm
 
 pytestmark = pytest.mark.integration
 
 REALM = "kc-test"
 LOGOUT_DEADLINE = 1.0
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    if find_redis_server() is None and not os.environ.get("CI"):
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with RedisServer.start() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

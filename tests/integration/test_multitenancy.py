@@ -10,7 +10,6 @@ per tenant, and that a token or a session of one tenant is refused by the other.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -22,20 +21,12 @@ from apps.harness import AppProcess
 
 from kc_core.testing.admin import KeycloakAdmin
 from kc_core.testing.browser import BrowserSession, login_with_form
-from kc_core.testing.redis_server import RedisServer, find_redis_server
+from kc_core.testing.redis_server import RedisServer
 from kc_core.testing.server import DEFAULT_REALM_FILE, KeycloakRealm
 
 pytestmark = pytest.mark.integration
 
 REALM_A = "kc-test"
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    if find_redis_server() is None and not os.environ.get("CI"):
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with RedisServer.start() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ JWT path, which is exactly what the online checks are for.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,7 +22,7 @@ from kc_core.errors import ConfigError
 from kc_core.plugins import Plugins
 from kc_core.stores.memory import MemoryTokenStore
 from kc_core.testing.admin import KeycloakAdmin
-from kc_core.testing.redis_server import RedisServer, find_redis_server
+from kc_core.testing.redis_server import RedisServer
 from kc_core.testing.server import KeycloakRealm
 
 pytestmark = pytest.mark.integration
@@ -152,14 +151,6 @@ def test_refusing_ended_sessions_needs_a_store_that_records_them(keycloak: Keycl
 
 
 # -- two worker processes sharing Redis ------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    if find_redis_server() is None and not os.environ.get("CI"):
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with RedisServer.start() as server:
-        yield server
 
 
 def test_a_backchannel_logout_refuses_that_sessions_bearer_tokens_on_every_worker(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
+from apps.harness import free_port
 
 from kc_core.oidc import TokenSet
 from kc_core.stores import SessionRecord
@@ -38,7 +38,7 @@ def cluster() -> Iterator[list[RedisServer]]:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     with contextlib.ExitStack() as stack:
         # The bus port defaults to port + 10000, which a free port may not have room for.
-        buses = [_free_port() for _ in range(3)]
+        buses = [free_port() for _ in range(3)]
         nodes = [
             stack.enter_context(
                 RedisServer.start(args=(*_CLUSTER_ARGS, "--cluster-port", str(bus)))
@@ -59,13 +59,6 @@ def cluster() -> Iterator[list[RedisServer]]:
         for client in clients:
             client.close()
         yield nodes
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def record(sub: str) -> SessionRecord:

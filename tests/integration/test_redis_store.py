@@ -4,7 +4,6 @@ down or hung."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from kc_core.errors import TokenStoreUnavailable
 from kc_core.oidc import TokenSet
 from kc_core.stores import SessionRecord, TokenStore
 from kc_core.stores.redis import RedisTokenStore
-from kc_core.testing.redis_server import RedisServer, find_redis_server
+from kc_core.testing.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +45,6 @@ def wait_until(condition: object, timeout: float = 5.0) -> float:
             pytest.fail(f"condition not met within {timeout} s")
         time.sleep(0.01)
     return time.monotonic() - start
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    if find_redis_server() is None and not os.environ.get("CI"):
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    with RedisServer.start() as server:
-        yield server
 
 
 @pytest.fixture

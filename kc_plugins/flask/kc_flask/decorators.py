@@ -73,7 +73,7 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
         def protected(*args: Any, **kwargs: Any) -> Any:
             guard = engine_of().protect(_current_request(), requirement)
             if guard.response is not None:
-                return refusal(guard.response)  # an error raises: app.errorhandler(403) applies
+                return refusal(guard.response)  # raised where app.errorhandler(403) takes it
             _remember(guard)
             return (current_app.ensure_sync(view) if is_async else view)(*args, **kwargs)
 
