@@ -133,21 +133,37 @@ def role_names(claims: Mapping[str, Any], *, client_id: str | None = None) -> li
 
 
 class UserMemo:
-    """One user object per identity the engine built (it memoizes identities per token)."""
+    """One user object per identity the engine built (it memoizes identities per token).
+
+    Users are kept from their token's second request on, as the engine keeps identities: a
+    token used once (perhaps its only request) leaves behind only its string among the
+    tokens seen, and its user while it is the latest made.
+    """
 
     def __init__(self) -> None:
         self._users: dict[int, tuple[Any, str | None, Any]] = {}
+        self._seen: dict[str | None, None] = {}
+        self._latest: tuple[Any, str | None, Any] = (None, None, None)
 
     def get(self, identity: Any, token: str | None, make: Callable[[], User]) -> User:
-        """The user made for ``(identity, token)`` before, else ``make()``'s, kept."""
+        """The user made for ``(identity, token)`` before, else ``make()``'s."""
         hit = self._users.get(id(identity))
-        if hit is not None and hit[0] is identity and hit[1] == token:
+        if hit is None:
+            hit = self._latest
+        if hit[0] is identity and hit[1] == token:
             user: User = hit[2]
             return user
         made = make()
-        if len(self._users) >= _MEMO_SIZE:
-            self._users.clear()
-        self._users[id(identity)] = (identity, token, made)
+        seen = self._seen
+        if token in seen:
+            if len(self._users) >= _MEMO_SIZE:
+                self._users.clear()
+            self._users[id(identity)] = (identity, token, made)
+        else:
+            if len(seen) >= _MEMO_SIZE:
+                seen.clear()
+            seen[token] = None
+            self._latest = (identity, token, made)
         return made
 
 

@@ -103,11 +103,23 @@ class Authorizer:
         self._verdicts: dict[str, tuple[Mapping[str, Any], Requirement, str | None]] = {}
 
     def requirement_failure(
-        self, token: str, claims: Mapping[str, Any], requirement: Requirement, client_id: str
+        self,
+        token: str,
+        claims: Mapping[str, Any],
+        requirement: Requirement,
+        client_id: str,
+        *,
+        remember: bool = True,
     ) -> str | None:
-        """Why the token's claims miss ``requirement``'s roles or scopes, else ``None``."""
+        """Why the token's claims miss ``requirement``'s roles or scopes, else ``None``.
+
+        ``remember=False``: judged, not kept (a token on its first request, which may be
+        its only one).
+        """
         if not (requirement.roles or requirement.scopes):
             return None
+        if not remember:
+            return _requirement_failure(claims, requirement, client_id)
         # A token validated before yields the same claims object: judge it once per route.
         hit = self._verdicts.get(token)
         if hit is not None and hit[0] is claims and hit[1] is requirement:

@@ -49,12 +49,13 @@ def bearer_token(authorization: str) -> str | None:
 class BearerTokens:
     """Bearer tokens by ``Authorization`` header, verified through a :class:`BearerVerifier`."""
 
-    __slots__ = ("_jwt", "_tokens", "verifier")
+    __slots__ = ("_tokens", "jwt", "verifier")
 
     def __init__(self, verifier: BearerVerifier) -> None:
         self.verifier = verifier
-        # The default verifier's cache is read inline: one call less on the hot path.
-        self._jwt = type(verifier) is JwtVerifier
+        #: Whether tokens are judged by the default verifier (local JWT validation), whose
+        #: cache the engine reads inline and whose first-seen tokens it validates itself.
+        self.jwt = type(verifier) is JwtVerifier
         self._tokens: dict[str, str] = {}  # Authorization header -> its token
 
     def token_of(self, authorization: str) -> str | None:
@@ -73,7 +74,7 @@ class BearerTokens:
             if len(self._tokens) >= MEMO_SIZE:
                 self._tokens.clear()
             self._tokens[authorization] = token
-        if self._jwt:
+        if self.jwt:
             validator = tenant.ready_validator
             claims = None if validator is None else validator.cached(token)
         else:

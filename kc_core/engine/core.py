@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import Config
-from ..errors import KeycloakError
+from ..errors import KeycloakError, TokenError
 from ..oidc import Client
 from ..plugins import Adapter, Plugins
 from ..stores import TokenStore
@@ -116,12 +116,20 @@ class Engine(Parts):
         token: str,
         claims: Mapping[str, Any],
         requirement: Requirement,
+        remember: bool = True,
     ) -> Guard:
-        identity = self.identities.of(token, claims, request)
+        # ``remember``: the token was seen before, so its identity and verdicts are kept for
+        # its next requests; a token seen once (a first request) leaves nothing behind here.
+        if remember:
+            identity = self.identities.of(token, claims, request)
+        else:
+            identity = self.plugins.build_identity(claims, request)
         authorizer = self.authorizer
         if requirement.roles or requirement.scopes:
             client_id = tenant.client.config.client_id
-            reason = authorizer.requirement_failure(token, claims, requirement, client_id)
+            reason = authorizer.requirement_failure(
+                token, claims, requirement, client_id, remember=remember
+            )
             if reason is not None:
                 return Guard(response=_forbidden(self.call(request, adapter), reason, True))
         if authorizer.enforcer is not None:
@@ -130,9 +138,52 @@ class Engine(Parts):
                 return Guard(response=denied)
         return Guard(identity=identity, token=token, claims=claims, bearer=True)
 
+    def _judge_bearer(
+        self,
+        request: Any,
+        adapter: Adapter,
+        tenant: Tenant,
+        authorization: str,
+        requirement: Requirement | None,
+        offline_only: bool,
+    ) -> Guard | None:
+        """The single tenant's JWT bearer path in one pass: a token validated before, else
+        validated now (with ``offline_only``, only if that needs no I/O: else ``None``).
+
+        ``requirement`` ``None``: authenticate only (a refused token is a visitor).
+        """
+        token = self.bearer.token_of(authorization)
+        if token is None:
+            if requirement is None:
+                return Guard()
+            reason = "the Authorization header is not a Bearer token"
+            return Guard(response=_unauthorized(self.call(request, adapter), reason))
+        validator = tenant.ready_validator
+        claims = None if validator is None else validator.cached(token)
+        remember = claims is not None
+        if claims is None:
+            if offline_only and (validator is None or not validator.validates_offline(token)):
+                return None
+            try:
+                claims = tenant.validate(token)
+            except TokenError as exc:  # a KeycloakError too: caught first
+                if requirement is None:
+                    return Guard()  # authenticate: a refused token is a visitor
+                return protection.bearer_refusal(self.call(request, adapter), exc)
+            except KeycloakError as exc:
+                return protection.bearer_refusal(self.call(request, adapter), exc)
+        if requirement is None:
+            if remember:
+                identity = self.identities.of(token, claims, request)
+            else:
+                identity = self.plugins.build_identity(claims, request)
+            return Guard(identity=identity, token=token, claims=claims, bearer=True)
+        return self._admit_bearer(request, adapter, tenant, token, claims, requirement, remember)
+
     def _protect_locally(self, request: Any, requirement: Requirement) -> Guard | None:
         """:meth:`protect`'s answer when it needs no I/O (an exempt path, a bearer token
-        validated before), else ``None``: one pass, for async callers on their loop."""
+        validated before or whose key is loaded, a malformed one), else ``None``: one
+        pass, for async callers on their loop."""
         tenant = self._single
         if tenant is None:
             return None
@@ -141,23 +192,31 @@ class Engine(Parts):
         if self.is_exempt(path) or self.routes.exempt(adapter, request, path):
             return Guard()
         authorization = adapter.header(request, "authorization")
-        found = None if authorization is None else self.bearer.cached(tenant, authorization)
-        if found is None:
-            return None
-        return self._admit_bearer(request, adapter, tenant, found[0], found[1], requirement)
+        if authorization is None or not self.bearer.jwt or self.authorizer.enforcer is not None:
+            found = None if authorization is None else self.bearer.cached(tenant, authorization)
+            if found is None:
+                return None
+            return self._admit_bearer(request, adapter, tenant, found[0], found[1], requirement)
+        return self._judge_bearer(request, adapter, tenant, authorization, requirement, True)
 
     def _authenticate_locally(self, request: Any) -> Guard | None:
-        """:meth:`authenticate`'s answer for a bearer token validated before, else ``None``."""
+        """:meth:`authenticate`'s answer when it needs no I/O (a bearer token validated
+        before or whose key is loaded, a malformed one), else ``None``."""
         tenant = self._single
         if tenant is None:
             return None
-        authorization = self.plugins.adapter_for(request).header(request, "authorization")
-        found = None if authorization is None else self.bearer.cached(tenant, authorization)
-        if found is None:
+        adapter = self.plugins.adapter_for(request)
+        authorization = adapter.header(request, "authorization")
+        if authorization is None:
             return None
-        token, claims = found
-        identity = self.identities.of(token, claims, request)
-        return Guard(identity=identity, token=token, claims=claims, bearer=True)
+        if not self.bearer.jwt:
+            found = self.bearer.cached(tenant, authorization)
+            if found is None:
+                return None
+            token, claims = found
+            identity = self.identities.of(token, claims, request)
+            return Guard(identity=identity, token=token, claims=claims, bearer=True)
+        return self._judge_bearer(request, adapter, tenant, authorization, None, True)
 
     # -- protection -------------------------------------------------------------------------
 
@@ -180,6 +239,12 @@ class Engine(Parts):
         if authorization is not None:
             tenant = self._single
             if tenant is not None:
+                if self.bearer.jwt:
+                    guard = self._judge_bearer(
+                        request, adapter, tenant, authorization, requirement, False
+                    )
+                    assert guard is not None  # only offline_only answers None
+                    return guard
                 found = self.bearer.cached(tenant, authorization)
                 if found is not None:
                     token, claims = found

@@ -30,15 +30,19 @@ def protect_bearer(parts: Parts, call: Call, authorization: str, requirement: Re
         return Guard(response=_unauthorized(call, reason))
     try:
         claims = parts.bearer.verifier.verify(call.tenant, token)
-    except WrongAudience as exc:
-        # A valid token of another client: a deployment to fix, not an attack to ignore.
-        _log.warning("bearer token refused: %s", exc)
-        return Guard(response=_unauthorized(call, str(exc)))
-    except TokenError as exc:
-        return Guard(response=_unauthorized(call, str(exc)))
-    except KeycloakError as exc:
-        return Guard(response=_unavailable(call, exc))
+    except (TokenError, KeycloakError) as exc:
+        return bearer_refusal(call, exc)
     return admit_bearer(parts, call, token, claims, requirement)
+
+
+def bearer_refusal(call: Call, error: TokenError | KeycloakError) -> Guard:
+    """The answer to a bearer token that was refused (401) or could not be judged (503)."""
+    if not isinstance(error, TokenError):
+        return Guard(response=_unavailable(call, error))
+    if isinstance(error, WrongAudience):
+        # A valid token of another client: a deployment to fix, not an attack to ignore.
+        _log.warning("bearer token refused: %s", error)
+    return Guard(response=_unauthorized(call, str(error)))
 
 
 def admit_bearer(

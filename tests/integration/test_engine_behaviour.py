@@ -636,3 +636,36 @@ def test_async_engine_answers_a_known_token_on_the_loop(
     assert engine._protect_locally(bearer(token), Requirement()) is not None
     guard = asyncio.run(AsyncEngine(engine).protect(bearer(token)))
     assert guard.identity.username == "alice"
+
+
+def test_a_first_seen_token_is_validated_on_the_loop_once_its_key_is_loaded(
+    engine: Engine, tokens_of: Callable[[str], TokenSet]
+) -> None:
+    async_engine = AsyncEngine(engine)
+    engine.protect(bearer(tokens_of("alice").access_token))  # discovery and keys fetched
+    first_seen = tokens_of("alice").access_token
+    guard = asyncio.run(async_engine.protect(bearer(first_seen)))
+    assert guard.identity.username == "alice"
+    who = asyncio.run(async_engine.authenticate(bearer(tokens_of("bob").access_token)))
+    assert who.identity.username == "bob"
+    refused = asyncio.run(async_engine.protect(bearer(first_seen[:-4] + "AAAA")))
+    assert refused.response.status == 401
+    assert asyncio.run(async_engine.authenticate(bearer("not-a-jwt"))).identity is None
+    assert async_engine.io_calls == 0  # all of it on the loop: no key was missing
+
+
+def test_a_token_seen_once_leaves_no_identity_or_verdict_behind(
+    engine: Engine, tokens_of: Callable[[str], TokenSet]
+) -> None:
+    # What the engine keeps per token pays off from a token's second request on; a token
+    # used once (the usual first request, and every token of a flood) keeps nothing.
+    requirement = Requirement(roles=("realm:offline_access",))
+    token = tokens_of("alice").access_token
+    first = engine.protect(bearer(token), requirement)
+    assert first.allowed
+    assert token not in engine.identities._memo
+    assert token not in engine.authorizer._verdicts
+    second = engine.protect(bearer(token), requirement)
+    assert second.identity is not first.identity
+    assert engine.protect(bearer(token), requirement).identity is second.identity
+    assert token in engine.authorizer._verdicts
