@@ -35,10 +35,13 @@ from _support import (
     issuer_of,
     mint_token,
     new_rsa_key,
+    own_validator,
     report,
     rounds_arguments,
     stand_in_keycloak,
     token_pool,
+    validating_row,
+    validating_wsgi,
     wsgi_environ,
     wsgi_request_loop,
 )
@@ -47,8 +50,6 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
 from django.test.utils import override_settings
 from django.urls import path
-
-from kc_core import Client, Config
 
 BARE = "bare Django app"
 FORM = "@bearer_required"
@@ -119,12 +120,12 @@ def main(argv: list[str] | None = None) -> bool:
         few = max(1, args.number // 10)
         pool = token_pool(key, issuer, few * (args.rounds + 1))
         fresh = [environ_for("/api", each) for each in pool]
-        validator = Client(
-            Config(server_url=server_url, realm=REALM, client_id=CLIENT_ID)
-        ).validator
         bare_app, kc_app = handler([]), handler(MIDDLEWARE)
+        by_hand = validating_wsgi(bare_app, own_validator(server_url))
+        fresh_bare = [environ_for("/bare", each) for each in pool]
         rows = {
             BARE: wsgi_request_loop(bare_app, environ_for("/bare", None), args.number),
+            validating_row(BARE): wsgi_request_loop(by_hand, fresh_bare.__getitem__, few),
             "KeycloakMiddleware, unprotected view": wsgi_request_loop(
                 kc_app, environ_for("/bare", token), args.number
             ),
@@ -133,11 +134,12 @@ def main(argv: list[str] | None = None) -> bool:
             f"{FORM}, {NO_TOKEN}": wsgi_request_loop(
                 kc_app, environ_for("/api", None), args.number, expect="401"
             ),
-            VALIDATE_ROW: call_loop(validator.validate, pool.__getitem__, few),
+            VALIDATE_ROW: call_loop(own_validator(server_url).validate, pool.__getitem__, few),
         }
         results = interleaved(rows, args.rounds)
     protected = [name for name in rows if name not in (BARE, VALIDATE_ROW)]
-    return report(results, adapter_targets(FORM, BARE), baselines=dict.fromkeys(protected, BARE))
+    targets = adapter_targets(FORM, BARE, validating_row(BARE))
+    return report(results, targets, baselines=dict.fromkeys(protected, BARE))
 
 
 if __name__ == "__main__":

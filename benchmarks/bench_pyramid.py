@@ -29,10 +29,13 @@ from _support import (
     issuer_of,
     mint_token,
     new_rsa_key,
+    own_validator,
     report,
     rounds_arguments,
     stand_in_keycloak,
     token_pool,
+    validating_row,
+    validating_wsgi,
     wsgi_environ,
     wsgi_request_loop,
 )
@@ -40,8 +43,6 @@ from kc_pyramid import bearer_required, engine_of
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.response import Response
-
-from kc_core import Client, Config
 
 BARE = "bare Pyramid view"
 FORMS = {"@bearer_required": "/api", 'permission="role:reader"': "/perm"}
@@ -87,10 +88,12 @@ def main(argv: list[str] | None = None) -> bool:
         few = max(1, args.number // 10)
         per_row = few * (args.rounds + 1)
         pool = token_pool(key, issuer, per_row * len(FORMS))
-        validator = Client(
-            Config(server_url=server_url, realm=REALM, client_id=CLIENT_ID)
-        ).validator
-        rows = {BARE: wsgi_request_loop(app, wsgi_environ("/bare", None), args.number)}
+        by_hand = validating_wsgi(app, own_validator(server_url))
+        fresh_bare = [wsgi_environ("/bare", each) for each in pool]
+        rows = {
+            BARE: wsgi_request_loop(app, wsgi_environ("/bare", None), args.number),
+            validating_row(BARE): wsgi_request_loop(by_hand, fresh_bare.__getitem__, few),
+        }
         for i, (form, path) in enumerate(FORMS.items()):
             # Each form's first-seen row its own share of the pool: tokens the app never saw.
             fresh = [wsgi_environ(path, each) for each in pool[i * per_row : (i + 1) * per_row]]
@@ -101,9 +104,9 @@ def main(argv: list[str] | None = None) -> bool:
             rows[f"{form}, {NO_TOKEN}"] = wsgi_request_loop(
                 app, wsgi_environ(path, None), args.number, expect="401"
             )
-        rows[VALIDATE_ROW] = call_loop(validator.validate, pool.__getitem__, few)
+        rows[VALIDATE_ROW] = call_loop(own_validator(server_url).validate, pool.__getitem__, few)
         results = interleaved(rows, args.rounds)
-    targets = [t for form in FORMS for t in adapter_targets(form, BARE)]
+    targets = [t for form in FORMS for t in adapter_targets(form, BARE, validating_row(BARE))]
     protected = [name for name in rows if name != BARE and name != VALIDATE_ROW]
     return report(results, targets, baselines=dict.fromkeys(protected, BARE))
 

@@ -18,6 +18,7 @@ Samples are taken in interleaved rounds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from _support import (
@@ -35,10 +36,13 @@ from _support import (
     issuer_of,
     mint_token,
     new_rsa_key,
+    own_validator,
     report,
     rounds_arguments,
     stand_in_keycloak,
     token_pool,
+    validating_asgi,
+    validating_row,
 )
 from fastapi import Depends, FastAPI
 from kc_starlette import KeycloakMiddleware, bearer_required, build_engine, require_bearer
@@ -49,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from kc_core import Client, Config
+from kc_core import Config
 
 BARE_STARLETTE = "bare Starlette app"
 BARE_FASTAPI = "bare FastAPI app"
@@ -123,18 +127,18 @@ def main(argv: list[str] | None = None) -> bool:
         few = max(1, args.number // 10)
         pool = token_pool(key, issuer, few * (args.rounds + 1))
         fresh = [asgi_scope("/api", each) for each in pool]
-        validator = Client(
-            Config(server_url=server_url, realm=REALM, client_id=CLIENT_ID)
-        ).validator
         bare = asgi_scope("/api", None)
         cached = asgi_scope("/api", token)
-        rows = {
-            BARE_STARLETTE: asgi_request_loop(starlette_app(None), bare, args.number),
-            BARE_FASTAPI: asgi_request_loop(fastapi_app(None), bare, args.number),
-            BARE_FASTAPI_DEPENDENCY: asgi_request_loop(
-                fastapi_app(None, dependency=True), bare, args.number
-            ),
+        bare_apps = {
+            BARE_STARLETTE: starlette_app(None),
+            BARE_FASTAPI: fastapi_app(None),
+            BARE_FASTAPI_DEPENDENCY: fastapi_app(None, dependency=True),
         }
+        rows: dict[str, Callable[[], float]] = {}
+        for name, bare_app in bare_apps.items():
+            rows[name] = asgi_request_loop(bare_app, bare, args.number)
+            by_hand = validating_asgi(bare_app, own_validator(server_url))
+            rows[validating_row(name)] = asgi_request_loop(by_hand, fresh.__getitem__, few)
         forms = {
             STARLETTE: (BARE_STARLETTE, starlette_app(server_url)),
             FASTAPI_DECORATOR: (BARE_FASTAPI, fastapi_app(server_url)),
@@ -148,15 +152,20 @@ def main(argv: list[str] | None = None) -> bool:
             rows[f"{form}, {CACHED}"] = asgi_request_loop(app, cached, args.number)
             rows[f"{form}, {FIRST_SEEN}"] = asgi_request_loop(app, fresh.__getitem__, few)
             rows[f"{form}, {NO_TOKEN}"] = asgi_request_loop(app, bare, args.number, expect=401)
-        rows[VALIDATE_ROW] = call_loop(validator.validate, pool.__getitem__, few)
+        rows[VALIDATE_ROW] = call_loop(own_validator(server_url).validate, pool.__getitem__, few)
         results = interleaved(rows, args.rounds)
-    targets = [t for form, (bare_row, _) in forms.items() for t in adapter_targets(form, bare_row)]
+    targets = [
+        target
+        for form, (bare_row, _) in forms.items()
+        for target in adapter_targets(form, bare_row, validating_row(bare_row))
+    ]
     baselines = {
         name: bare_row
         for form, (bare_row, _) in forms.items()
         for name in rows
         if name.startswith(f"{form},")
     }
+    baselines.update({validating_row(name): name for name in bare_apps})
     return report(results, targets, baselines=baselines)
 
 
