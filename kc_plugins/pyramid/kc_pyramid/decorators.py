@@ -2,11 +2,11 @@
 
 They ask the engine about the request once (:func:`~kc_pyramid.security.admit`: against the
 answer the security policy already has, if any; no second token validation), and return
-the engine's refusal: a login redirect
-for browsers, JSON 401 (with ``WWW-Authenticate``) or 403 for APIs, 503 when Keycloak is
-needed and unreachable. They decorate a view function taking ``request`` or
-``(context, request)``, a method of a view class (``self.request``), or go in
-``config.add_view(..., decorator=login_required)`` / ``@view_config(decorator=...)``.
+the engine's refusal: a login redirect for browsers, JSON 401 (with ``WWW-Authenticate``)
+or 403 for APIs, 503 when Keycloak is needed and unreachable. They decorate a view
+function taking ``request`` or ``(context, request)``, a method of a view class
+(``self.request``), or go in ``config.add_view(..., decorator=login_required)`` /
+``@view_config(decorator=...)``.
 When the app has a forbidden view of its own, a 401 or 403 is raised as Pyramid's
 ``HTTPForbidden`` (carrying the engine's answer) for it, as refused permissions are;
 otherwise the answer is returned as it is.

@@ -40,12 +40,15 @@ def build_response(
     status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
 ) -> Any:
     """A Pyramid response keeping every header, repeated names (``Set-Cookie``) included."""
-    content = [("Content-Type", content_type)] if content_type else []
-    if status < 200 or status in _BODILESS:
-        return Response(body, status=status, headerlist=[*content, *headers])
+    listed = [("Content-Type", content_type), *headers] if content_type else [*headers]
+    if (
+        status < 200
+        or status in _BODILESS
+        or any(n.lower() == "content-length" for n, _ in headers)
+    ):
+        return Response(body, status=status, headerlist=listed)
     # The Content-Length WebOb would set, set here: given a body, WebOb copies the header
-    # list to drop any other, on every refusal.
-    listed = [*content, *(h for h in headers if h[0].lower() != "content-length")]
+    # list looking for another, on every refusal.
     listed.append(("Content-Length", str(len(body))))
     return Response(app_iter=[body], status=status, headerlist=listed)
 
@@ -55,7 +58,7 @@ def kc_request_types() -> Sequence[type]:
 
 
 def kc_request_method(request: Any) -> str:
-    return str(request.method)
+    return str(request.environ.get("REQUEST_METHOD", "GET"))  # WebOb's request.method
 
 
 def kc_request_url(request: Any) -> str:
