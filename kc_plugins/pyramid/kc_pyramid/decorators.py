@@ -1,14 +1,15 @@
 """View decorators: ``@login_required``, ``@roles_required(...)``, ``@bearer_required(...)``.
 
-They check the view's requirement against the engine's answer the security policy already
-has for the request (:func:`~kc_pyramid.security.guard_of`; no second token validation) with
-:meth:`kc_core.engine.Engine.authorize`, and return the engine's refusal: a login redirect
-for browsers, JSON 401 (with ``WWW-Authenticate``) or 403 for APIs, 503 when Keycloak is
-needed and unreachable. They decorate a view function taking ``request`` or
-``(context, request)``, a method of a view class (``self.request``), or go in
-``config.add_view(..., decorator=login_required)`` / ``@view_config(decorator=...)``.
-A 401 or 403 is raised as Pyramid's ``HTTPForbidden`` (carrying the engine's answer), so an
-app's own forbidden view replaces kc's, as it does for refused permissions.
+They ask the engine about the request once (:func:`~kc_pyramid.security.admit`: against the
+answer the security policy already has, if any; no second token validation), and return
+the engine's refusal: a login redirect for browsers, JSON 401 (with ``WWW-Authenticate``)
+or 403 for APIs, 503 when Keycloak is needed and unreachable. They decorate a view
+function taking ``request`` or ``(context, request)``, a method of a view class
+(``self.request``), or go in ``config.add_view(..., decorator=login_required)`` /
+``@view_config(decorator=...)``.
+When the app has a forbidden view of its own, a 401 or 403 is raised as Pyramid's
+``HTTPForbidden`` (carrying the engine's answer) for it, as refused permissions are;
+otherwise the answer is returned as it is.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from kc_core.adapters import view_decorators
 from kc_core.engine import Requirement
 
 from .security import KeycloakDenied, admit
+from .views import kc_answers_forbidden
 
 __all__ = ["admit", "bearer_required", "login_required", "protect", "roles_required"]
 
@@ -67,10 +69,12 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
 
 
 def _refusal(request: Any, requirement: Requirement) -> Any | None:
-    """The engine's refusal to return; a 401 or 403 is raised as ``HTTPForbidden`` instead,
-    so the app's forbidden view answers it as it answers refused permissions."""
+    """The engine's refusal to return; a 401 or 403 an app's forbidden view would answer is
+    raised as ``HTTPForbidden`` for it, as refused permissions are."""
     refused = admit(request, requirement)
-    if refused is not None and refused.status_code in (401, 403):
+    if refused is None or kc_answers_forbidden(request):
+        return refused
+    if refused.status_code in (401, 403):
         raise HTTPForbidden(result=KeycloakDenied("refused by kc", refused))
     return refused
 

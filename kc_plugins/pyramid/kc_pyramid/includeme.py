@@ -13,6 +13,7 @@ from typing import Any
 from pyramid.exceptions import ConfigurationError  # type: ignore[import-untyped]
 from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
 from pyramid.security import NO_PERMISSION_REQUIRED  # type: ignore[import-untyped]
+from pyramid.viewderivers import INGRESS  # type: ignore[import-untyped]
 
 from kc_core import KeycloakError
 from kc_core.adapters import ENDPOINTS, adapter_engine, adapter_registration
@@ -21,7 +22,14 @@ from kc_core.engine import Engine, Requirement
 from . import plugin as pyramid_plugin
 from .config import client_config, engine_settings, keycloak_settings, trusted_hosts
 from .security import ENGINE_KEY, KeycloakSecurityPolicy
-from .views import backchannel_logout_view, callback_view, forbidden_view, login_view, logout_view
+from .views import (
+    backchannel_logout_view,
+    callback_view,
+    forbidden_view,
+    kc_secured_view,
+    login_view,
+    logout_view,
+)
 
 __all__ = ["add_keycloak_permission", "build_engine", "includeme", "with_pyramid_adapter"]
 
@@ -61,6 +69,8 @@ def includeme(config: Any) -> None:
     registry[_POLICY_KEY] = policy
     config.set_security_policy(policy)
     config.add_forbidden_view(forbidden_view)
+    # Outside Pyramid's permission check, to answer kc's refusals without raising them.
+    config.add_view_deriver(kc_secured_view, under=INGRESS, over="secured_view")
     config.add_directive("add_keycloak_permission", add_keycloak_permission)
 
     views = (login_view, callback_view, logout_view, backchannel_logout_view)
@@ -71,13 +81,13 @@ def includeme(config: Any) -> None:
         # Public whatever the app's default permission.
         config.add_view(view, route_name=name, permission=NO_PERMISSION_REQUIRED, **csrf)
 
-    if not sessionless:
+    def check_session_factory() -> None:
+        present = registry.queryUtility(ISessionFactory) is not None
+        if not present and not sessionless:
+            raise ConfigurationError(pyramid_plugin._NO_SESSION)
+        registry[pyramid_plugin.SESSION_FACTORY_KEY] = present
 
-        def check_session_factory() -> None:
-            if config.registry.queryUtility(ISessionFactory) is None:
-                raise ConfigurationError(pyramid_plugin._NO_SESSION)
-
-        config.action(None, check_session_factory, order=_AFTER_APP_ACTIONS)
+    config.action(None, check_session_factory, order=_AFTER_APP_ACTIONS)
 
 
 def add_keycloak_permission(config: Any, name: str, requirement: Requirement) -> None:

@@ -19,12 +19,16 @@ from pyramid.response import Response  # type: ignore[import-untyped]
 
 from kc_core.adapters import first_values, response_hooks, urlencoded_values, wsgi_header_hook
 
-__all__ = ["SESSIONLESS_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
+__all__ = ["SESSIONLESS_KEY", "SESSION_FACTORY_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
 
 #: Registry key set by ``includeme`` when the app may run without a session (bearer-only).
 SESSIONLESS_KEY = "kc.sessionless"
+#: Registry key set at commit: whether the app has a session factory (not looked up per call).
+SESSION_FACTORY_KEY = "kc.session_factory"
 #: Registry key of the ``keycloak.trusted_hosts`` setting (``None``: every Host).
 TRUSTED_HOSTS_KEY = "kc.trusted_hosts"
+#: Statuses WebOb sends without a body (nor a Content-Length).
+_BODILESS = frozenset((204, 205, 304))
 _NO_SESSION = (
     "kc-pyramid keeps logins in request.session, and no session factory is registered: "
     "call config.set_session_factory(...) with a server-side or encrypted session (a login "
@@ -36,8 +40,17 @@ def build_response(
     status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
 ) -> Any:
     """A Pyramid response keeping every header, repeated names (``Set-Cookie``) included."""
-    content = [("Content-Type", content_type)] if content_type else []
-    return Response(body, status=status, headerlist=[*content, *headers])
+    listed = [("Content-Type", content_type), *headers] if content_type else [*headers]
+    if (
+        status < 200
+        or status in _BODILESS
+        or any(n.lower() == "content-length" for n, _ in headers)
+    ):
+        return Response(body, status=status, headerlist=listed)
+    # The Content-Length WebOb would set, set here: given a body, WebOb copies the header
+    # list looking for another, on every refusal.
+    listed.append(("Content-Length", str(len(body))))
+    return Response(app_iter=[body], status=status, headerlist=listed)
 
 
 def kc_request_types() -> Sequence[type]:
@@ -45,7 +58,7 @@ def kc_request_types() -> Sequence[type]:
 
 
 def kc_request_method(request: Any) -> str:
-    return str(request.method)
+    return str(request.environ.get("REQUEST_METHOD", "GET"))  # WebOb's request.method
 
 
 def kc_request_url(request: Any) -> str:
@@ -57,7 +70,11 @@ def kc_request_url(request: Any) -> str:
 
 
 def kc_request_path(request: Any) -> str:
-    # The path the app routes on (PATH_INFO), as Flask's request.path.
+    # The path the app routes on (PATH_INFO), as Flask's request.path. An ASCII path reads
+    # the same decoded: WebOb's decoding is spared on every request.
+    path = request.environ.get("PATH_INFO")
+    if isinstance(path, str) and path.isascii():
+        return path
     return str(request.path_info)
 
 
@@ -101,7 +118,10 @@ def kc_request_is_secure(request: Any) -> bool:
 
 def kc_session(request: Any) -> MutableMapping[str, Any]:
     registry = request.registry
-    if registry.queryUtility(ISessionFactory) is None:  # request.session would raise
+    present = registry.get(SESSION_FACTORY_KEY)
+    if present is None:  # before the commit that records it
+        present = registry.queryUtility(ISessionFactory) is not None
+    if not present:  # request.session would raise
         if registry.get(SESSIONLESS_KEY):
             return {}  # a bearer-only app: nothing to find, nothing kept
         raise ConfigurationError(_NO_SESSION)

@@ -2,7 +2,8 @@
 
 :class:`KeycloakSecurityPolicy` asks the engine once per request
 (:meth:`kc_core.engine.Engine.authenticate`: a bearer token, else the session, refreshed
-silently) and answers Pyramid's ``request.identity``, ``request.authenticated_userid`` and
+silently; or :meth:`~kc_core.engine.Engine.protect` when a permission is checked first)
+and answers Pyramid's ``request.identity``, ``request.authenticated_userid`` and
 ``request.has_permission`` (so ``permission=`` on views) from that one answer. A permission
 is a kc requirement:
 
@@ -86,8 +87,23 @@ def send_headers(request: Any, headers: Sequence[tuple[str, str]]) -> None:
 
 
 def admit(request: Any, requirement: Requirement) -> Any | None:
-    """The engine's refusal of ``request`` under ``requirement``, or ``None`` to proceed."""
-    guard = guard_of(request)
+    """The engine's refusal of ``request`` under ``requirement``, or ``None`` to proceed.
+
+    The request's user is asked of the engine once: a request nobody asked about yet gets
+    :meth:`~kc_core.engine.Engine.protect` (who and whether in one pass), one already asked
+    about gets :meth:`~kc_core.engine.Engine.authorize` against that answer.
+    """
+    environ = request.environ
+    guard: Guard | None = environ.get(GUARD_KEY)
+    if guard is None:
+        decided = engine_of(request).protect(request, requirement)
+        if decided.response is None and decided.claims is not None:
+            # An admitted user is the request's user; a refusal (or an exempt path's
+            # guard, which names nobody) leaves request.identity to authenticate.
+            environ[GUARD_KEY] = decided
+        if decided.headers:
+            send_headers(request, decided.headers)
+        return decided.response
     if guard.response is not None:
         return guard.response  # Keycloak unreachable: asking again would wait again
     decided = engine_of(request).authorize(request, guard, requirement)
@@ -137,6 +153,7 @@ class KeycloakSecurityPolicy:
 
     def __init__(self, permissions: Mapping[str, Requirement] | None = None) -> None:
         self._requirements: dict[str, Requirement | None] = dict(permissions or {})
+        self._granted: dict[str, Any] = {}
 
     def add_permission(self, name: str, requirement: Requirement) -> None:
         """Name a requirement: ``permission=name`` on a view then requires it."""
@@ -167,8 +184,13 @@ class KeycloakSecurityPolicy:
         if requirement is not None:
             refused = admit(request, requirement)
             if refused is None:
-                return Allowed("%s granted by Keycloak", permission)
-            unreachable = guard_of(request).response is not None
+                granted = self._granted.get(permission)
+                if granted is None:  # one result per permission, not one per request
+                    granted = self._granted[permission] = Allowed(
+                        "%s granted by Keycloak", permission
+                    )
+                return granted
+            unreachable = refused.status_code == 503
             reason = "Keycloak is unreachable" if unreachable else f"{permission!r} refused"
             return KeycloakDenied(reason, refused)
         if getattr(context, "__acl__", None) is None:

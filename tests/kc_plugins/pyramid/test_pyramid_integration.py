@@ -315,8 +315,9 @@ def test_the_request_identity_is_asked_of_the_engine_once(
     app = build_app(realm_settings(keycloak))
     engine = app.registry["kc.engine"]
     calls: list[Any] = []
-    authenticate = engine.authenticate
+    authenticate, protect = engine.authenticate, engine.protect
     engine.authenticate = lambda request: calls.append(request) or authenticate(request)
+    engine.protect = lambda request, *more: calls.append(request) or protect(request, *more)
     token = kc_web.password_grant("bob", "bob-password").access_token
     request = Request.blank("/api/perm", headers=bearer(token))
     response = request.get_response(app)
