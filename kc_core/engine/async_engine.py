@@ -87,7 +87,7 @@ class AsyncEngine:
             if not self._jwt or engine.enforcer is not None:
                 return True
             return not validator.validates_offline(token)
-        if requirement.bearer_only:
+        if requirement.bearer_only or engine.bearer_only:
             return False  # a 401 at once: no session is looked at
         if not self._local_stores:
             return True

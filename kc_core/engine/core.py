@@ -254,7 +254,8 @@ class Engine(Parts):
         if self.routes.preflight(adapter, request):
             return Guard()
         call = self.call(request, adapter)
-        if requirement.bearer_only:
+        if requirement.bearer_only or self.bearer_only:
+            # A bearer-only client has no sessions to look up and no login to send anyone to.
             return Guard(response=_unauthorized(call, None))
         return protection.protect_session(self, call, requirement)
 

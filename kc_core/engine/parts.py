@@ -57,6 +57,8 @@ class Parts:
             origin = _pinned_origin(self.settings, client.config)
             self._tenants[name] = Tenant(name, client, tenant_store, origin)
         self._single = next(iter(self._tenants.values())) if len(self._tenants) == 1 else None
+        #: Every tenant's client is bearer-only: no session can exist, nobody can log in.
+        self.bearer_only = all(t.client.config.bearer_only for t in self._tenants.values())
         self._server_sessions = ServerSessions(self.settings)
         self.sessions: SessionBackend = (
             self._server_sessions if self.cookies is None else CookieSessions(self.cookies)

@@ -96,8 +96,8 @@ def authenticate(parts: Parts, call: Call) -> Guard:
             return Guard(response=_unavailable(call, exc))
         identity = parts.identities.of(token, claims, call.request)
         return Guard(identity=identity, token=token, claims=claims, bearer=True)
-    if parts.routes.preflight(call.adapter, call.request):
-        return Guard()  # no session is read or written for a preflight
+    if parts.bearer_only or parts.routes.preflight(call.adapter, call.request):
+        return Guard()  # no session is read or written for a preflight or a bearer-only client
     try:
         found = session_user(parts, call)
     except Unavailable as exc:

@@ -669,3 +669,25 @@ def test_a_token_seen_once_leaves_no_identity_or_verdict_behind(
     assert second.identity is not first.identity
     assert engine.protect(bearer(token), requirement).identity is second.identity
     assert token in engine.authorizer._verdicts
+
+
+def test_a_bearer_only_client_answers_401_without_reading_any_session(
+    make_engine: Callable[..., Engine],
+    keycloak: KeycloakRealm,
+    tokens_of: Callable[[str], TokenSet],
+) -> None:
+    # Nobody can log in through a bearer-only client: a browser gets the 401 too, and the
+    # session (which such an app may not even have) is never read or written.
+    engine = make_engine(config=realm_config(keycloak, bearer_only=True))
+    browser = ToyRequest(url=f"{APP}/private", headers={"Accept": "text/html"})
+    browser.session["kc"] = {"key": "left-over"}
+    for answer in (
+        engine.protect(browser).response,
+        asyncio.run(AsyncEngine(engine).protect(browser)).response,
+    ):
+        assert answer.status == 401
+        assert answer.header("WWW-Authenticate").startswith("Bearer")
+    assert engine.authenticate(browser).identity is None
+    assert browser.session == {"kc": {"key": "left-over"}}
+    token = tokens_of("alice").access_token
+    assert engine.protect(bearer(token)).identity.username == "alice"
