@@ -15,9 +15,14 @@ from typing import Any
 
 from starlette.authentication import AuthCredentials, AuthenticationBackend, BaseUser
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from kc_core.adapters import KeycloakUserBase, UserMemo, role_names
-from kc_core.engine import AsyncEngine, Engine, Guard
+from kc_core.engine import AsyncEngine, Engine, Guard, Requirement
+from kc_core.errors import KeycloakError
+from kc_core.plugins import Adapter
+
+from .plugin import remember_header
 
 __all__ = [
     "BACKEND_KEY",
@@ -25,6 +30,7 @@ __all__ = [
     "KeycloakBackend",
     "KeycloakCredentials",
     "KeycloakUser",
+    "NoTokenRefusal",
 ]
 
 #: Scope key of the backend that authenticated the connection (protection helpers use it).
@@ -33,6 +39,10 @@ BACKEND_KEY = "kc.backend"
 HEADERS_KEY = "kc.headers"
 #: Scope key of the engine's answer for the connection (its identity, token and claims).
 GUARD_KEY = "kc.guard"
+
+_AUTHORIZATION = b"authorization"
+_TAIL = 32  # bytes of an Authorization value that key its memo: a token's signature differs
+_AUTHORIZATIONS_KEPT = 1024  # a miss costs only the decoding it saves
 
 
 class KeycloakUser(KeycloakUserBase, BaseUser):
@@ -107,6 +117,11 @@ class KeycloakBackend(AuthenticationBackend):
         self._session_key = self.engine.engine.settings.session_key
         self._cookie_mode = self.engine.engine.cookies is not None
         self._users = UserMemo()
+        # Authorization values seen lately, each decoded once: the same str for the same
+        # token, so the engine hashes a 1-2 KB token once instead of on every request.
+        self._authorizations: dict[bytes, tuple[bytes, str]] = {}
+        #: The engine's 401 for a bearer-only route reached without credentials.
+        self.no_token = NoTokenRefusal(self.engine.engine)
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
         """``(credentials, user)`` of the connection, or ``None`` for a visitor."""
@@ -114,9 +129,15 @@ class KeycloakBackend(AuthenticationBackend):
         scope[BACKEND_KEY] = self
         if not self.may_be_logged_in(scope):
             return None  # nothing to look up: no worker thread for visitors
+        return await self.identify(conn)
+
+    async def identify(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        """:meth:`authenticate` for a connection :meth:`may_be_logged_in` let through."""
         guard = await self.engine.authenticate(conn)
+        scope = conn.scope
         scope[GUARD_KEY] = guard  # protected routes authorize against it, no second validation
-        self.add_headers(scope, guard)
+        if guard.headers:
+            self.add_headers(scope, guard)
         if guard.identity is None:
             return None
         return self.credentials_and_user(guard.identity, guard.token)
@@ -152,10 +173,94 @@ class KeycloakBackend(AuthenticationBackend):
         Starlette's session is already in memory (a signed cookie): a request with neither an
         ``Authorization`` header nor kc's session entry is a visitor.
         """
-        if self._cookie_mode:
+        if self.authorization(scope) is not None or self._cookie_mode:
             return True
-        for name, _value in scope["headers"]:
-            if name == b"authorization":
-                return True
         session = scope.get("session")
         return session is not None and self._session_key in session
+
+    def authorization(self, scope: Any) -> str | None:
+        """The connection's ``Authorization`` header (``None`` without one), decoded.
+
+        The header hook then answers this same string for the rest of the request.
+        """
+        for name, value in scope["headers"]:
+            if name == _AUTHORIZATION:
+                return self._decoded(scope, value)
+        return None
+
+    def _decoded(self, scope: Any, value: bytes) -> str:
+        memo = self._authorizations
+        tail = value[-_TAIL:]
+        hit = memo.get(tail)
+        if hit is not None and hit[0] == value:
+            text = hit[1]
+        else:
+            text = value.decode("latin-1")
+            if len(memo) >= _AUTHORIZATIONS_KEPT:
+                memo.clear()
+            memo[tail] = (value, text)
+        remember_header(scope, "authorization", text)
+        return text
+
+
+class NoTokenRefusal:
+    """The engine's 401 for a request without credentials on a bearer-only route, kept the
+    first time the engine answers one: the next ones get a copy, with no engine call.
+
+    The engine answers such a request the same way every time (no token: no ``error`` in the
+    challenge, no session read, no cookie); only the tenant's realm and the adapter's
+    response shape it. So the answer is kept only for an engine of one tenant, and copied
+    only for a request of the same adapter that the engine would refuse the same way: no
+    ``Authorization`` header at all, not an ``OPTIONS`` (a CORS preflight may pass), not on
+    an exempt path or route. Any other request goes to the engine.
+    """
+
+    __slots__ = ("_adapter", "_engine", "_fields", "_headers", "_single_tenant")
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        try:
+            engine.client  # noqa: B018 (raises with several tenants: realms, hence answers, differ)
+        except KeycloakError:
+            self._single_tenant = False
+        else:
+            self._single_tenant = True
+        self._adapter: Adapter | None = None  # the adapter of the kept answer, once kept
+        self._fields: dict[str, Any] = {}
+        self._headers: list[tuple[bytes, bytes]] = []
+
+    def adapter_if_applies(self, conn: HTTPConnection, requirement: Requirement) -> Adapter | None:
+        """The connection's adapter when the engine's answer is the no-token 401, else ``None``."""
+        if not (requirement.bearer_only and self._single_tenant):
+            return None
+        scope = conn.scope
+        if scope.get("method") == "OPTIONS":
+            return None
+        for name, _value in scope["headers"]:
+            if name == _AUTHORIZATION:
+                return None  # even an empty one: the engine judges it
+        engine = self._engine
+        adapter = engine.plugins.adapter_for(conn)
+        path = adapter.path(conn)
+        if engine.is_exempt(path) or engine.routes.exempt(adapter, conn, path):
+            return None
+        return adapter
+
+    def answer(self, adapter: Adapter) -> Response | None:
+        """A new copy of the kept 401, if one made through ``adapter`` is kept."""
+        if adapter is not self._adapter:
+            return None
+        response: Response = object.__new__(Response)
+        response.__dict__.update(self._fields)
+        response.raw_headers = self._headers.copy()  # its own list: FastAPI, handlers add to it
+        return response
+
+    def keep(self, adapter: Adapter, guard: Guard) -> None:
+        """Keep the engine's answer to a request :meth:`adapter_if_applies` accepted."""
+        response = guard.response
+        if type(response) is Response and response.status_code == 401 and not guard.headers:
+            # Copied before the app sees it: nothing has changed it yet. Starlette's cached
+            # ``headers`` view is left out: it would write to this response's list.
+            self._fields = {k: v for k, v in vars(response).items() if k != "_headers"}
+            self._headers = list(response.raw_headers)
+            self._adapter = adapter

@@ -35,7 +35,7 @@ from kc_core.stores import TokenStore
 from kc_core.stores.cookie import CookieTokenStore
 
 from . import plugin as starlette_plugin
-from .authentication import HEADERS_KEY, KeycloakBackend
+from .authentication import BACKEND_KEY, HEADERS_KEY, KeycloakBackend
 from .config import engine_settings
 from .errors import AccessRefused
 from .plugin import FORM_KEY, app_path, raw_headers
@@ -130,13 +130,32 @@ class KeycloakMiddleware:
         return self.engine.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and app_path(scope) in self._endpoints:
-            await self.serve_endpoint(scope, receive, send)
-        elif scope["type"] in ("http", "websocket"):
-            await self.authenticate(HTTPConnection(scope))
-            await self.call_app(scope, receive, send)
-        else:
+        kind = scope["type"]
+        if kind == "http":
+            if app_path(scope) in self._endpoints:
+                await self.serve_endpoint(scope, receive, send)
+                return
+        elif kind != "websocket":
             await self.app(scope, receive, send)  # lifespan: no connection to authenticate
+            return
+        # authenticate() and call_app() inlined: every request and handshake runs this.
+        backend = self.backend
+        scope[BACKEND_KEY] = backend
+        if backend.may_be_logged_in(scope):
+            result = await backend.identify(HTTPConnection(scope))
+            if result is not None:
+                scope["auth"], scope["user"] = result
+            else:
+                scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
+        else:
+            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
+        # Only token cookies (cookie mode) ever add headers to the app's response.
+        if self._cookie_mode or HEADERS_KEY in scope:
+            send = _adding_headers(scope, send)
+        try:
+            await self.app(scope, receive, send)
+        except AccessRefused as refused:
+            await self.send_refusal(refused, scope, receive, send)
 
     async def authenticate(self, connection: HTTPConnection) -> None:
         """Put the user and credentials on the scope, as Starlette's middleware does."""
@@ -152,10 +171,17 @@ class KeycloakMiddleware:
         try:
             await self.app(scope, receive, send)
         except AccessRefused as refused:
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008})
-            else:
-                await refused.response(scope, receive, send)
+            await self.send_refusal(refused, scope, receive, send)
+
+    @staticmethod
+    async def send_refusal(
+        refused: AccessRefused, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Send the refusal the app raised (a WebSocket handshake is closed instead)."""
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            await refused.response(scope, receive, send)
 
     async def serve_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one of the engine's endpoints (its form read first, for POSTs)."""

@@ -20,7 +20,7 @@ from starlette.types import Scope
 from kc_core.adapters import first_values, response_hooks
 from kc_core.plugins import hookimpl
 
-__all__ = ["FORM_KEY", "app_path", "build_response", "raw_headers"]
+__all__ = ["FORM_KEY", "app_path", "build_response", "raw_headers", "remember_header"]
 
 #: Scope key of the urlencoded form the middleware read for the engine's POST endpoints.
 FORM_KEY = "kc.form"
@@ -82,6 +82,12 @@ def kc_request_path(request: HTTPConnection) -> str:
 @hookimpl
 def kc_request_query(request: HTTPConnection) -> Mapping[str, str]:
     return first_values(request.query_params.multi_items())
+
+
+def remember_header(scope: Scope, name: str, text: str | None) -> None:
+    """Start the scope's decoded headers with ``name`` read as ``text`` (the header hook's
+    answer for this request), for a caller that has just read and decoded it."""
+    scope[_DECODED_KEY] = (scope["headers"], {name: text})
 
 
 @hookimpl

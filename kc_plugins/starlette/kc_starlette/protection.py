@@ -5,7 +5,9 @@ its answer: a login redirect for browsers, a JSON 401 with ``WWW-Authenticate`` 
 clients, a JSON 403 without the role, a 503 when Keycloak is needed and unreachable. An
 admitted request finds the user on ``request.user`` and the token on ``request.auth.token``.
 They need :class:`~kc_starlette.KeycloakMiddleware` (or :class:`~kc_starlette.KeycloakBackend`
-for the decorators) in front of the app.
+for the decorators) in front of the app. A request without credentials on a bearer-only
+route gets a copy of the engine's first such 401
+(:class:`~kc_starlette.authentication.NoTokenRefusal`).
 """
 
 from __future__ import annotations
@@ -65,15 +67,26 @@ def engine_of(connection: HTTPConnection) -> Engine:
 
 async def admit(connection: HTTPConnection, requirement: Requirement) -> Response | None:
     """The engine's refusal for ``connection``, or ``None`` after putting the user on the scope."""
-    backend = _backend_of(connection)
-    authenticated = connection.scope.get(GUARD_KEY)
+    scope = connection.scope
+    backend = scope.get(BACKEND_KEY)
+    if not isinstance(backend, KeycloakBackend):
+        backend = _backend_of(connection)  # raises
+    authenticated = scope.get(GUARD_KEY)
     if isinstance(authenticated, Guard):
         guard = await backend.engine.authorize(connection, authenticated, requirement)
     else:
+        no_token = backend.no_token
+        adapter = no_token.adapter_if_applies(connection, requirement)
+        if adapter is not None:
+            kept = no_token.answer(adapter)
+            if kept is not None:
+                return kept
         guard = await backend.engine.protect(connection, requirement)
-    if guard.allowed:
-        backend.admit(connection.scope, guard)
+        if adapter is not None:
+            no_token.keep(adapter, guard)
     response: Response | None = guard.response
+    if response is None:
+        backend.admit(scope, guard)
     return response
 
 
@@ -96,8 +109,12 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
 
         @functools.wraps(endpoint)
         async def protected(*args: Any, **kwargs: Any) -> Any:
-            connection = args[0] if args and isinstance(args[0], HTTPConnection) else None
-            connection = connection or _connection_in(args, kwargs)
+            first = args[0] if args else None
+            # The type first: an isinstance of HTTPConnection (an ABC) costs more.
+            if type(first) is Request or isinstance(first, HTTPConnection):
+                connection: HTTPConnection = first
+            else:
+                connection = _connection_in(args, kwargs)
             refused = await admit(connection, requirement)
             if refused is not None:
                 raise_if_handled(connection, refused)  # the app's handler answers, if it has one
