@@ -6,7 +6,9 @@ and ``benchmarks/requirements.txt`` (the peers are not dependencies of kc).
 Per framework, in one process and one run, called in-process through the WSGI or ASGI entry
 point with a prepared request, samples taken in interleaved rounds:
 
-- FastAPI: the bare app; kc-starlette's ``@bearer_required`` and ``Depends(require_bearer)``;
+- FastAPI: the bare app; kc-starlette's ``@bearer_required``, ``Depends(require_bearer)`` and
+  ``KeycloakMiddleware(require=...)`` (every route protected, refused before routing, as the
+  peer does);
   fastapi-keycloak-middleware (its middleware on every route, validating with python-keycloak
   and jwcrypto against the realm's key set, iss and aud checked as kc checks them);
 - Flask: the bare view; kc-flask's ``@bearer_required``; Authlib's ``ResourceProtector``
@@ -55,6 +57,7 @@ from authlib.integrations.flask_oauth2 import ResourceProtector
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from bench_flask import make_app as kc_flask_app
 from bench_starlette import fastapi_app as kc_fastapi_app
+from bench_starlette import fastapi_required_app
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
@@ -262,6 +265,9 @@ def main(argv: list[str] | None = None) -> bool:
             "kc-starlette FastAPI @bearer_required": kc_fastapi_app(server_url),
             "kc-starlette FastAPI Depends(require_bearer)": kc_fastapi_app(
                 server_url, dependency=True
+            ),
+            "kc-starlette FastAPI KeycloakMiddleware(require=...)": fastapi_required_app(
+                server_url
             ),
             "fastapi-keycloak-middleware": fastapi_keycloak_middleware_app(server_url),
         }

@@ -8,11 +8,13 @@ the bare Starlette app and the Starlette app with ``KeycloakMiddleware`` in fron
 endpoint under ``@bearer_required(roles=["reader"])``; the bare FastAPI app and the FastAPI
 app with the middleware, protected by the same decorator or by the dependency form
 (``Depends(require_bearer(roles=["reader"]))``), that one against the bare app with a no-op
-dependency in the same place (FastAPI's own cost of a dependency is not kc's). Tokens are
+dependency in the same place (FastAPI's own cost of a dependency is not kc's), or by the
+middleware alone (``require=Requirement.for_bearer(roles=["reader"])``: every route, refused
+before routing) on a plain endpoint. Tokens are
 RS256 and shaped like Keycloak's, signed here; a local stand-in for Keycloak serves discovery
 and the JWKS once, before timing. Each protected form is timed with a token seen before, a
 first-seen token (a distinct token for every call, the cache on as in production) and
-without a token (the 401), next to ``TokenValidator.validate`` of first-seen tokens alone.
+without a token (the 401), next to each bare app validating first-seen tokens by hand.
 Samples are taken in interleaved rounds.
 """
 
@@ -54,6 +56,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from kc_core import Config
+from kc_core.engine import Requirement
 
 BARE_STARLETTE = "bare Starlette app"
 BARE_FASTAPI = "bare FastAPI app"
@@ -61,17 +64,27 @@ BARE_FASTAPI_DEPENDENCY = "bare FastAPI app, a no-op Depends"
 STARLETTE = "Starlette @bearer_required"
 FASTAPI_DECORATOR = "FastAPI @bearer_required"
 FASTAPI_DEPENDENCY = "FastAPI Depends(require_bearer)"
+FASTAPI_MIDDLEWARE = "FastAPI KeycloakMiddleware(require=...)"
 
 
 async def endpoint(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-def kc_middleware(server_url: str) -> Middleware:
+def kc_middleware(server_url: str, require: Requirement | None = None) -> Middleware:
     """``KeycloakMiddleware`` on an engine whose discovery and keys are fetched now."""
     engine = build_engine(config=Config(server_url=server_url, realm=REALM, client_id=CLIENT_ID))
     engine.client.warm_up()  # never while timing
-    return Middleware(KeycloakMiddleware, engine=engine)
+    return Middleware(KeycloakMiddleware, engine=engine, require=require)
+
+
+def fastapi_required_app(server_url: str) -> FastAPI:
+    """Every route of the FastAPI app behind ``KeycloakMiddleware(require=...)``: a bearer
+    token with the role, refused before routing; the route a plain endpoint."""
+    required = Requirement.for_bearer(roles=["reader"])
+    app = FastAPI(middleware=[kc_middleware(server_url, required)])
+    app.get("/api", response_class=PlainTextResponse)(endpoint)
+    return app
 
 
 def starlette_app(server_url: str | None) -> Starlette:
@@ -147,6 +160,7 @@ def main(argv: list[str] | None = None) -> bool:
                 BARE_FASTAPI_DEPENDENCY,
                 fastapi_app(server_url, dependency=True),
             ),
+            FASTAPI_MIDDLEWARE: (BARE_FASTAPI, fastapi_required_app(server_url)),
         }
         for form, (_, app) in forms.items():  # each app its own engine: the pool is new to it
             rows[f"{form}, {CACHED}"] = asgi_request_loop(app, cached, args.number)

@@ -28,7 +28,7 @@ from kc_core.adapters import (
     read_form_body,
     seed_guard,
 )
-from kc_core.engine import AsyncEngine, Engine, EngineSettings
+from kc_core.engine import AsyncEngine, Engine, EngineSettings, Requirement
 from kc_core.plugins import Plugins
 from kc_core.seed import SeedMiddleware
 from kc_core.stores import TokenStore
@@ -39,6 +39,7 @@ from .authentication import BACKEND_KEY, HEADERS_KEY, KeycloakBackend
 from .config import engine_settings
 from .errors import AccessRefused
 from .plugin import FORM_KEY, app_path, raw_headers
+from .protection import admit
 
 __all__ = [
     "MAX_FORM_BYTES",
@@ -90,12 +91,20 @@ class KeycloakMiddleware:
             other arguments and the environment (``KEYCLOAK_*``, then ``keycloak.json``).
         config, settings, store, plugins, enforcer: as for :class:`~kc_core.engine.Engine`.
         environ: where ``KEYCLOAK_*`` settings are read (default ``os.environ``).
+        require: what every HTTP request must meet before the app sees it (a JSON API
+            protected as a whole: ``Requirement.for_bearer()``, with roles if all need
+            them); refused here, before routing. kc's endpoints, ``exempt_paths``,
+            ``exempt_routes`` and CORS preflights pass. Routes may still ask for more.
 
     Example::
 
         app = Starlette(routes=routes)
         app.add_middleware(KeycloakMiddleware)
         app.add_middleware(SessionMiddleware, secret_key=os.environ["SECRET_KEY"])
+
+        api = FastAPI()  # every route needs a bearer token, but /health
+        api.add_middleware(KeycloakMiddleware, require=Requirement.for_bearer(),
+                           settings=EngineSettings(exempt_paths=("/health",)))
 
     Raises:
         ConfigError: a required setting is missing or invalid (when the stack is built).
@@ -112,8 +121,10 @@ class KeycloakMiddleware:
         plugins: Plugins | None = None,
         enforcer: Any = None,
         environ: Mapping[str, str] | None = None,
+        require: Requirement | None = None,
     ) -> None:
         self.app = app
+        self.require = require
         self.engine = engine or build_engine(
             config=config, settings=settings, store=store, plugins=plugins,
             enforcer=enforcer, environ=environ,
@@ -141,7 +152,13 @@ class KeycloakMiddleware:
         # authenticate() and call_app() inlined: every request and handshake runs this.
         backend = self.backend
         scope[BACKEND_KEY] = backend
-        if backend.may_be_logged_in(scope):
+        if self.require is not None and kind == "http":
+            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
+            refusal = await admit(HTTPConnection(scope), self.require)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        elif backend.may_be_logged_in(scope):
             result = await backend.identify(HTTPConnection(scope))
             if result is not None:
                 scope["auth"], scope["user"] = result

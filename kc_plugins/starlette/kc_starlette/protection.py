@@ -86,6 +86,7 @@ async def admit(connection: HTTPConnection, requirement: Requirement) -> Respons
             no_token.keep(adapter, guard)
     response: Response | None = guard.response
     if response is None:
+        scope[GUARD_KEY] = guard  # what the next check of this request authorizes against
         backend.admit(scope, guard)
     return response
 
