@@ -59,13 +59,11 @@ class BearerTokens:
         self._tokens: dict[str, str] = {}  # Authorization header -> its token
 
     def token_of(self, authorization: str) -> str | None:
-        """The header's bearer token (remembered by :meth:`cached`), else ``None``."""
-        token = self._tokens.get(authorization)
-        return bearer_token(authorization) if token is None else token
+        """The header's bearer token, else ``None``.
 
-    def cached(self, tenant: Tenant, authorization: str) -> tuple[str, Mapping[str, Any]] | None:
-        """The header's token and its claims, if verified before (no I/O), else ``None``."""
-        # The same token string each time: its (1-2 KB) hash is computed once, not per check.
+        Remembered per header value: the same token string each time, so its (1-2 KB) hash
+        is computed once, not on every request's cache look-up.
+        """
         token = self._tokens.get(authorization)
         if token is None:
             token = bearer_token(authorization)
@@ -74,6 +72,13 @@ class BearerTokens:
             if len(self._tokens) >= MEMO_SIZE:
                 self._tokens.clear()
             self._tokens[authorization] = token
+        return token
+
+    def cached(self, tenant: Tenant, authorization: str) -> tuple[str, Mapping[str, Any]] | None:
+        """The header's token and its claims, if verified before (no I/O), else ``None``."""
+        token = self.token_of(authorization)
+        if token is None:
+            return None
         if self.jwt:
             validator = tenant.ready_validator
             claims = None if validator is None else validator.cached(token)

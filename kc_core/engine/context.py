@@ -12,6 +12,7 @@ from ..oidc import Client, TokenSet
 from ..plugins import Adapter, Plugins
 from ..stores import TokenStore
 from ..tokens import TokenValidator
+from .values import Guard
 
 LOGINS_KEY = "kc.logins"
 # Completed logins not yet followed by an admitted request, and why a session was refused:
@@ -112,7 +113,8 @@ class Identities:
 
     def __init__(self, plugins: Plugins) -> None:
         self._plugins = plugins
-        self._memo: dict[str, tuple[Mapping[str, Any], Any]] = {}
+        # token -> its claims, its identity and, once asked for, its bearer guard
+        self._memo: dict[str, tuple[Mapping[str, Any], Any, Guard | None]] = {}
 
     def of(self, token: str | None, claims: Mapping[str, Any], request: Any) -> Any:
         """The identity for ``claims`` (of ``token``; ``None``: built, not remembered)."""
@@ -122,10 +124,27 @@ class Identities:
         if hit is not None and hit[0] is claims:
             return hit[1]
         identity = self._plugins.build_identity(claims, request)
+        self._keep(token, (claims, identity, None))
+        return identity
+
+    def bearer_guard(self, token: str, claims: Mapping[str, Any], request: Any) -> Guard:
+        """The guard admitting bearer token ``token``: one per token, as its identity."""
+        hit = self._memo.get(token)
+        if hit is not None and hit[0] is claims:
+            guard = hit[2]
+            if guard is None:
+                guard = Guard(identity=hit[1], token=token, claims=claims, bearer=True)
+                self._memo[token] = (claims, hit[1], guard)
+            return guard
+        identity = self._plugins.build_identity(claims, request)
+        guard = Guard(identity=identity, token=token, claims=claims, bearer=True)
+        self._keep(token, (claims, identity, guard))
+        return guard
+
+    def _keep(self, token: str, entry: tuple[Mapping[str, Any], Any, Guard | None]) -> None:
         if len(self._memo) >= MEMO_SIZE:
             self._memo.clear()
-        self._memo[token] = (claims, identity)
-        return identity
+        self._memo[token] = entry
 
     def of_id_token(self, tokens: TokenSet, request: Any) -> Any:
         """The identity in a token set's ID-token claims, or ``None`` without them."""

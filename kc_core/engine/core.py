@@ -118,12 +118,8 @@ class Engine(Parts):
         requirement: Requirement,
         remember: bool = True,
     ) -> Guard:
-        # ``remember``: the token was seen before, so its identity and verdicts are kept for
-        # its next requests; a token seen once (a first request) leaves nothing behind here.
-        if remember:
-            identity = self.identities.of(token, claims, request)
-        else:
-            identity = self.plugins.build_identity(claims, request)
+        # ``remember``: the token was seen before, so its identity, guard and verdicts are
+        # kept for its next requests; a token seen once (a first request) leaves nothing here.
         authorizer = self.authorizer
         if requirement.roles or requirement.scopes:
             client_id = tenant.client.config.client_id
@@ -136,6 +132,14 @@ class Engine(Parts):
             denied = authorizer.enforce(self.call(request, adapter), claims, token)
             if denied is not None:
                 return Guard(response=denied)
+        return self._bearer_guard(request, token, claims, remember)
+
+    def _bearer_guard(
+        self, request: Any, token: str, claims: Mapping[str, Any], remember: bool
+    ) -> Guard:
+        if remember:
+            return self.identities.bearer_guard(token, claims, request)
+        identity = self.plugins.build_identity(claims, request)
         return Guard(identity=identity, token=token, claims=claims, bearer=True)
 
     def _judge_bearer(
@@ -173,11 +177,7 @@ class Engine(Parts):
             except KeycloakError as exc:
                 return protection.bearer_refusal(self.call(request, adapter), exc)
         if requirement is None:
-            if remember:
-                identity = self.identities.of(token, claims, request)
-            else:
-                identity = self.plugins.build_identity(claims, request)
-            return Guard(identity=identity, token=token, claims=claims, bearer=True)
+            return self._bearer_guard(request, token, claims, remember)
         return self._admit_bearer(request, adapter, tenant, token, claims, requirement, remember)
 
     def _protect_locally(self, request: Any, requirement: Requirement) -> Guard | None:
@@ -213,9 +213,7 @@ class Engine(Parts):
             found = self.bearer.cached(tenant, authorization)
             if found is None:
                 return None
-            token, claims = found
-            identity = self.identities.of(token, claims, request)
-            return Guard(identity=identity, token=token, claims=claims, bearer=True)
+            return self.identities.bearer_guard(found[0], found[1], request)
         return self._judge_bearer(request, adapter, tenant, authorization, None, True)
 
     # -- protection -------------------------------------------------------------------------
