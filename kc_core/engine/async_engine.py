@@ -113,7 +113,7 @@ class AsyncEngine:
         """See :meth:`Engine.authorize`; on the loop unless a policy enforcer may call out."""
         if guard.claims is None or guard.response is not None:
             return await self.protect(request, requirement)
-        if self.engine.enforcer is None:
+        if self.engine.authorizer.enforcer is None:
             return self.engine.authorize(request, guard, requirement)
         return await self._off_loop(self.engine.authorize, request, guard, requirement)
 

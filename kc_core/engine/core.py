@@ -278,13 +278,10 @@ class Engine(Parts):
         claims = guard.claims
         if guard.response is not None or claims is None:
             return self.protect(request, requirement)
-        adapter = self.plugins.adapter_for(request)
-        path = adapter.path(request)
-        if self.is_exempt(path) or self.routes.exempt(adapter, request, path):
-            return guard
         tenant = self._single
         if not (requirement.bearer_only and not guard.bearer) and self.authorizer.enforcer is None:
-            # Nothing to ask and no answer to build unless the roles or scopes are missing.
+            # Nothing to ask and no answer to build unless the roles or scopes are missing;
+            # what passes here passes on an exempt path too, so the path is read only after.
             if not (requirement.roles or requirement.scopes):
                 return guard
             if tenant is None:
@@ -293,8 +290,8 @@ class Engine(Parts):
             token = guard.token or ""
             if self.authorizer.requirement_failure(token, claims, requirement, client_id) is None:
                 return guard
-        call = Call(request, adapter, self._tenant, tenant)
-        return protection.authorize(self, call, guard, requirement)
+        call = Call(request, self.plugins.adapter_for(request), self._tenant, tenant)
+        return protection.authorize(self, call, guard, requirement)  # exempt paths pass there
 
     def refuse(self, request: Any, guard: Guard, reason: str, api: bool | None = None) -> Any:
         """The engine's refusal of a request the app's own rules denied (an ACL, a check).
