@@ -333,6 +333,19 @@ def test_authorize_checks_a_route_against_the_authenticated_claims_without_reval
     assert engine.authorize(bearer("not-even-a-token"), alice, needs_admin) is alice
 
 
+def test_authorize_lets_an_exempt_path_pass_whatever_the_route_asks(
+    make_engine: Callable[..., Engine], tokens_of: Callable[[str], TokenSet]
+) -> None:
+    engine = make_engine(exempt_paths=("/public",), exempt_routes=("GET /health",))
+    bob = engine.authenticate(bearer(tokens_of("bob").access_token))
+    needs_admin = Requirement(roles=("realm:admin",))
+    for path in ("/public", "/health"):
+        assert engine.authorize(bearer("t", path=path), bob, needs_admin) is bob
+    session = logged_in(engine, tokens_of("carol"), path="/public")
+    assert engine.authorize(session, engine.authenticate(session), Requirement.for_bearer()).allowed
+    assert engine.authorize(bearer("t", path="/private"), bob, needs_admin).response.status == 403
+
+
 def test_authorize_keeps_protect_semantics_for_visitors_and_sessions(
     engine: Engine, tokens_of: Callable[[str], TokenSet]
 ) -> None:
