@@ -149,7 +149,7 @@ class KeycloakMiddleware:
         elif kind != "websocket":
             await self.app(scope, receive, send)  # lifespan: no connection to authenticate
             return
-        # authenticate() and call_app() inlined: every request and handshake runs this.
+        # authenticate() inlined: every request and handshake runs this.
         backend = self.backend
         scope[BACKEND_KEY] = backend
         if self.require is not None and kind == "http":
@@ -166,13 +166,7 @@ class KeycloakMiddleware:
                 scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
         else:
             scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
-        # Only token cookies (cookie mode) ever add headers to the app's response.
-        if self._cookie_mode or HEADERS_KEY in scope:
-            send = _adding_headers(scope, send)
-        try:
-            await self.app(scope, receive, send)
-        except AccessRefused as refused:
-            await self.send_refusal(refused, scope, receive, send)
+        await self.call_app(scope, receive, send)
 
     async def authenticate(self, connection: HTTPConnection) -> None:
         """Put the user and credentials on the scope, as Starlette's middleware does."""
