@@ -132,6 +132,8 @@ class Engine(Parts):
             denied = authorizer.enforce(self.call(request, adapter), claims, token)
             if denied is not None:
                 return Guard(response=denied)
+        if remember:
+            return self.identities.bearer_guard(token, claims, request)
         return self._bearer_guard(request, token, claims, remember)
 
     def _bearer_guard(
@@ -189,7 +191,9 @@ class Engine(Parts):
             return None
         adapter = self.plugins.adapter_for(request)
         path = adapter.path(request)
-        if self.is_exempt(path) or self.routes.exempt(adapter, request, path):
+        if self.is_exempt(path) or (
+            self.routes.rules and self.routes.exempt(adapter, request, path)
+        ):
             return Guard()
         authorization = adapter.header(request, "authorization")
         if authorization is None or not self.bearer.jwt or self.authorizer.enforcer is not None:
@@ -231,7 +235,9 @@ class Engine(Parts):
         """
         adapter = self.plugins.adapter_for(request)
         path = adapter.path(request)
-        if self.is_exempt(path) or self.routes.exempt(adapter, request, path):
+        if self.is_exempt(path) or (
+            self.routes.rules and self.routes.exempt(adapter, request, path)
+        ):
             return Guard()
         authorization = adapter.header(request, "authorization")
         if authorization is not None:
