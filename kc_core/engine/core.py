@@ -134,13 +134,10 @@ class Engine(Parts):
                 return Guard(response=denied)
         if remember:
             return self.identities.bearer_guard(token, claims, request)
-        return self._bearer_guard(request, token, claims, remember)
+        return self._first_seen_guard(request, token, claims)
 
-    def _bearer_guard(
-        self, request: Any, token: str, claims: Mapping[str, Any], remember: bool
-    ) -> Guard:
-        if remember:
-            return self.identities.bearer_guard(token, claims, request)
+    def _first_seen_guard(self, request: Any, token: str, claims: Mapping[str, Any]) -> Guard:
+        # Built, not kept: a token's first request may be its only one.
         identity = self.plugins.build_identity(claims, request)
         return Guard(identity=identity, token=token, claims=claims, bearer=True)
 
@@ -179,7 +176,9 @@ class Engine(Parts):
             except KeycloakError as exc:
                 return protection.bearer_refusal(self.call(request, adapter), exc)
         if requirement is None:
-            return self._bearer_guard(request, token, claims, remember)
+            if remember:
+                return self.identities.bearer_guard(token, claims, request)
+            return self._first_seen_guard(request, token, claims)
         return self._admit_bearer(request, adapter, tenant, token, claims, requirement, remember)
 
     def _protect_locally(self, request: Any, requirement: Requirement) -> Guard | None:
