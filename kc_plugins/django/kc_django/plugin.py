@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import MutableMapping, Sequence
 from contextlib import suppress
 from http.cookies import CookieError
+from logging import ERROR, WARNING
 from typing import Any, TypeVar, cast
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.middleware.csrf import rotate_token
+from django.utils.log import request_logger
 
 from kc_core.adapters import environ_hooks, request_attribute, request_call, response_hooks
 from kc_core.plugins import hookimpl
@@ -43,7 +45,12 @@ def build_response(
     status: int, body: bytes, content_type: str | None, headers: Headers
 ) -> HttpResponse:
     """A Django response with kc's status, body and headers."""
-    return add_headers(HttpResponse(body, status=status, content_type=content_type), headers)
+    response = add_headers(HttpResponse(body, status=status, content_type=content_type), headers)
+    if status >= 400 and not request_logger.isEnabledFor(ERROR if status >= 500 else WARNING):
+        # Django's handler would format its log line of this answer for a logger that drops
+        # it (log_response checks this flag first): the same outcome, without that work.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def _first_values(values: Any) -> dict[str, str]:
