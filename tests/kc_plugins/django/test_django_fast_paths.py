@@ -21,6 +21,7 @@ from django.test.utils import override_settings
 from django.utils.functional import SimpleLazyObject
 from kc_django import bearer_required
 from kc_django.middleware import KeycloakMiddleware
+from kc_django.plugin import build_response
 from kc_django.users import KeycloakUser
 
 NO_TOKEN_BODY = b'{"error": "unauthorized", "error_description": "authentication required"}'
@@ -192,3 +193,26 @@ def test_a_lazy_user_first_read_after_its_request_ended_says_so(offline_project:
     gc.collect()
     with pytest.raises(RuntimeError, match="after its request had ended"):
         kept["user"].get_username()
+
+
+def test_each_answer_is_a_response_of_its_own() -> None:
+    headers = [("WWW-Authenticate", 'Bearer realm="r"'), ("Cache-Control", "no-store")]
+    for _ in range(3):  # the first is built, the next ones copied: each changed by the app
+        answer = build_response(401, NO_TOKEN_BODY, "application/json", headers)
+        assert type(answer) is HttpResponse
+        assert (answer.status_code, answer.reason_phrase, answer.content) == (
+            401,
+            "Unauthorized",
+            NO_TOKEN_BODY,
+        )
+        assert list(answer.items()) == [("Content-Type", "application/json"), *headers]
+        assert not answer.cookies
+        assert not answer._resource_closers
+        answer["X-Changed"] = "by the app"
+        answer.set_cookie("seen", "1")
+        answer.write(b" and more")
+        answer._resource_closers.append(lambda: None)
+    with_cookie = [*headers, ("Set-Cookie", "kc=1; Path=/")]
+    for _ in range(2):
+        answer = build_response(401, NO_TOKEN_BODY, "application/json", with_cookie)
+        assert answer.cookies["kc"].value == "1"
