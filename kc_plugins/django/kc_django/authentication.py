@@ -8,10 +8,13 @@ validating the token again. :func:`identity_of` and :func:`access_token_of` read
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject, empty
 
 from kc_core.adapters import RequestGuard
 from kc_core.engine import Guard
@@ -30,11 +33,25 @@ class RequestAuthentication(RequestGuard):
     :meth:`user` is ``request.user``: a local ``User``, a
     :class:`~kc_django.users.KeycloakUser`, or the anonymous user."""
 
-    __slots__ = ("runtime",)
+    __slots__ = ("_request", "runtime")
 
     def __init__(self, request: HttpRequest, runtime: Runtime) -> None:
         super().__init__(runtime.engine, request)
         self.runtime = runtime
+
+    @property
+    def request(self) -> HttpRequest:
+        """The request (held weakly: it holds this object)."""
+        request = self._request()
+        if request is None:
+            raise RuntimeError("request.user was first read after its request had ended")
+        return request
+
+    @request.setter
+    def request(self, request: HttpRequest) -> None:
+        # Weak: a reference back from here would make every request a reference cycle,
+        # freed only by the garbage collector (a cost that grows with each request's size).
+        self._request = weakref.ref(request)
 
     async def auser(self) -> Any:
         """``await request.auser()`` in async views: :meth:`user` in a worker thread."""
@@ -55,6 +72,16 @@ class RequestAuthentication(RequestGuard):
         # Keycloak's roles on the local user too: request.user.has_role(...) either way.
         local.keycloak, local.has_role = keycloak, keycloak.has_role  # type: ignore[attr-defined]
         return local
+
+
+class LazyUser(SimpleLazyObject):
+    """``request.user`` as Django's ``SimpleLazyObject``, made for every request: set up
+    directly, without the trips through ``LazyObject``'s Python-level ``__getattribute__``
+    and ``__setattr__`` that its ``__init__`` takes."""
+
+    def __init__(self, func: Callable[[], Any]) -> None:
+        object.__setattr__(self, "_setupfunc", func)
+        object.__setattr__(self, "_wrapped", empty)
 
 
 def authentication_of(request: HttpRequest) -> RequestAuthentication:

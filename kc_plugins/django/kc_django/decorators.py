@@ -17,12 +17,11 @@ from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
-from django.utils.functional import SimpleLazyObject
 
 from kc_core.adapters import view_decorators
 from kc_core.engine import Requirement
 
-from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication, authentication_of
+from .authentication import REQUEST_ATTRIBUTE, LazyUser, RequestAuthentication, authentication_of
 from .plugin import add_headers
 from .refusals import hand_over
 
@@ -42,14 +41,15 @@ def admit(request: HttpRequest, requirement: Requirement) -> Admission:
             it, see :mod:`kc_django.refusals`).
         ImproperlyConfigured: ``kc_django`` is not in ``INSTALLED_APPS``.
     """
-    attached = isinstance(getattr(request, REQUEST_ATTRIBUTE, None), RequestAuthentication)
-    authentication = authentication_of(request)
+    found: Any = getattr(request, REQUEST_ATTRIBUTE, None)
+    attached = isinstance(found, RequestAuthentication)
+    authentication: RequestAuthentication = found if attached else authentication_of(request)
     guard = authentication.admit(requirement)
     if guard.response is not None:
         return hand_over(request, guard.response, requirement), ()
     if not attached:
         # No KeycloakMiddleware: the protected view still sees the Keycloak user.
-        user: Any = SimpleLazyObject(authentication.user)
+        user: Any = LazyUser(authentication.user)
         request.user = user
     return None, guard.headers
 
@@ -74,7 +74,12 @@ def protect(requirement: Requirement) -> Callable[[View], View]:
 
         @functools.wraps(view)
         def protected(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            return respond(request, requirement, lambda: view(request, *args, **kwargs))
+            # respond() inlined: no closure per request.
+            refused, headers = admit(request, requirement)
+            if refused is not None:
+                return refused
+            response = view(request, *args, **kwargs)
+            return add_headers(response, headers) if headers else response
 
         return cast("View", protected)
 
@@ -88,7 +93,8 @@ def respond(
     refused, headers = admit(request, requirement)
     if refused is not None:
         return refused
-    return add_headers(view(), headers)
+    response = view()
+    return add_headers(response, headers) if headers else response
 
 
 login_required, roles_required, bearer_required = view_decorators(protect)

@@ -23,10 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.utils.functional import SimpleLazyObject
 
 from .apps import app_config
-from .authentication import REQUEST_ATTRIBUTE, RequestAuthentication
+from .authentication import REQUEST_ATTRIBUTE, LazyUser, RequestAuthentication
 from .plugin import add_headers
 from .refusals import AccessRefused, forbidden_page, project_page
 
@@ -44,12 +43,12 @@ class KeycloakMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         authentication = RequestAuthentication(request, self._app.runtime)
         setattr(request, REQUEST_ATTRIBUTE, authentication)
-        user: Any = SimpleLazyObject(authentication.user)
+        user: Any = LazyUser(authentication.user)
         request.user = user
         request.auser = authentication.auser  # Django 5's accessor for async views
         response = self.get_response(request)
         guard = authentication.guard
-        if guard is not None and guard.response is None:
+        if guard is not None and guard.headers and guard.response is None:
             add_headers(response, guard.headers)
         return response
 

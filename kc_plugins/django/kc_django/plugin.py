@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
 from contextlib import suppress
-from http.cookies import CookieError
+from http.cookies import CookieError, SimpleCookie
+from logging import ERROR, WARNING
 from typing import Any, TypeVar, cast
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http.response import ResponseHeaders
 from django.middleware.csrf import rotate_token
+from django.utils.log import request_logger
 
 from kc_core.adapters import environ_hooks, request_attribute, request_call, response_hooks
 from kc_core.plugins import hookimpl
@@ -24,6 +27,15 @@ __all__ = ["add_headers", "build_response"]
 
 ResponseT = TypeVar("ResponseT", bound=HttpResponseBase)
 Headers = Sequence[tuple[str, str]]
+
+# An HttpResponse's instance fields (Django 4.2 to 5.2), the mutable ones replaced in each
+# copy; a response with any other field (another Django) is built afresh every time.
+_FIELDS = frozenset(
+    {"headers", "cookies", "_resource_closers", "_container", "_charset", "_handler_class"}
+    | {"closed", "status_code", "_reason_phrase"}
+)
+_ANSWERS_KEPT = 64  # distinct answers (status, body, headers) kept as templates
+_answers: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
 def add_headers(response: ResponseT, headers: Headers) -> ResponseT:
@@ -42,8 +54,56 @@ def add_headers(response: ResponseT, headers: Headers) -> ResponseT:
 def build_response(
     status: int, body: bytes, content_type: str | None, headers: Headers
 ) -> HttpResponse:
-    """A Django response with kc's status, body and headers."""
-    return add_headers(HttpResponse(body, status=status, content_type=content_type), headers)
+    """A Django response with kc's status, body and headers.
+
+    The engine answers most refusals with the same few responses (the no-token 401): each is
+    built once, then copied, its mutable parts (headers, cookies, body, closers) its own.
+    """
+    key = (status, body, content_type, tuple(headers))
+    fields = _answers.get(key)
+    if fields is not None:
+        response = _copy(fields)
+    else:
+        response = HttpResponse(body, status=status, content_type=content_type)
+        add_headers(response, headers)
+        fields = _template(response)
+        if fields is not None:
+            if len(_answers) >= _ANSWERS_KEPT:
+                _answers.clear()
+            _answers[key] = fields
+    if status >= 400 and not request_logger.isEnabledFor(ERROR if status >= 500 else WARNING):
+        # Django's handler would format its log line of this answer for a logger that drops
+        # it (log_response checks this flag first): the same outcome, without that work.
+        response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def _template(response: HttpResponse) -> dict[str, Any] | None:
+    """The fields to copy ``response`` from, or ``None`` if it has any this module does not
+    know to copy (a cookie, a field of another Django version)."""
+    fields = dict(vars(response))
+    headers = response.headers
+    if fields.keys() != _FIELDS or response.cookies or vars(headers).keys() != {"_store"}:
+        return None
+    # Snapshots: the response itself goes on to the app, which may change it.
+    fields["headers"] = headers._store.copy()
+    fields["_container"] = tuple(response._container)  # type: ignore[attr-defined]
+    return fields
+
+
+def _copy(fields: dict[str, Any]) -> HttpResponse:
+    response: HttpResponse = HttpResponse.__new__(HttpResponse)
+    headers: ResponseHeaders = ResponseHeaders.__new__(ResponseHeaders)
+    headers._store = fields["headers"].copy()
+    state = vars(response)
+    state.update(fields)
+    state.update(
+        headers=headers,
+        cookies=SimpleCookie(),
+        _resource_closers=[],
+        _container=list(fields["_container"]),
+    )
+    return response
 
 
 def _first_values(values: Any) -> dict[str, str]:
