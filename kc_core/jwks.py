@@ -213,7 +213,7 @@ class RemoteKeySet:
         refetch when the set is older than its maximum age)."""
         if self._clock() >= self._stale_at:
             self._revalidate_in_background()
-        return kid in self._keys or _pick(self._keys, kid) is not None
+        return _pick(self._keys, kid) is not None
 
     def refresh(self) -> None:
         """Fetch the key set now, regardless of the rate limit."""

@@ -190,9 +190,7 @@ class Engine(Parts):
             return None
         adapter = self.plugins.adapter_for(request)
         path = adapter.path(request)
-        if self.is_exempt(path) or (
-            self.routes.rules and self.routes.exempt(adapter, request, path)
-        ):
+        if self.is_exempt(path) or self.routes.exempt(adapter, request, path):
             return Guard()
         authorization = adapter.header(request, "authorization")
         if authorization is None or not self.bearer.jwt or self.authorizer.enforcer is not None:
@@ -234,9 +232,7 @@ class Engine(Parts):
         """
         adapter = self.plugins.adapter_for(request)
         path = adapter.path(request)
-        if self.is_exempt(path) or (
-            self.routes.rules and self.routes.exempt(adapter, request, path)
-        ):
+        if self.is_exempt(path) or self.routes.exempt(adapter, request, path):
             return Guard()
         authorization = adapter.header(request, "authorization")
         if authorization is not None:
