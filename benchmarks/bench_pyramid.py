@@ -2,10 +2,10 @@
 
 Run: ``python benchmarks/bench_pyramid.py`` (kc-core and kc-pyramid installed).
 
-One Pyramid app, called in-process through its WSGI entry point with a prepared environ, so
-only the protection differs between rows: ``/bare`` (no protection), ``/api``
-(``@bearer_required(roles=["reader"])``) and ``/perm`` (``permission="role:reader"``,
-answered by ``KeycloakSecurityPolicy``). Tokens are RS256 and shaped like Keycloak's, signed
+Three Pyramid apps of one route each (``/api``), called in-process through their WSGI
+entry point with a prepared environ, so only the protection differs between rows: no
+protection, ``@bearer_required(roles=["reader"])`` and ``permission="role:reader"``
+(answered by ``KeycloakSecurityPolicy``). Tokens are RS256 and shaped like Keycloak's, signed
 here; a local stand-in for Keycloak serves discovery and the JWKS once, before timing. Each
 protected form is timed with a token seen before, a first-seen token (a distinct token for
 every call, the cache on as in production) and no token (the 401), next to
@@ -45,11 +45,14 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 BARE = "bare Pyramid view"
-FORMS = {"@bearer_required": "/api", 'permission="role:reader"': "/perm"}
+BEARER_REQUIRED = "@bearer_required"
+FORMS = (BEARER_REQUIRED, 'permission="role:reader"')
+PATH = "/api"
 
 
-def make_app(server_url: str) -> Any:
-    """Three views returning the same body: ``/bare``, ``/api`` and ``/perm``.
+def make_app(server_url: str, form: str | None = None) -> Any:
+    """An app with one view at ``/api`` returning ``ok``: bare (no ``form``), or under one
+    of :data:`FORMS`. Each app has one route, so routing costs every row the same.
 
     A bearer-only client: the app needs no session factory.
     """
@@ -64,13 +67,14 @@ def make_app(server_url: str) -> Any:
         return Response("ok")
 
     with Configurator(settings=settings) as config:
-        config.include("kc_pyramid")
-        config.add_route("bare", "/bare")
-        config.add_view(ok, route_name="bare")
-        config.add_route("api", "/api")
-        config.add_view(bearer_required(roles=["reader"])(ok), route_name="api")
-        config.add_route("perm", "/perm")
-        config.add_view(ok, route_name="perm", permission="role:reader")
+        config.include("kc_pyramid")  # in the bare app too: only the protection differs
+        config.add_route("api", PATH)
+        if form is None:
+            config.add_view(ok, route_name="api")
+        elif form == BEARER_REQUIRED:
+            config.add_view(bearer_required(roles=["reader"])(ok), route_name="api")
+        else:
+            config.add_view(ok, route_name="api", permission="role:reader")
         app = config.make_wsgi_app()
     request = Request.blank("/")
     request.registry = app.registry
@@ -82,27 +86,28 @@ def main(argv: list[str] | None = None) -> bool:
     args = rounds_arguments(__doc__, argv)
     key = new_rsa_key()
     with stand_in_keycloak(key) as server_url:
-        app = make_app(server_url)
+        bare = make_app(server_url)
         issuer = issuer_of(server_url)
         token = mint_token(key, issuer)
         few = max(1, args.number // 10)
         per_row = few * (args.rounds + 1)
         pool = token_pool(key, issuer, per_row * len(FORMS))
-        by_hand = validating_wsgi(app, own_validator(server_url))
-        fresh_bare = [wsgi_environ("/bare", each) for each in pool]
+        by_hand = validating_wsgi(bare, own_validator(server_url))
+        fresh_bare = [wsgi_environ(PATH, each) for each in pool]
         rows = {
-            BARE: wsgi_request_loop(app, wsgi_environ("/bare", None), args.number),
+            BARE: wsgi_request_loop(bare, wsgi_environ(PATH, None), args.number),
             validating_row(BARE): wsgi_request_loop(by_hand, fresh_bare.__getitem__, few),
         }
-        for i, (form, path) in enumerate(FORMS.items()):
+        for i, form in enumerate(FORMS):
+            app = make_app(server_url, form)
             # Each form's first-seen row its own share of the pool: tokens the app never saw.
-            fresh = [wsgi_environ(path, each) for each in pool[i * per_row : (i + 1) * per_row]]
+            fresh = [wsgi_environ(PATH, each) for each in pool[i * per_row : (i + 1) * per_row]]
             rows[f"{form}, {CACHED}"] = wsgi_request_loop(
-                app, wsgi_environ(path, token), args.number
+                app, wsgi_environ(PATH, token), args.number
             )
             rows[f"{form}, {FIRST_SEEN}"] = wsgi_request_loop(app, fresh.__getitem__, few)
             rows[f"{form}, {NO_TOKEN}"] = wsgi_request_loop(
-                app, wsgi_environ(path, None), args.number, expect="401"
+                app, wsgi_environ(PATH, None), args.number, expect="401"
             )
         rows[VALIDATE_ROW] = call_loop(own_validator(server_url).validate, pool.__getitem__, few)
         results = interleaved(rows, args.rounds)

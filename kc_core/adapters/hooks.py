@@ -1,6 +1,7 @@
 """Hook implementations that every adapter's hook module would otherwise repeat.
 
-:func:`response_hooks` gives ``kc_redirect`` and ``kc_response`` from one response builder;
+:func:`response_hooks` gives ``kc_redirect`` and ``kc_response`` from one response builder,
+:class:`ResponseTemplates` builds each repeated refusal once and copies it after;
 :func:`request_attribute`, :func:`request_call`, :func:`environ_hooks` and
 :func:`wsgi_header_hook` are one-line request hooks; :func:`first_values`,
 :func:`urlencoded_values` and :func:`wsgi_environ_key` read request values;
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import parse_qsl
 
 from ..plugins import hookimpl
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 _UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 
 Build = Callable[[int, bytes, "str | None", Sequence[tuple[str, str]]], Any]
+Response = TypeVar("Response")
+Template = TypeVar("Template")
 
 
 def response_hooks(build: Build) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -49,6 +52,56 @@ def response_hooks(build: Build) -> tuple[Callable[..., Any], Callable[..., Any]
         return build(status, body, content_type, headers)
 
     return kc_redirect, kc_response
+
+
+class ResponseTemplates(Generic[Response, Template]):
+    """A response builder that builds each repeated refusal once, then copies it.
+
+    The engine answers most refusals with the same few responses (the no-token 401 of a
+    realm, above all): same status, body and headers every time. Building a framework's
+    response object costs several times copying one, so an answer with status 400 or more
+    is kept as a template (``snapshot(response)``: the fields to copy it from, or ``None``
+    when it has parts the adapter does not know how to copy), and the next identical answer
+    is ``copy(template)``: a new response, its mutable parts its own. Answers with a cookie
+    are built afresh (each is someone's); so are redirects (each login's is new).
+
+    Example (in a hooks module)::
+
+        build_response = ResponseTemplates(build, snapshot, copy)
+        kc_redirect, kc_response = response_hooks(build_response)
+    """
+
+    __slots__ = ("_build", "_copy", "_kept", "_snapshot", "kept")
+
+    def __init__(
+        self,
+        build: Callable[[int, bytes, str | None, Sequence[tuple[str, str]]], Response],
+        snapshot: Callable[[Response], Template | None],
+        copy: Callable[[Template], Response],
+        *,
+        kept: int = 64,
+    ) -> None:
+        self._build, self._snapshot, self._copy = build, snapshot, copy
+        #: How many distinct answers are kept at most (all are dropped when it is reached).
+        self.kept = kept
+        self._kept: dict[tuple[Any, ...], Template] = {}
+
+    def __call__(
+        self, status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
+    ) -> Response:
+        """The framework's response: a copy of the same answer's template, else built."""
+        key = (status, body, content_type, tuple(headers))
+        template = self._kept.get(key)
+        if template is not None:
+            return self._copy(template)
+        response = self._build(status, body, content_type, headers)
+        if status >= 400 and not any(name.lower() == "set-cookie" for name, _ in headers):
+            template = self._snapshot(response)
+            if template is not None:
+                if len(self._kept) >= self.kept:
+                    self._kept.clear()
+                self._kept[key] = template
+        return response
 
 
 # -- request values ---------------------------------------------------------------------------

@@ -74,6 +74,10 @@ class BearerTokens:
             self._tokens[authorization] = token
         return token
 
+    def seen(self, authorization: str) -> str | None:
+        """The token of a header value :meth:`token_of` answered before, else ``None``."""
+        return self._tokens.get(authorization)
+
     def cached(self, tenant: Tenant, authorization: str) -> tuple[str, Mapping[str, Any]] | None:
         """The header's token and its claims, if verified before (no I/O), else ``None``."""
         token = self.token_of(authorization)

@@ -141,6 +141,11 @@ class Identities:
         self._keep(token, (claims, identity, guard))
         return guard
 
+    def remembered(self, token: str, claims: Mapping[str, Any]) -> Guard | None:
+        """The bearer guard kept for ``token`` with these ``claims``, else ``None``."""
+        hit = self._memo.get(token)
+        return hit[2] if hit is not None and hit[0] is claims else None
+
     def _keep(self, token: str, entry: tuple[Mapping[str, Any], Any, Guard | None]) -> None:
         if len(self._memo) >= MEMO_SIZE:
             self._memo.clear()

@@ -200,6 +200,24 @@ class Engine(Parts):
             return self._admit_bearer(request, adapter, tenant, found[0], found[1], requirement)
         return self._judge_bearer(request, adapter, tenant, authorization, requirement, True)
 
+    def remembered(self, authorization: str) -> Guard | None:
+        """The guard of the bearer token in ``authorization`` if it was admitted before
+        and is still valid (its claims still cached, its key still published), else ``None``.
+
+        What :meth:`authenticate` answers for such a request, without the request: for an
+        adapter that read the header itself, on every request. No hook, no I/O; one tenant
+        and local JWT validation only (otherwise always ``None``).
+        """
+        tenant = self._single
+        if tenant is None or not self.bearer.jwt:
+            return None
+        token = self.bearer.seen(authorization)
+        validator = tenant.ready_validator
+        if token is None or validator is None:
+            return None
+        claims = validator.cached(token)
+        return None if claims is None else self.identities.remembered(token, claims)
+
     def _authenticate_locally(self, request: Any) -> Guard | None:
         """:meth:`authenticate`'s answer when it needs no I/O (a bearer token validated
         before or whose key is loaded, a malformed one), else ``None``."""

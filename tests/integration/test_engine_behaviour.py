@@ -704,3 +704,28 @@ def test_a_bearer_only_client_answers_401_without_reading_any_session(
     assert browser.session == {"kc": {"key": "left-over"}}
     token = tokens_of("alice").access_token
     assert engine.protect(bearer(token)).identity.username == "alice"
+
+
+def test_remembered_answers_a_token_admitted_before_while_it_is_valid(
+    make_engine: Callable[..., Engine],
+    keycloak: KeycloakRealm,
+    tokens_of: Callable[[str], TokenSet],
+) -> None:
+    # Adapters ask it first on every request with a bearer token: it must answer exactly
+    # what authenticate() would, or nothing.
+    now = [time.time()]
+    engine = make_engine(config=Client(realm_config(keycloak), clock=lambda: now[0]))
+    token = tokens_of("alice").access_token
+    header = f"Bearer {token}"
+    assert engine.remembered(header) is None  # never seen
+    engine.authenticate(bearer(token))
+    assert engine.remembered(header) is None  # seen once: nothing kept
+    kept = engine.authenticate(bearer(token))
+    assert kept.identity.username == "alice"
+    assert engine.remembered(header) is kept
+    assert engine.remembered(f"Basic {token}") is None
+    assert engine.remembered(header[:-4] + "AAAA") is None
+    now[0] += 3600  # expired an hour from now
+    assert engine.remembered(header) is None
+    assert engine.authenticate(bearer(token)).identity is None
+

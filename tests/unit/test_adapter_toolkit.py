@@ -18,6 +18,7 @@ from kc_core.adapters import (
     AnonymousRoles,
     KeycloakUserBase,
     RequirementShorthands,
+    ResponseTemplates,
     SettingsReader,
     UserMemo,
     ViewDecorators,
@@ -316,3 +317,51 @@ def test_needs_login_only_for_the_engines_login_redirect(engine: Engine) -> None
     assert not needs_login(engine, Guard(response=_Response(302, "https://elsewhere/")))
     user = Identity.from_claims(CLAIMS)
     assert not needs_login(engine, Guard(identity=user, response=_Response(403)))
+
+
+# -- ResponseTemplates ---------------------------------------------------------------------------
+
+
+def counting_templates(
+    snapshot: Callable[[dict[str, Any]], Any] = dict, kept: int = 64
+) -> tuple[ResponseTemplates[dict[str, Any], Any], list[int]]:
+    built: list[int] = []
+
+    def build(status: int, body: bytes, content_type: str | None, headers: Any) -> dict[str, Any]:
+        built.append(status)
+        return {"status": status, "body": body, "headers": list(headers)}
+
+    return ResponseTemplates(build, snapshot, dict, kept=kept), built
+
+
+def test_a_repeated_refusal_is_built_once_then_copied() -> None:
+    templates, built = counting_templates()
+    challenge = [("WWW-Authenticate", 'Bearer realm="r"')]
+    answers = [templates(401, b"{}", "application/json", challenge) for _ in range(3)]
+    assert built == [401]
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[1] is not answers[2]  # each a copy of its own
+    templates(401, b"{}", "application/json", [("WWW-Authenticate", 'Bearer error="x"')])
+    assert built == [401, 401]  # another answer: a template of its own
+
+
+def test_cookies_redirects_and_unknown_responses_are_built_every_time() -> None:
+    templates, built = counting_templates()
+    for _ in range(2):
+        templates(401, b"", None, [("set-cookie", "kc=; Max-Age=0")])
+        templates(302, b"", None, [("Location", "/kc/login")])
+    assert built == [401, 302, 401, 302]
+    refusing, built = counting_templates(snapshot=lambda response: None)
+    for _ in range(2):
+        refusing(403, b"", None, [])
+    assert built == [403, 403]
+
+
+def test_templates_are_bounded() -> None:
+    templates, built = counting_templates(kept=2)
+    for status in (401, 403, 503, 401):  # the third drops all: 401 is built again
+        templates(status, b"", None, [])
+    assert built == [401, 403, 503, 401]
+    templates(503, b"", None, [])  # kept with the 401 since
+    templates(403, b"", None, [])
+    assert built == [401, 403, 503, 401, 403]

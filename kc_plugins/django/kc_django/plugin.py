@@ -20,7 +20,13 @@ from django.http.response import ResponseHeaders
 from django.middleware.csrf import rotate_token
 from django.utils.log import request_logger
 
-from kc_core.adapters import environ_hooks, request_attribute, request_call, response_hooks
+from kc_core.adapters import (
+    ResponseTemplates,
+    environ_hooks,
+    request_attribute,
+    request_call,
+    response_hooks,
+)
 from kc_core.plugins import hookimpl
 
 __all__ = ["add_headers", "build_response"]
@@ -34,8 +40,6 @@ _FIELDS = frozenset(
     {"headers", "cookies", "_resource_closers", "_container", "_charset", "_handler_class"}
     | {"closed", "status_code", "_reason_phrase"}
 )
-_ANSWERS_KEPT = 64  # distinct answers (status, body, headers) kept as templates
-_answers: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
 def add_headers(response: ResponseT, headers: Headers) -> ResponseT:
@@ -56,26 +60,19 @@ def build_response(
 ) -> HttpResponse:
     """A Django response with kc's status, body and headers.
 
-    The engine answers most refusals with the same few responses (the no-token 401): each is
-    built once, then copied, its mutable parts (headers, cookies, body, closers) its own.
+    A repeated refusal (the no-token 401) is built once, then copied, its mutable parts
+    (headers, cookies, body, closers) its own (:class:`~kc_core.adapters.ResponseTemplates`).
     """
-    key = (status, body, content_type, tuple(headers))
-    fields = _answers.get(key)
-    if fields is not None:
-        response = _copy(fields)
-    else:
-        response = HttpResponse(body, status=status, content_type=content_type)
-        add_headers(response, headers)
-        fields = _template(response)
-        if fields is not None:
-            if len(_answers) >= _ANSWERS_KEPT:
-                _answers.clear()
-            _answers[key] = fields
+    response = _templates(status, body, content_type, headers)
     if status >= 400 and not request_logger.isEnabledFor(ERROR if status >= 500 else WARNING):
         # Django's handler would format its log line of this answer for a logger that drops
         # it (log_response checks this flag first): the same outcome, without that work.
         response._has_been_logged = True  # type: ignore[attr-defined]
     return response
+
+
+def _build(status: int, body: bytes, content_type: str | None, headers: Headers) -> HttpResponse:
+    return add_headers(HttpResponse(body, status=status, content_type=content_type), headers)
 
 
 def _template(response: HttpResponse) -> dict[str, Any] | None:
@@ -104,6 +101,9 @@ def _copy(fields: dict[str, Any]) -> HttpResponse:
         _container=list(fields["_container"]),
     )
     return response
+
+
+_templates = ResponseTemplates(_build, _template, _copy)
 
 
 def _first_values(values: Any) -> dict[str, str]:

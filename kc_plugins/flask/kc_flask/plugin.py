@@ -15,9 +15,10 @@ from flask import session as flask_session
 from flask.sessions import SessionInterface, SessionMixin
 from flask.wrappers import Request as FlaskRequest
 from flask.wrappers import Response
+from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
 
-from kc_core.adapters import request_attribute, response_hooks, wsgi_header_hook
+from kc_core.adapters import ResponseTemplates, request_attribute, response_hooks, wsgi_header_hook
 from kc_core.plugins import hookimpl
 
 __all__ = ["SessionBoundRequest"]
@@ -82,10 +83,50 @@ def kc_session_rotate(request: Request) -> None:
         regenerate(kc_session(request))
 
 
-def _build_response(
+def _build(
     status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
 ) -> Response:
     return Response(body, status=status, content_type=content_type, headers=list(headers))
 
 
-kc_redirect, kc_response = response_hooks(_build_response)
+# A Response's instance fields (Werkzeug 3.1), the mutable ones replaced in each copy; a
+# response with any other field (another Werkzeug) is built afresh every time.
+_FIELDS = frozenset(
+    {"headers", "_status", "_status_code", "direct_passthrough", "_on_close", "response"}
+)
+
+
+def _snapshot(response: Response) -> dict[str, Any] | None:
+    """The fields to copy ``response`` from, or ``None`` if it has any this module does not
+    know to copy."""
+    fields = dict(vars(response))
+    headers = response.headers
+    if (
+        type(response) is not Response
+        or fields.keys() != _FIELDS
+        or type(headers) is not Headers
+        or vars(headers).keys() != {"_list"}
+        or not isinstance(response.response, list)
+        or response._on_close
+    ):
+        return None
+    # Snapshots: the response itself goes on to the app, which may change it.
+    fields["headers"] = headers._list.copy()
+    fields["response"] = tuple(response.response)
+    return fields
+
+
+def _copy(fields: dict[str, Any]) -> Response:
+    response: Response = Response.__new__(Response)
+    headers: Headers = Headers.__new__(Headers)
+    headers._list = fields["headers"].copy()
+    state = vars(response)
+    state.update(fields)
+    state.update(headers=headers, response=list(fields["response"]), _on_close=[])
+    return response
+
+
+#: A Flask response with kc's status, body and headers; a repeated refusal (the no-token
+#: 401) built once, then copied (:class:`~kc_core.adapters.ResponseTemplates`).
+build_response = ResponseTemplates(_build, _snapshot, _copy)
+kc_redirect, kc_response = response_hooks(build_response)

@@ -17,7 +17,13 @@ from pyramid.interfaces import ISessionFactory  # type: ignore[import-untyped]
 from pyramid.request import Request  # type: ignore[import-untyped]
 from pyramid.response import Response  # type: ignore[import-untyped]
 
-from kc_core.adapters import first_values, response_hooks, urlencoded_values, wsgi_header_hook
+from kc_core.adapters import (
+    ResponseTemplates,
+    first_values,
+    response_hooks,
+    urlencoded_values,
+    wsgi_header_hook,
+)
 
 __all__ = ["SESSIONLESS_KEY", "SESSION_FACTORY_KEY", "TRUSTED_HOSTS_KEY", "build_response"]
 
@@ -36,10 +42,9 @@ _NO_SESSION = (
 )
 
 
-def build_response(
+def _build(
     status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
 ) -> Any:
-    """A Pyramid response keeping every header, repeated names (``Set-Cookie``) included."""
     listed = [("Content-Type", content_type), *headers] if content_type else [*headers]
     if (
         status < 200
@@ -51,6 +56,42 @@ def build_response(
     # list looking for another, on every refusal.
     listed.append(("Content-Length", str(len(body))))
     return Response(app_iter=[body], status=status, headerlist=listed)
+
+
+# A Response's instance fields (WebOb 1.8), the mutable ones replaced in each copy; a
+# response with any other field (another WebOb) is built afresh every time.
+_FIELDS = frozenset({"_status", "_headers", "_headerlist", "conditional_response", "_app_iter"})
+
+
+def _snapshot(response: Response) -> dict[str, Any] | None:
+    """The fields to copy ``response`` from, or ``None`` if it has any this module does not
+    know to copy."""
+    fields = dict(vars(response))
+    if (
+        type(response) is not Response
+        or fields.keys() != _FIELDS
+        or fields["_headers"] is not None
+        or not isinstance(fields["_app_iter"], list)
+    ):
+        return None
+    # Snapshots: the response itself goes on to the app, which may change it.
+    fields["_headerlist"] = list(fields["_headerlist"])
+    fields["_app_iter"] = tuple(fields["_app_iter"])
+    return fields
+
+
+def _copy(fields: dict[str, Any]) -> Response:
+    response: Response = Response.__new__(Response)
+    state = vars(response)
+    state.update(fields)
+    state.update(_headerlist=fields["_headerlist"].copy(), _app_iter=list(fields["_app_iter"]))
+    return response
+
+
+#: A Pyramid response keeping every header, repeated names (``Set-Cookie``) included; a
+#: repeated refusal (the no-token 401) built once, then copied
+#: (:class:`~kc_core.adapters.ResponseTemplates`).
+build_response = ResponseTemplates(_build, _snapshot, _copy)
 
 
 def kc_request_types() -> Sequence[type]:

@@ -114,6 +114,7 @@ class KeycloakBackend(AuthenticationBackend):
 
     def __init__(self, engine: Engine | AsyncEngine) -> None:
         self.engine = engine if isinstance(engine, AsyncEngine) else AsyncEngine(engine)
+        self._engine = self.engine.engine
         self._session_key = self.engine.engine.settings.session_key
         self._cookie_mode = self.engine.engine.cookies is not None
         self._users = UserMemo()
@@ -127,7 +128,10 @@ class KeycloakBackend(AuthenticationBackend):
         """``(credentials, user)`` of the connection, or ``None`` for a visitor."""
         scope = conn.scope
         scope[BACKEND_KEY] = self
-        if not self.may_be_logged_in(scope):
+        authorization = self.authorization(scope)
+        if authorization is not None:
+            return self.remembered(scope, authorization) or await self.identify(conn)
+        if not self.has_session(scope):
             return None  # nothing to look up: no worker thread for visitors
         return await self.identify(conn)
 
@@ -140,6 +144,17 @@ class KeycloakBackend(AuthenticationBackend):
             self.add_headers(scope, guard)
         if guard.identity is None:
             return None
+        return self.credentials_and_user(guard.identity, guard.token)
+
+    def remembered(
+        self, scope: Any, authorization: str
+    ) -> tuple[KeycloakCredentials, BaseUser] | None:
+        """The pair of a bearer token the engine admitted before and still holds valid
+        (:meth:`~kc_core.engine.Engine.remembered`), its guard put on the scope; else ``None``."""
+        guard = self._engine.remembered(authorization)
+        if guard is None:
+            return None
+        scope[GUARD_KEY] = guard
         return self.credentials_and_user(guard.identity, guard.token)
 
     def credentials_and_user(
@@ -173,7 +188,12 @@ class KeycloakBackend(AuthenticationBackend):
         Starlette's session is already in memory (a signed cookie): a request with neither an
         ``Authorization`` header nor kc's session entry is a visitor.
         """
-        if self.authorization(scope) is not None or self._cookie_mode:
+        return self.authorization(scope) is not None or self.has_session(scope)
+
+    def has_session(self, scope: Any) -> bool:
+        """Whether the connection may have a login session (kc's entry in Starlette's
+        session, or token cookies in cookie mode)."""
+        if self._cookie_mode:
             return True
         session = scope.get("session")
         return session is not None and self._session_key in session

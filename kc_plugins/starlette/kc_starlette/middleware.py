@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -152,20 +152,21 @@ class KeycloakMiddleware:
         # authenticate() inlined: every request and handshake runs this.
         backend = self.backend
         scope[BACKEND_KEY] = backend
+        authorization = backend.authorization(scope)
+        # A bearer token admitted before: its user at once, no engine pass.
+        result: tuple[AuthCredentials, BaseUser] | None = None
+        if authorization is not None:
+            result = backend.remembered(scope, authorization)
         if self.require is not None and kind == "http":
-            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
+            scope["auth"], scope["user"] = result or (AuthCredentials(), UnauthenticatedUser())
             refusal = await admit(HTTPConnection(scope), self.require)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
-        elif backend.may_be_logged_in(scope):
-            result = await backend.identify(HTTPConnection(scope))
-            if result is not None:
-                scope["auth"], scope["user"] = result
-            else:
-                scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
         else:
-            scope["auth"], scope["user"] = AuthCredentials(), UnauthenticatedUser()
+            if result is None and (authorization is not None or backend.has_session(scope)):
+                result = await backend.identify(HTTPConnection(scope))
+            scope["auth"], scope["user"] = result or (AuthCredentials(), UnauthenticatedUser())
         await self.call_app(scope, receive, send)
 
     async def authenticate(self, connection: HTTPConnection) -> None:

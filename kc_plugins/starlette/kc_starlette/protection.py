@@ -73,7 +73,16 @@ async def admit(connection: HTTPConnection, requirement: Requirement) -> Respons
         backend = _backend_of(connection)  # raises
     authenticated = scope.get(GUARD_KEY)
     if isinstance(authenticated, Guard):
-        guard = await backend.engine.authorize(connection, authenticated, requirement)
+        engine = backend.engine
+        if (
+            authenticated.claims is not None
+            and authenticated.response is None
+            and engine.engine.authorizer.enforcer is None
+        ):
+            # AsyncEngine.authorize's own shortcut, without its coroutine: no I/O to wait for.
+            guard = engine.engine.authorize(connection, authenticated, requirement)
+        else:
+            guard = await engine.authorize(connection, authenticated, requirement)
     else:
         no_token = backend.no_token
         adapter = no_token.adapter_if_applies(connection, requirement)

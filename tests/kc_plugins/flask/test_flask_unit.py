@@ -15,7 +15,7 @@ from typing import Any
 
 import kc_flask
 import pytest
-from flask import Flask, session
+from flask import Flask, Response, session
 from kc_flask import Keycloak, engine_of
 from kc_flask import plugin as flask_plugin
 from kc_flask.config import client_config, engine_settings
@@ -221,6 +221,37 @@ def test_bearer_api_without_a_token_is_401(offline_app: AppFactory) -> None:
     assert missing.status_code == 401
     assert missing.headers["WWW-Authenticate"].startswith("Bearer")
     assert as_json(missing)["error"] == "unauthorized"
+
+
+def test_the_repeated_401_keeps_its_bytes_and_headers(offline_app: AppFactory) -> None:
+    client = offline_app().test_client()
+    first, *again = (client.get("/api/data") for _ in range(3))  # built, then copied
+    for answer in again:
+        assert (answer.status, answer.data) == (first.status, first.data)
+        assert list(answer.headers.items()) == list(first.headers.items())
+
+
+def test_each_answer_is_a_response_of_its_own() -> None:
+    body = b'{"error": "unauthorized"}'
+    headers = [("WWW-Authenticate", 'Bearer realm="r"'), ("Cache-Control", "no-store")]
+    for _ in range(3):  # the first is built, the next ones copied: each changed by the app
+        answer = flask_plugin.build_response(401, body, "application/json", headers)
+        assert type(answer) is Response
+        assert (answer.status, answer.get_data()) == ("401 UNAUTHORIZED", body)
+        assert list(answer.headers.items()) == [
+            *headers,
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+        ]
+        answer.headers["X-Changed"] = "by the app"
+        answer.set_cookie("seen", "1")
+        answer.set_data(b"changed")
+        answer.status_code = 418
+        answer.call_on_close(lambda: None)
+    with_cookie = [*headers, ("Set-Cookie", "kc=1; Path=/")]
+    for _ in range(2):
+        answer = flask_plugin.build_response(401, body, "application/json", with_cookie)
+        assert answer.headers.getlist("Set-Cookie") == ["kc=1; Path=/"]
 
 
 def test_roles_required_needs_a_role() -> None:

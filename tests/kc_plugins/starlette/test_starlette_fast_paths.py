@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -26,7 +27,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-from kc_core import Config
+from kc_core import Client, Config
 from kc_core.engine import Engine, EngineSettings
 from kc_core.plugins import Plugins, hookimpl
 from kc_core.testing.issuer import LocalIssuer, LocalUser
@@ -237,6 +238,33 @@ def test_a_token_seen_before_is_answered_on_the_loop_with_the_user_on_the_reques
     assert users[1] is users[0]
     assert users[2] is users[0]
     assert status_of(call(app, "/me", bearer(token + "x"))) == 401  # not the same token
+
+
+def test_a_token_admitted_before_skips_the_engine_while_it_stays_valid(
+    issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [time.time()]
+    engine = build_engine(config=Client(config_of(issuer), clock=lambda: now[0]))
+    app = app_of(engine)
+    token = issuer.mint_access_token(READER, CLIENT_ID, lifetime=300)
+    for _ in range(2):  # validated, then kept from its second request on
+        assert call(app, "/api", bearer(token))[1]["body"] == b"alice True"
+    asked: list[str] = []
+    for name in ("_authenticate_locally", "protect", "authenticate"):
+        original = getattr(Engine, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            asked.append(_name)
+            return _original(*args)
+
+        monkeypatch.setattr(Engine, name, counted)
+    assert call(app, "/api", bearer(token))[1]["body"] == b"alice True"
+    assert asked == []  # the kept guard, its role verdict: no engine pass
+    now[0] += 3600  # an hour later the token has expired: judged again, and refused
+    expired = call(app, "/api", bearer(token))
+    assert status_of(expired) == 401
+    assert b"expired" in header(expired, b"www-authenticate")[0]
+    assert asked
 
 
 def test_the_authorization_header_is_decoded_once_per_distinct_value() -> None:
