@@ -383,11 +383,14 @@ def per_call(fn: Callable[[], object], number: int, repeat: int) -> float:
 
 
 def interleaved(rows: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, float]:
-    """Microseconds per call of every row: the median of ``rounds`` samples, taken in rounds.
+    """Microseconds per call of every row: the faster half's median of ``rounds`` samples,
+    taken in rounds.
 
     Every row runs once to warm up (imports, caches, the adapter lookup by request class),
     then each round takes one sample of every row, starting one row later each round: a
-    burst of load from other work on the machine falls on all rows alike, not on one.
+    burst of load from other work on the machine falls on all rows alike, not on one. Load
+    only ever adds time, and on a shared machine it comes and goes for seconds: the faster
+    half of each row's samples is the machine at rest, its median the row's time.
     """
     for loop in rows.values():
         loop()
@@ -397,7 +400,7 @@ def interleaved(rows: Mapping[str, Callable[[], float]], rounds: int) -> dict[st
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:
             samples[name].append(rows[name]())
-    return {name: statistics.median(values) * 1e6 for name, values in samples.items()}
+    return {name: faster_half_median(values) * 1e6 for name, values in samples.items()}
 
 
 # -- targets: ratios measured in the same run -----------------------------------------------------
