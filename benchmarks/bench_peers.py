@@ -347,7 +347,7 @@ def print_peers(results: Mapping[str, float], contenders: list[Contender]) -> bo
         for row, label in ROWS.items()
     }
     width = max(len(c.name) for c in contenders) + 1
-    print("µs added over the same framework's bare request (median of interleaved rounds)")
+    print("µs added over the same framework's bare request (faster half of interleaved rounds)")
     print(f"{'':{width}} {'cached':>9} {'first-seen':>11} {'no token':>9}")
     for bare in dict.fromkeys(c.bare for c in contenders):
         print(f"{bare + ' (µs per request)':{width}} {results[bare]:9.2f}")
