@@ -7,8 +7,9 @@ tokens and clock serve every adapter and the baselines and peers they are compar
 
 Timing: the request benchmarks (the adapters, the peers) and ``bench_tokens.py`` take their
 samples in interleaved rounds (:func:`interleaved`: one sample of every row per round) and
-report the median of each row's faster half of samples. Targets are ratios of rows of the same run (:class:`Target`), never
-absolute microseconds, so a run on any machine says honestly whether they are met.
+report the median of each row's faster half of samples. Targets are ratios of rows of the
+same run (:class:`Target`), never absolute microseconds, so a run on any machine says
+honestly whether they are met.
 ``bench_enforcer.py`` reports ``per_call``: the median of the faster half of its samples.
 """
 

@@ -27,7 +27,8 @@ per topic (every name is imported from the package: ``from kc_core.adapters impo
   :func:`request_attribute`, :func:`request_call` (a hook answering ``request.<method>()``),
   :func:`first_values`, :func:`urlencoded_values` and :func:`wsgi_environ_key`: what every
   hook module repeats; :func:`start_response_adding`: a WSGI middleware's way to send the
-  guard's headers; :class:`ResponseTemplates`: repeated refusals built once, then copied;
+  guard's headers; :class:`ResponseTemplates`: repeated refusals built once, then copied
+  (:func:`copied`);
 - :mod:`.endpoints`: :data:`ENDPOINTS` (of :class:`Endpoint`): the engine's four endpoints,
   for an adapter's routes; :func:`endpoint_view`: a named view per endpoint;
   :func:`read_form_body`: the urlencoded body of an endpoint's POST (at most
@@ -55,6 +56,7 @@ from .decorators import (
 from .endpoints import ENDPOINTS, MAX_FORM_BYTES, Endpoint, endpoint_view, read_form_body
 from .hooks import (
     ResponseTemplates,
+    copied,
     environ_hooks,
     first_values,
     request_attribute,
@@ -108,6 +110,7 @@ __all__ = [
     "adapter_engine",
     "adapter_registration",
     "configured_engine",
+    "copied",
     "endpoint_view",
     "environ_hooks",
     "first_values",

@@ -1,7 +1,8 @@
 """Hook implementations that every adapter's hook module would otherwise repeat.
 
 :func:`response_hooks` gives ``kc_redirect`` and ``kc_response`` from one response builder,
-:class:`ResponseTemplates` builds each repeated refusal once and copies it after;
+:class:`ResponseTemplates` builds each repeated refusal once and copies it after (with
+:func:`copied`);
 :func:`request_attribute`, :func:`request_call`, :func:`environ_hooks` and
 :func:`wsgi_header_hook` are one-line request hooks; :func:`first_values`,
 :func:`urlencoded_values` and :func:`wsgi_environ_key` read request values;
@@ -102,6 +103,20 @@ class ResponseTemplates(Generic[Response, Template]):
                     self._kept.clear()
                 self._kept[key] = template
         return response
+
+
+def copied(cls: type[Response], fields: Mapping[str, Any], **own: Any) -> Response:
+    """A new ``cls`` object (no ``__init__`` run) with the instance ``fields`` of a
+    template, then ``own``: the parts that must be the copy's own (lists, header stores).
+
+    For :class:`ResponseTemplates`' ``copy``: a framework's response is several times
+    cheaper to copy this way than to build.
+    """
+    made = cls.__new__(cls)
+    state = vars(made)
+    state.update(fields)
+    state.update(own)
+    return made
 
 
 # -- request values ---------------------------------------------------------------------------

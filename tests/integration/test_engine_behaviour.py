@@ -728,4 +728,3 @@ def test_remembered_answers_a_token_admitted_before_while_it_is_valid(
     now[0] += 3600  # expired an hour from now
     assert engine.remembered(header) is None
     assert engine.authenticate(bearer(token)).identity is None
-

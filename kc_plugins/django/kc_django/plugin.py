@@ -22,6 +22,7 @@ from django.utils.log import request_logger
 
 from kc_core.adapters import (
     ResponseTemplates,
+    copied,
     environ_hooks,
     request_attribute,
     request_call,
@@ -89,18 +90,14 @@ def _template(response: HttpResponse) -> dict[str, Any] | None:
 
 
 def _copy(fields: dict[str, Any]) -> HttpResponse:
-    response: HttpResponse = HttpResponse.__new__(HttpResponse)
-    headers: ResponseHeaders = ResponseHeaders.__new__(ResponseHeaders)
-    headers._store = fields["headers"].copy()
-    state = vars(response)
-    state.update(fields)
-    state.update(
-        headers=headers,
+    return copied(
+        HttpResponse,
+        fields,
+        headers=copied(ResponseHeaders, {"_store": fields["headers"].copy()}),
         cookies=SimpleCookie(),
         _resource_closers=[],
         _container=list(fields["_container"]),
     )
-    return response
 
 
 _templates = ResponseTemplates(_build, _template, _copy)

@@ -18,7 +18,13 @@ from flask.wrappers import Response
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request
 
-from kc_core.adapters import ResponseTemplates, request_attribute, response_hooks, wsgi_header_hook
+from kc_core.adapters import (
+    ResponseTemplates,
+    copied,
+    request_attribute,
+    response_hooks,
+    wsgi_header_hook,
+)
 from kc_core.plugins import hookimpl
 
 __all__ = ["SessionBoundRequest"]
@@ -117,13 +123,10 @@ def _snapshot(response: Response) -> dict[str, Any] | None:
 
 
 def _copy(fields: dict[str, Any]) -> Response:
-    response: Response = Response.__new__(Response)
-    headers: Headers = Headers.__new__(Headers)
-    headers._list = fields["headers"].copy()
-    state = vars(response)
-    state.update(fields)
-    state.update(headers=headers, response=list(fields["response"]), _on_close=[])
-    return response
+    headers = copied(Headers, {"_list": fields["headers"].copy()})
+    return copied(
+        Response, fields, headers=headers, response=list(fields["response"]), _on_close=[]
+    )
 
 
 #: A Flask response with kc's status, body and headers; a repeated refusal (the no-token

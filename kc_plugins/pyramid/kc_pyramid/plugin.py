@@ -19,6 +19,7 @@ from pyramid.response import Response  # type: ignore[import-untyped]
 
 from kc_core.adapters import (
     ResponseTemplates,
+    copied,
     first_values,
     response_hooks,
     urlencoded_values,
@@ -81,11 +82,12 @@ def _snapshot(response: Response) -> dict[str, Any] | None:
 
 
 def _copy(fields: dict[str, Any]) -> Response:
-    response: Response = Response.__new__(Response)
-    state = vars(response)
-    state.update(fields)
-    state.update(_headerlist=fields["_headerlist"].copy(), _app_iter=list(fields["_app_iter"]))
-    return response
+    return copied(
+        Response,
+        fields,
+        _headerlist=fields["_headerlist"].copy(),
+        _app_iter=list(fields["_app_iter"]),
+    )
 
 
 #: A Pyramid response keeping every header, repeated names (``Set-Cookie``) included; a
