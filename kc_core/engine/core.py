@@ -307,7 +307,13 @@ class Engine(Parts):
                 tenant = self._tenant(request)
             client_id = tenant.client.config.client_id
             token = guard.token or ""
-            if self.authorizer.requirement_failure(token, claims, requirement, client_id) is None:
+            # A bearer token's verdicts are kept from its second request on, as its guard.
+            remember = not guard.bearer or self.identities.remembered(token, claims) is guard
+            authorizer = self.authorizer
+            reason = authorizer.requirement_failure(
+                token, claims, requirement, client_id, remember=remember
+            )
+            if reason is None:
                 return guard
         call = Call(request, self.plugins.adapter_for(request), self._tenant, tenant)
         return protection.authorize(self, call, guard, requirement)  # exempt paths pass there

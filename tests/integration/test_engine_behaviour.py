@@ -684,6 +684,20 @@ def test_a_token_seen_once_leaves_no_identity_or_verdict_behind(
     assert token in engine.authorizer._verdicts
 
 
+def test_a_token_seen_once_leaves_no_verdict_behind_through_authorize_either(
+    engine: Engine, tokens_of: Callable[[str], TokenSet]
+) -> None:
+    # Middlewares authenticate, then the route authorizes against that answer.
+    requirement = Requirement(roles=("realm:offline_access",))
+    token = tokens_of("alice").access_token
+    first = engine.authenticate(bearer(token))
+    assert engine.authorize(bearer(token), first, requirement) is first
+    assert token not in engine.authorizer._verdicts
+    second = engine.authenticate(bearer(token))
+    assert engine.authorize(bearer(token), second, requirement) is second
+    assert token in engine.authorizer._verdicts
+
+
 def test_a_bearer_only_client_answers_401_without_reading_any_session(
     make_engine: Callable[..., Engine],
     keycloak: KeycloakRealm,
