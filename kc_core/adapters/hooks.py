@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 _UNPREFIXED_HEADERS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 
 Build = Callable[[int, bytes, "str | None", Sequence[tuple[str, str]]], Any]
-Response = TypeVar("Response")
-Template = TypeVar("Template")
+_Response = TypeVar("_Response")
+_Template = TypeVar("_Template")
 
 
 def response_hooks(build: Build) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -55,7 +55,7 @@ def response_hooks(build: Build) -> tuple[Callable[..., Any], Callable[..., Any]
     return kc_redirect, kc_response
 
 
-class ResponseTemplates(Generic[Response, Template]):
+class ResponseTemplates(Generic[_Response, _Template]):
     """A response builder that builds each repeated refusal once, then copies it.
 
     The engine answers most refusals with the same few responses (the no-token 401 of a
@@ -76,20 +76,20 @@ class ResponseTemplates(Generic[Response, Template]):
 
     def __init__(
         self,
-        build: Callable[[int, bytes, str | None, Sequence[tuple[str, str]]], Response],
-        snapshot: Callable[[Response], Template | None],
-        copy: Callable[[Template], Response],
+        build: Callable[[int, bytes, str | None, Sequence[tuple[str, str]]], _Response],
+        snapshot: Callable[[_Response], _Template | None],
+        copy: Callable[[_Template], _Response],
         *,
         kept: int = 64,
     ) -> None:
         self._build, self._snapshot, self._copy = build, snapshot, copy
         #: How many distinct answers are kept at most (all are dropped when it is reached).
         self.kept = kept
-        self._kept: dict[tuple[Any, ...], Template] = {}
+        self._kept: dict[tuple[Any, ...], _Template] = {}
 
     def __call__(
         self, status: int, body: bytes, content_type: str | None, headers: Sequence[tuple[str, str]]
-    ) -> Response:
+    ) -> _Response:
         """The framework's response: a copy of the same answer's template, else built."""
         key = (status, body, content_type, tuple(headers))
         template = self._kept.get(key)
@@ -105,7 +105,7 @@ class ResponseTemplates(Generic[Response, Template]):
         return response
 
 
-def copied(cls: type[Response], fields: Mapping[str, Any], **own: Any) -> Response:
+def copied(cls: type[_Response], fields: Mapping[str, Any], **own: Any) -> _Response:
     """A new ``cls`` object (no ``__init__`` run) with the instance ``fields`` of a
     template, then ``own``: the parts that must be the copy's own (lists, header stores).
 
