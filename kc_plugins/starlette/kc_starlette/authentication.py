@@ -17,7 +17,7 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Bas
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from kc_core.adapters import KeycloakUserBase, UserMemo, role_names
+from kc_core.adapters import KeycloakUserBase, UserMemo, copied, role_names
 from kc_core.engine import AsyncEngine, Engine, Guard, Requirement
 from kc_core.errors import KeycloakError
 from kc_core.plugins import Adapter
@@ -270,10 +270,8 @@ class NoTokenRefusal:
         """A new copy of the kept 401, if one made through ``adapter`` is kept."""
         if adapter is not self._adapter:
             return None
-        response: Response = object.__new__(Response)
-        response.__dict__.update(self._fields)
-        response.raw_headers = self._headers.copy()  # its own list: FastAPI, handlers add to it
-        return response
+        # Its own header list: FastAPI and exception handlers add to it.
+        return copied(Response, self._fields, raw_headers=self._headers.copy())
 
     def keep(self, adapter: Adapter, guard: Guard) -> None:
         """Keep the engine's answer to a request :meth:`adapter_if_applies` accepted."""
