@@ -39,10 +39,51 @@ BACKEND_KEY = "kc.backend"
 HEADERS_KEY = "kc.headers"
 #: Scope key of the engine's answer for the connection (its identity, token and claims).
 GUARD_KEY = "kc.guard"
+#: Scope key of the remembered bearer token's ``Kept`` (its guard, pair and passed checks).
+KEPT_KEY = "kc.kept"
 
 _AUTHORIZATION = b"authorization"
 _TAIL = 32  # bytes of an Authorization value that key its memo: a token's signature differs
 _AUTHORIZATIONS_KEPT = 1024  # a miss costs only the decoding it saves
+_PASSED_KEPT = 64  # requirements a remembered token passed: one per protected route
+
+
+class Kept:
+    """What is kept for a bearer token the engine remembers: its guard, Starlette's pair
+    for it, and the requirements it passed (by id, each kept alive by its entry).
+
+    Such a token's claims are the same object on every request, and without a policy
+    enforcer a requirement's verdict depends only on them: a route's check that passed once
+    passes again without asking the engine.
+    """
+
+    __slots__ = ("guard", "pair", "passed")
+
+    def __init__(self, guard: Guard, pair: tuple[KeycloakCredentials, BaseUser]) -> None:
+        self.guard = guard
+        self.pair = pair
+        self.passed: dict[int, Requirement] = {}
+
+    def has_passed(self, requirement: Requirement) -> bool:
+        """Whether ``requirement`` was admitted for this guard before."""
+        return self.passed.get(id(requirement)) is requirement
+
+    def note_passed(self, requirement: Requirement) -> None:
+        """Remember that ``requirement`` admitted this guard."""
+        if len(self.passed) >= _PASSED_KEPT:
+            self.passed.clear()
+        self.passed[id(requirement)] = requirement
+
+
+class _Authorization:
+    """An ``Authorization`` value seen lately: decoded once, and what is kept for its token."""
+
+    __slots__ = ("kept", "text", "value")
+
+    def __init__(self, value: bytes, text: str) -> None:
+        self.value = value
+        self.text = text
+        self.kept: Kept | None = None
 
 
 class KeycloakUser(KeycloakUserBase, BaseUser):
@@ -120,7 +161,7 @@ class KeycloakBackend(AuthenticationBackend):
         self._users = UserMemo()
         # Authorization values seen lately, each decoded once: the same str for the same
         # token, so the engine hashes a 1-2 KB token once instead of on every request.
-        self._authorizations: dict[bytes, tuple[bytes, str]] = {}
+        self._authorizations: dict[bytes, _Authorization] = {}
         #: The engine's 401 for a bearer-only route reached without credentials.
         self.no_token = NoTokenRefusal(self.engine.engine)
 
@@ -128,9 +169,9 @@ class KeycloakBackend(AuthenticationBackend):
         """``(credentials, user)`` of the connection, or ``None`` for a visitor."""
         scope = conn.scope
         scope[BACKEND_KEY] = self
-        authorization = self.authorization(scope)
-        if authorization is not None:
-            return self.remembered(scope, authorization) or await self.identify(conn)
+        entry = self.authorization_entry(scope)
+        if entry is not None:
+            return self.remembered_entry(scope, entry) or await self.identify(conn)
         if not self.has_session(scope):
             return None  # nothing to look up: no worker thread for visitors
         return await self.identify(conn)
@@ -156,6 +197,24 @@ class KeycloakBackend(AuthenticationBackend):
             return None
         scope[GUARD_KEY] = guard
         return self.credentials_and_user(guard.identity, guard.token)
+
+    def remembered_entry(
+        self, scope: Any, entry: _Authorization
+    ) -> tuple[KeycloakCredentials, BaseUser] | None:
+        """:meth:`remembered` for the value :meth:`authorization_entry` found, its
+        :class:`Kept` put on the scope too; else ``None``, the header's text remembered
+        for the engine's hooks."""
+        guard = self._engine.remembered(entry.text)
+        if guard is None:
+            remember_header(scope, "authorization", entry.text)
+            return None
+        kept = entry.kept
+        if kept is None or kept.guard is not guard:
+            # One assignment: a thread reading it sees the old or the new, never a mix.
+            entry.kept = kept = Kept(guard, self.credentials_and_user(guard.identity, guard.token))
+        scope[GUARD_KEY] = guard
+        scope[KEPT_KEY] = kept
+        return kept.pair
 
     def credentials_and_user(
         self, identity: Any, token: str | None
@@ -203,24 +262,29 @@ class KeycloakBackend(AuthenticationBackend):
 
         The header hook then answers this same string for the rest of the request.
         """
-        for name, value in scope["headers"]:
-            if name == _AUTHORIZATION:
-                return self._decoded(scope, value)
-        return None
+        entry = self.authorization_entry(scope)
+        if entry is None:
+            return None
+        remember_header(scope, "authorization", entry.text)
+        return entry.text
 
-    def _decoded(self, scope: Any, value: bytes) -> str:
+    def authorization_entry(self, scope: Any) -> _Authorization | None:
+        """The memo entry of the connection's ``Authorization`` value (``None`` without one)."""
+        for name, found in scope["headers"]:
+            if name == _AUTHORIZATION:
+                value: bytes = found
+                break
+        else:
+            return None
         memo = self._authorizations
         tail = value[-_TAIL:]
-        hit = memo.get(tail)
-        if hit is not None and hit[0] == value:
-            text = hit[1]
-        else:
-            text = value.decode("latin-1")
+        entry = memo.get(tail)
+        if entry is None or entry.value != value:
+            entry = _Authorization(value, value.decode("latin-1"))
             if len(memo) >= _AUTHORIZATIONS_KEPT:
                 memo.clear()
-            memo[tail] = (value, text)
-        remember_header(scope, "authorization", text)
-        return text
+            memo[tail] = entry
+        return entry
 
 
 class NoTokenRefusal:

@@ -39,7 +39,7 @@ from .authentication import BACKEND_KEY, HEADERS_KEY, KeycloakBackend
 from .config import engine_settings
 from .errors import AccessRefused
 from .plugin import FORM_KEY, app_path, raw_headers
-from .protection import admit
+from .protection import admit, passed_before
 
 __all__ = [
     "MAX_FORM_BYTES",
@@ -152,19 +152,20 @@ class KeycloakMiddleware:
         # authenticate() inlined: every request and handshake runs this.
         backend = self.backend
         scope[BACKEND_KEY] = backend
-        authorization = backend.authorization(scope)
+        entry = backend.authorization_entry(scope)
         # A bearer token admitted before: its user at once, no engine pass.
         result: tuple[AuthCredentials, BaseUser] | None = None
-        if authorization is not None:
-            result = backend.remembered(scope, authorization)
+        if entry is not None:
+            result = backend.remembered_entry(scope, entry)
         if self.require is not None and kind == "http":
             scope["auth"], scope["user"] = result or (AuthCredentials(), UnauthenticatedUser())
-            refusal = await admit(HTTPConnection(scope), self.require)
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
+            if not passed_before(scope, self.require):
+                refusal = await admit(HTTPConnection(scope), self.require)
+                if refusal is not None:
+                    await refusal(scope, receive, send)
+                    return
         else:
-            if result is None and (authorization is not None or backend.has_session(scope)):
+            if result is None and (entry is not None or backend.has_session(scope)):
                 result = await backend.identify(HTTPConnection(scope))
             scope["auth"], scope["user"] = result or (AuthCredentials(), UnauthenticatedUser())
         await self.call_app(scope, receive, send)

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from kc_core.adapters import RequirementShorthands, view_decorators
 from kc_core.engine import Engine, Guard, Requirement
 
-from .authentication import BACKEND_KEY, GUARD_KEY, KeycloakBackend
+from .authentication import BACKEND_KEY, GUARD_KEY, KEPT_KEY, Kept, KeycloakBackend
 from .errors import raise_if_handled, raise_refusal
 
 __all__ = [
@@ -65,6 +65,17 @@ def engine_of(connection: HTTPConnection) -> Engine:
     return _backend_of(connection).engine.engine
 
 
+def passed_before(scope: Any, requirement: Requirement) -> bool:
+    """Whether the connection's remembered bearer token passed ``requirement`` before (its
+    user is on the scope already): :func:`admit` would admit it again, asking nothing."""
+    kept = scope.get(KEPT_KEY)
+    return (
+        kept is not None
+        and kept.passed.get(id(requirement)) is requirement
+        and scope.get(GUARD_KEY) is kept.guard
+    )
+
+
 async def admit(connection: HTTPConnection, requirement: Requirement) -> Response | None:
     """The engine's refusal for ``connection``, or ``None`` after putting the user on the scope."""
     scope = connection.scope
@@ -81,6 +92,9 @@ async def admit(connection: HTTPConnection, requirement: Requirement) -> Respons
         ):
             # AsyncEngine.authorize's own shortcut, without its coroutine: no I/O to wait for.
             guard = engine.engine.authorize(connection, authenticated, requirement)
+            kept = scope.get(KEPT_KEY)
+            if guard is authenticated and isinstance(kept, Kept) and kept.guard is guard:
+                kept.note_passed(requirement)  # no enforcer: the claims alone decided
         else:
             guard = await engine.authorize(connection, authenticated, requirement)
     else:
@@ -125,10 +139,12 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
                 connection: HTTPConnection = first
             else:
                 connection = _connection_in(args, kwargs)
-            refused = await admit(connection, requirement)
-            if refused is not None:
-                raise_if_handled(connection, refused)  # the app's handler answers, if it has one
-                return refused
+            # No remembered token on the scope (a visitor, a first-seen token): one look-up.
+            if KEPT_KEY not in connection.scope or not passed_before(connection.scope, requirement):
+                refused = await admit(connection, requirement)
+                if refused is not None:
+                    raise_if_handled(connection, refused)  # the app's handler answers, if any
+                    return refused
             if is_async:
                 return await endpoint(*args, **kwargs)
             return await run_in_threadpool(endpoint, *args, **kwargs)
@@ -155,9 +171,10 @@ def require(requirement: Requirement) -> Dependency:
     """
 
     async def dependency(request: Request) -> BaseUser:
-        refused = await admit(request, requirement)
-        if refused is not None:
-            raise_refusal(request, refused)
+        if not passed_before(request.scope, requirement):
+            refused = await admit(request, requirement)
+            if refused is not None:
+                raise_refusal(request, refused)
         user: BaseUser = request.scope["user"]
         return user
 

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from kc_core import Client, Config
-from kc_core.engine import Engine, EngineSettings
+from kc_core.engine import AsyncEngine, Engine, EngineSettings
 from kc_core.plugins import Plugins, hookimpl
 from kc_core.testing.issuer import LocalIssuer, LocalUser
 
@@ -285,3 +285,68 @@ def test_the_authorization_header_is_decoded_once_per_distinct_value() -> None:
     assert backend.authorization({"type": "http", "headers": [(b"host", b"a.test")]}) is None
     # The header hook answers the same string for the rest of the request.
     assert hooks.kc_request_header(HTTPConnection(first), "authorization") is text
+
+
+class CountingAuthorize:
+    """Counts the engine's ``authorize`` calls (what a kept verdict saves)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls = 0
+        original = Engine.authorize
+
+        def authorize(engine: Engine, *args: Any) -> Any:
+            self.calls += 1
+            return original(engine, *args)
+
+        monkeypatch.setattr(Engine, "authorize", authorize)
+
+
+def test_a_route_check_a_kept_token_passed_is_not_asked_again(
+    issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @bearer_required(roles=["writer"])
+    async def write(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("written")
+
+    engine = build_engine(config=config_of(issuer))
+    app = Starlette(
+        routes=[Route("/api", api), Route("/write", write)],
+        middleware=[Middleware(KeycloakMiddleware, engine=engine)],
+    )
+    reader = issuer.mint_access_token(READER, CLIENT_ID)
+    writer = issuer.mint_access_token(LocalUser("bob", roles=("kc-api:writer",)), CLIENT_ID)
+    for _ in range(2):  # validated, then kept: the engine judges the route's roles
+        assert call(app, "/api", bearer(reader))[1]["body"] == b"alice True"
+    counted = CountingAuthorize(monkeypatch)
+    for _ in range(3):
+        assert call(app, "/api", bearer(reader))[1]["body"] == b"alice True"
+    assert counted.calls == 1  # once more to keep the verdict, then none
+    # Another route's requirement is its own verdict: the reader lacks "writer", every time.
+    for _ in range(3):
+        refused = call(app, "/write", bearer(reader))
+        assert status_of(refused) == 403
+    assert counted.calls == 4
+    # Another token's verdicts are its own too: the writer is refused the reader's route.
+    for _ in range(3):
+        assert status_of(call(app, "/api", bearer(writer))) == 403
+        assert call(app, "/write", bearer(writer))[1]["body"] == b"written"
+
+
+def test_with_a_policy_enforcer_every_request_is_judged(
+    issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = build_engine(config=config_of(issuer))
+    # An enforcer's decision may depend on the request (its path, its method): never kept.
+    monkeypatch.setattr(engine.authorizer, "enforcer", object())
+    judged: list[str] = []
+
+    async def authorize(self: AsyncEngine, request: Any, guard: Any, requirement: Any) -> Any:
+        judged.append(request.url.path)
+        return guard
+
+    monkeypatch.setattr(AsyncEngine, "authorize", authorize)
+    app = app_of(engine)
+    reader = issuer.mint_access_token(READER, CLIENT_ID)
+    for _ in range(4):
+        assert call(app, "/api", bearer(reader))[1]["body"] == b"alice True"
+    assert judged == ["/api"] * 4
