@@ -130,6 +130,12 @@ class Authorizer:
         self._verdicts[token] = (claims, requirement, reason)
         return reason
 
+    def passed(self, token: str, claims: Mapping[str, Any], requirement: Requirement) -> bool:
+        """Whether :meth:`requirement_failure` kept ``requirement``'s pass for ``token``
+        with these very ``claims``."""
+        hit = self._verdicts.get(token)
+        return hit is not None and hit[0] is claims and hit[1] is requirement and hit[2] is None
+
     def validate_requirement(
         self,
         call: Call,

@@ -218,6 +218,23 @@ class Engine(Parts):
         claims = validator.cached(token)
         return None if claims is None else self.identities.remembered(token, claims)
 
+    def admits(self, authorization: str, requirement: Requirement) -> Guard | None:
+        """:meth:`remembered`'s guard if ``requirement`` admitted it before, else ``None``.
+
+        What :meth:`protect` answers for a bearer token seen before on a route it passed
+        (its claims, hence their verdict, unchanged), from the header alone: no hook, no I/O.
+        Never with a policy enforcer (its decisions depend on the request); ``None`` sends
+        the adapter to :meth:`protect`, which judges, keeps the verdict and answers refusals.
+        """
+        guard = self.remembered(authorization)
+        if guard is None or self.authorizer.enforcer is not None:
+            return None
+        if not (requirement.roles or requirement.scopes):
+            return guard
+        token = guard.token or ""
+        claims = guard.claims or {}
+        return guard if self.authorizer.passed(token, claims, requirement) else None
+
     def _authenticate_locally(self, request: Any) -> Guard | None:
         """:meth:`authenticate`'s answer when it needs no I/O (a bearer token validated
         before or whose key is loaded, a malformed one), else ``None``."""

@@ -720,6 +720,29 @@ def test_a_bearer_only_client_answers_401_without_reading_any_session(
     assert engine.protect(bearer(token)).identity.username == "alice"
 
 
+def test_admits_answers_a_kept_token_only_on_a_requirement_it_passed(
+    make_engine: Callable[..., Engine],
+    keycloak: KeycloakRealm,
+    tokens_of: Callable[[str], TokenSet],
+) -> None:
+    # What protect() would answer, or nothing (then the adapter asks protect()).
+    engine = make_engine()
+    token = tokens_of("alice").access_token
+    header = f"Bearer {token}"
+    held = Requirement.for_bearer(roles=["realm:user"])
+    missing = Requirement.for_bearer(roles=["realm:no-such-role"])
+    assert engine.admits(header, held) is None  # never seen
+    first = engine.protect(bearer(token), held)
+    assert first.allowed
+    assert engine.admits(header, held) is None  # seen once: nothing kept
+    kept = engine.protect(bearer(token), held)
+    assert engine.admits(header, held) is kept
+    assert engine.admits(header, Requirement.for_bearer()) is kept  # no roles to pass
+    assert not engine.protect(bearer(token), missing).allowed
+    assert engine.admits(header, missing) is None  # refused: protect answers the 403
+    assert engine.admits(header, Requirement.for_bearer(roles=["realm:user"])) is None  # not judged
+
+
 def test_remembered_answers_a_token_admitted_before_while_it_is_valid(
     make_engine: Callable[..., Engine],
     keycloak: KeycloakRealm,

@@ -96,7 +96,15 @@ def admit(request: Any, requirement: Requirement) -> Any | None:
     environ = request.environ
     guard: Guard | None = environ.get(GUARD_KEY)
     if guard is None:
-        decided = engine_of(request).protect(request, requirement)
+        engine = engine_of(request)
+        authorization = environ.get("HTTP_AUTHORIZATION")
+        if authorization:
+            # A bearer token seen before on a route it passed: its kept guard, no hook.
+            kept = engine.admits(authorization, requirement)
+            if kept is not None:
+                environ[GUARD_KEY] = kept
+                return None
+        decided = engine.protect(request, requirement)
         if decided.response is None and decided.claims is not None:
             # An admitted user is the request's user; a refusal (or an exempt path's
             # guard, which names nobody) leaves request.identity to authenticate.
