@@ -186,6 +186,13 @@ class KeycloakSecurityPolicy:
         sub = guard.claims.get("sub")
         return str(sub) if sub else None
 
+    @staticmethod
+    def denial(permission: str, refused: Any) -> KeycloakDenied:
+        """The :class:`KeycloakDenied` of ``permission``, carrying the engine's ``refused``."""
+        unreachable = refused.status_code == 503
+        reason = "Keycloak is unreachable" if unreachable else f"{permission!r} refused"
+        return KeycloakDenied(reason, refused)
+
     def permits(self, request: Any, context: Any, permission: str) -> Any:
         """``Allowed``, or a :class:`KeycloakDenied` carrying the engine's refusal."""
         requirement = self.requirement(permission)
@@ -198,9 +205,7 @@ class KeycloakSecurityPolicy:
                         "%s granted by Keycloak", permission
                     )
                 return granted
-            unreachable = refused.status_code == 503
-            reason = "Keycloak is unreachable" if unreachable else f"{permission!r} refused"
-            return KeycloakDenied(reason, refused)
+            return self.denial(permission, refused)
         if getattr(context, "__acl__", None) is None:
             reason = f"no rule grants {permission!r}"
         else:

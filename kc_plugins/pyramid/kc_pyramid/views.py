@@ -24,7 +24,7 @@ from zope.interface import implementedBy  # type: ignore[import-untyped]
 
 from kc_core.adapters import ENDPOINTS, endpoint_view
 
-from .security import KeycloakDenied, KeycloakSecurityPolicy, engine_of, guard_of
+from .security import KeycloakDenied, KeycloakSecurityPolicy, admit, engine_of, guard_of
 
 __all__ = [
     "backchannel_logout_view",
@@ -92,12 +92,25 @@ def kc_secured_view(view: Any, info: Any) -> Any:
     if not isinstance(policy, KeycloakSecurityPolicy):
         return view
 
+    # kc's own permits: a permission kc names a requirement for is judged here, with no
+    # verdict object for an admitted request nor for a refusal kc's forbidden view answers.
+    own_permits = type(policy).permits is KeycloakSecurityPolicy.permits
+
     def secured_by_kc(context: Any, request: Any) -> Any:
-        verdict = policy.permits(request, context, permission)
-        if verdict:
-            return permissive(context, request)
-        if isinstance(verdict, KeycloakDenied) and kc_answers_forbidden(request):
-            return verdict.response
+        requirement = policy.requirement(permission) if own_permits else None
+        if requirement is not None:
+            refused = admit(request, requirement)
+            if refused is None:
+                return permissive(context, request)
+            if kc_answers_forbidden(request):
+                return refused
+            verdict: Any = policy.denial(permission, refused)
+        else:
+            verdict = policy.permits(request, context, permission)
+            if verdict:
+                return permissive(context, request)
+            if isinstance(verdict, KeycloakDenied) and kc_answers_forbidden(request):
+                return verdict.response
         # What Pyramid's secured_view raises, without asking the policy a second time.
         name = getattr(permissive, "__name__", permissive)
         raise HTTPForbidden(f"Unauthorized: {name} failed permission check", result=verdict)

@@ -26,7 +26,9 @@ from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 from pyramid.interfaces import IRoutesMapper, ISecurityPolicy
 from pyramid.request import Request
+from pyramid.response import Response
 from pyramid.scripting import prepare
+from pyramid.security import Allowed
 from pyramid.session import SignedCookieSessionFactory
 
 from kc_core import ConfigError
@@ -148,6 +150,30 @@ def test_the_app_may_replace_the_security_policy(offline_settings: dict[str, Any
         config.include("kc_pyramid")
         config.set_security_policy(Mine())
     assert isinstance(config.registry.queryUtility(ISecurityPolicy), Mine)
+
+
+def test_a_policy_overriding_permits_is_asked_for_each_permission(
+    offline_settings: dict[str, Any],
+) -> None:
+    asked: list[str] = []
+
+    class Open(KeycloakSecurityPolicy):
+        def permits(self, request: Any, context: Any, permission: str) -> Any:
+            asked.append(permission)
+            return Allowed("open to all")
+
+    with Configurator(settings=offline_settings) as config:
+        config.set_session_factory(SignedCookieSessionFactory(SESSION_SECRET))
+        config.include("kc_pyramid")
+        config.set_security_policy(Open())
+        config.add_route("data", "/data")
+        config.add_view(
+            lambda request: Response("data"), route_name="data", permission="role:admin"
+        )
+        app = config.make_wsgi_app()
+    for _ in range(2):  # kc's own check would send this visitor to log in
+        assert Request.blank("/data").get_response(app).text == "data"
+    assert asked == ["role:admin", "role:admin"]
 
 
 def test_an_engine_in_the_settings_is_used_as_is(offline_settings: dict[str, Any]) -> None:
