@@ -213,7 +213,8 @@ class RemoteKeySet:
         refetch when the set is older than its maximum age)."""
         if self._clock() >= self._stale_at:
             self._revalidate_in_background()
-        return _pick(self._keys, kid) is not None
+        keys = self._keys  # _pick's rule, without its call: asked on every cached token
+        return kid in keys or (kid is None and len(keys) == 1)
 
     def refresh(self) -> None:
         """Fetch the key set now, regardless of the rate limit."""

@@ -139,8 +139,14 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
                 connection: HTTPConnection = first
             else:
                 connection = _connection_in(args, kwargs)
-            # No remembered token on the scope (a visitor, a first-seen token): one look-up.
-            if KEPT_KEY not in connection.scope or not passed_before(connection.scope, requirement):
+            # passed_before() inlined: every request of a protected endpoint runs it.
+            scope = connection.scope
+            kept = scope.get(KEPT_KEY)
+            if (
+                kept is None
+                or kept.passed.get(id(requirement)) is not requirement
+                or scope.get(GUARD_KEY) is not kept.guard
+            ):
                 refused = await admit(connection, requirement)
                 if refused is not None:
                     raise_if_handled(connection, refused)  # the app's handler answers, if any
