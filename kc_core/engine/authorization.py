@@ -13,6 +13,8 @@ from .answers import _forbidden
 from .context import JSON, MEMO_SIZE, Call
 from .values import Requirement
 
+_VERDICTS_PER_TOKEN = 64  # requirements judged for one token: about one per protected route
+
 
 class EnforcerDecision(Protocol):
     """What an enforcer answers (:class:`kc_core.enforcer.Decision` is one)."""
@@ -99,8 +101,12 @@ class Authorizer:
     def __init__(self, enforcer: Enforcer | None, logout_path: str | None = None) -> None:
         self.enforcer = enforcer
         self.logout_path = logout_path  # for the way out on a 403 page
-        # token -> (its claims, the requirement judged, why it failed or None)
-        self._verdicts: dict[str, tuple[Mapping[str, Any], Requirement, str | None]] = {}
+        # token -> (its claims, {id(requirement): (requirement, why it failed or None)}): a
+        # token calling several routes keeps each route's verdict (the requirement object
+        # kept too, so its id is never another's).
+        self._verdicts: dict[
+            str, tuple[Mapping[str, Any], dict[int, tuple[Requirement, str | None]]]
+        ] = {}
 
     def requirement_failure(
         self,
@@ -122,19 +128,32 @@ class Authorizer:
             return _requirement_failure(claims, requirement, client_id)
         # A token validated before yields the same claims object: judge it once per route.
         hit = self._verdicts.get(token)
-        if hit is not None and hit[0] is claims and hit[1] is requirement:
-            return hit[2]
+        if hit is not None and hit[0] is claims:
+            judged = hit[1].get(id(requirement))
+            if judged is not None and judged[0] is requirement:
+                return judged[1]
+            kept = hit[1]
+        else:
+            kept = {}
+            if len(self._verdicts) >= MEMO_SIZE:
+                self._verdicts.clear()
+            self._verdicts[token] = (claims, kept)
         reason = _requirement_failure(claims, requirement, client_id)
-        if len(self._verdicts) >= MEMO_SIZE:
-            self._verdicts.clear()
-        self._verdicts[token] = (claims, requirement, reason)
+        if len(kept) >= _VERDICTS_PER_TOKEN:
+            kept.clear()
+        kept[id(requirement)] = (requirement, reason)
         return reason
 
     def passed(self, token: str, claims: Mapping[str, Any], requirement: Requirement) -> bool:
-        """Whether :meth:`requirement_failure` kept ``requirement``'s pass for ``token``
-        with these very ``claims``."""
+        """Whether :meth:`requirement_failure` kept a pass of ``requirement`` for ``token``
+        with these very ``claims`` (a requirement without roles or scopes always passes)."""
+        if not (requirement.roles or requirement.scopes):
+            return True
         hit = self._verdicts.get(token)
-        return hit is not None and hit[0] is claims and hit[1] is requirement and hit[2] is None
+        if hit is None or hit[0] is not claims:
+            return False
+        judged = hit[1].get(id(requirement))
+        return judged is not None and judged[0] is requirement and judged[1] is None
 
     def validate_requirement(
         self,

@@ -223,17 +223,26 @@ class Engine(Parts):
 
         What :meth:`protect` answers for a bearer token seen before on a route it passed
         (its claims, hence their verdict, unchanged), from the header alone: no hook, no I/O.
-        Never with a policy enforcer (its decisions depend on the request); ``None`` sends
-        the adapter to :meth:`protect`, which judges, keeps the verdict and answers refusals.
+        ``None`` sends the adapter to :meth:`protect`, which judges, keeps the verdict and
+        answers refusals.
         """
         guard = self.remembered(authorization)
-        if guard is None or self.authorizer.enforcer is not None:
-            return None
-        if not (requirement.roles or requirement.scopes):
-            return guard
-        token = guard.token or ""
-        claims = guard.claims or {}
-        return guard if self.authorizer.passed(token, claims, requirement) else None
+        return guard if guard is not None and self.passed(guard, requirement) else None
+
+    def passed(self, guard: Guard, requirement: Requirement) -> bool:
+        """Whether ``requirement`` admitted the bearer token of ``guard`` (a guard
+        :meth:`remembered` answered for this request) before: its verdict is kept.
+
+        Never with a policy enforcer: its decisions may depend on the request.
+        """
+        if self.authorizer.enforcer is not None or not guard.bearer:
+            return False
+        token, claims = guard.token, guard.claims
+        return (
+            token is not None
+            and claims is not None
+            and self.authorizer.passed(token, claims, requirement)
+        )
 
     def _authenticate_locally(self, request: Any) -> Guard | None:
         """:meth:`authenticate`'s answer when it needs no I/O (a bearer token validated

@@ -740,6 +740,7 @@ def test_admits_answers_a_kept_token_only_on_a_requirement_it_passed(
     assert engine.admits(header, Requirement.for_bearer()) is kept  # no roles to pass
     assert not engine.protect(bearer(token), missing).allowed
     assert engine.admits(header, missing) is None  # refused: protect answers the 403
+    assert engine.admits(header, held) is kept  # each route's verdict kept, not the last only
     assert engine.admits(header, Requirement.for_bearer(roles=["realm:user"])) is None  # not judged
 
 

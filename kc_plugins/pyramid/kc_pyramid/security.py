@@ -26,7 +26,7 @@ from typing import Any
 from pyramid.authorization import ACLHelper, Authenticated, Everyone  # type: ignore[import-untyped]
 from pyramid.security import Allowed, Denied  # type: ignore[import-untyped]
 
-from kc_core.adapters import requirement_for, role_names
+from kc_core.adapters import requirement_for, role_names, wsgi_environ_key
 from kc_core.engine import Engine, Guard, Requirement
 from kc_core.errors import LoginError
 
@@ -45,6 +45,7 @@ __all__ = [
 ENGINE_KEY = "kc.engine"
 #: WSGI environ key of the request's :class:`~kc_core.engine.Guard` (the engine's answer).
 GUARD_KEY = "kc.guard"
+_AUTHORIZATION = wsgi_environ_key("authorization")
 
 
 def engine_of(request: Any) -> Engine:
@@ -97,7 +98,7 @@ def admit(request: Any, requirement: Requirement) -> Any | None:
     guard: Guard | None = environ.get(GUARD_KEY)
     if guard is None:
         engine = engine_of(request)
-        authorization = environ.get("HTTP_AUTHORIZATION")
+        authorization = environ.get(_AUTHORIZATION)
         if authorization:
             # A bearer token seen before on a route it passed: its kept guard, no hook.
             kept = engine.admits(authorization, requirement)

@@ -39,40 +39,23 @@ BACKEND_KEY = "kc.backend"
 HEADERS_KEY = "kc.headers"
 #: Scope key of the engine's answer for the connection (its identity, token and claims).
 GUARD_KEY = "kc.guard"
-#: Scope key of the remembered bearer token's ``Kept`` (its guard, pair and passed checks).
+#: Scope key of the remembered bearer token's :class:`Kept` (its guard and user pair).
 KEPT_KEY = "kc.kept"
 
 _AUTHORIZATION = b"authorization"
 _TAIL = 32  # bytes of an Authorization value that key its memo: a token's signature differs
 _AUTHORIZATIONS_KEPT = 1024  # a miss costs only the decoding it saves
-_PASSED_KEPT = 64  # requirements a remembered token passed: one per protected route
 
 
 class Kept:
-    """What is kept for a bearer token the engine remembers: its guard, Starlette's pair
-    for it, and the requirements it passed (by id, each kept alive by its entry).
+    """What is kept for a bearer token the engine remembers: its guard and Starlette's
+    ``(credentials, user)`` pair for it, made once."""
 
-    Such a token's claims are the same object on every request, and without a policy
-    enforcer a requirement's verdict depends only on them: a route's check that passed once
-    passes again without asking the engine.
-    """
-
-    __slots__ = ("guard", "pair", "passed")
+    __slots__ = ("guard", "pair")
 
     def __init__(self, guard: Guard, pair: tuple[KeycloakCredentials, BaseUser]) -> None:
         self.guard = guard
         self.pair = pair
-        self.passed: dict[int, Requirement] = {}
-
-    def has_passed(self, requirement: Requirement) -> bool:
-        """Whether ``requirement`` was admitted for this guard before."""
-        return self.passed.get(id(requirement)) is requirement
-
-    def note_passed(self, requirement: Requirement) -> None:
-        """Remember that ``requirement`` admitted this guard."""
-        if len(self.passed) >= _PASSED_KEPT:
-            self.passed.clear()
-        self.passed[id(requirement)] = requirement
 
 
 class _Authorization:
@@ -187,23 +170,13 @@ class KeycloakBackend(AuthenticationBackend):
             return None
         return self.credentials_and_user(guard.identity, guard.token)
 
-    def remembered(
-        self, scope: Any, authorization: str
-    ) -> tuple[KeycloakCredentials, BaseUser] | None:
-        """The pair of a bearer token the engine admitted before and still holds valid
-        (:meth:`~kc_core.engine.Engine.remembered`), its guard put on the scope; else ``None``."""
-        guard = self._engine.remembered(authorization)
-        if guard is None:
-            return None
-        scope[GUARD_KEY] = guard
-        return self.credentials_and_user(guard.identity, guard.token)
-
     def remembered_entry(
         self, scope: Any, entry: _Authorization
     ) -> tuple[KeycloakCredentials, BaseUser] | None:
-        """:meth:`remembered` for the value :meth:`authorization_entry` found, its
-        :class:`Kept` put on the scope too; else ``None``, the header's text remembered
-        for the engine's hooks."""
+        """The pair of the bearer token in the value :meth:`authorization_entry` found, if
+        the engine admitted it before and still holds it valid
+        (:meth:`~kc_core.engine.Engine.remembered`), its guard and :class:`Kept` put on the
+        scope; else ``None``, the header's text remembered for the engine's hooks."""
         guard = self._engine.remembered(entry.text)
         if guard is None:
             remember_header(scope, "authorization", entry.text)

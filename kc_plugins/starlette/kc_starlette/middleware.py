@@ -168,13 +168,7 @@ class KeycloakMiddleware:
             if result is None and (entry is not None or backend.has_session(scope)):
                 result = await backend.identify(HTTPConnection(scope))
             scope["auth"], scope["user"] = result or (AuthCredentials(), UnauthenticatedUser())
-        # call_app() inlined, as authenticate() above.
-        if self._cookie_mode or HEADERS_KEY in scope:
-            send = _adding_headers(scope, send)
-        try:
-            await self.app(scope, receive, send)
-        except AccessRefused as refused:
-            await self.send_refusal(refused, scope, receive, send)
+        await self.call_app(scope, receive, send)
 
     async def authenticate(self, connection: HTTPConnection) -> None:
         """Put the user and credentials on the scope, as Starlette's middleware does."""

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from kc_core.adapters import RequirementShorthands, view_decorators
 from kc_core.engine import Engine, Guard, Requirement
 
-from .authentication import BACKEND_KEY, GUARD_KEY, KEPT_KEY, Kept, KeycloakBackend
+from .authentication import BACKEND_KEY, GUARD_KEY, KEPT_KEY, KeycloakBackend
 from .errors import raise_if_handled, raise_refusal
 
 __all__ = [
@@ -67,13 +67,13 @@ def engine_of(connection: HTTPConnection) -> Engine:
 
 def passed_before(scope: Any, requirement: Requirement) -> bool:
     """Whether the connection's remembered bearer token passed ``requirement`` before (its
-    user is on the scope already): :func:`admit` would admit it again, asking nothing."""
+    user is on the scope already): :func:`admit` would admit it again, asking nothing
+    (:meth:`~kc_core.engine.Engine.passed`)."""
     kept = scope.get(KEPT_KEY)
-    return (
-        kept is not None
-        and kept.passed.get(id(requirement)) is requirement
-        and scope.get(GUARD_KEY) is kept.guard
-    )
+    if kept is None or scope.get(GUARD_KEY) is not kept.guard:
+        return False
+    backend: KeycloakBackend = scope[BACKEND_KEY]
+    return backend.engine.engine.passed(kept.guard, requirement)
 
 
 async def admit(connection: HTTPConnection, requirement: Requirement) -> Response | None:
@@ -92,9 +92,6 @@ async def admit(connection: HTTPConnection, requirement: Requirement) -> Respons
         ):
             # AsyncEngine.authorize's own shortcut, without its coroutine: no I/O to wait for.
             guard = engine.engine.authorize(connection, authenticated, requirement)
-            kept = scope.get(KEPT_KEY)
-            if guard is authenticated and isinstance(kept, Kept) and kept.guard is guard:
-                kept.note_passed(requirement)  # no enforcer: the claims alone decided
         else:
             guard = await engine.authorize(connection, authenticated, requirement)
     else:
@@ -139,14 +136,7 @@ def protect(requirement: Requirement) -> Callable[[Endpoint], Endpoint]:
                 connection: HTTPConnection = first
             else:
                 connection = _connection_in(args, kwargs)
-            # passed_before() inlined: every request of a protected endpoint runs it.
-            scope = connection.scope
-            kept = scope.get(KEPT_KEY)
-            if (
-                kept is None
-                or kept.passed.get(id(requirement)) is not requirement
-                or scope.get(GUARD_KEY) is not kept.guard
-            ):
+            if not passed_before(connection.scope, requirement):
                 refused = await admit(connection, requirement)
                 if refused is not None:
                     raise_if_handled(connection, refused)  # the app's handler answers, if any
