@@ -10,7 +10,10 @@ app with the middleware, protected by the same decorator or by the dependency fo
 (``Depends(require_bearer(roles=["reader"]))``), that one against the bare app with a no-op
 dependency in the same place (FastAPI's own cost of a dependency is not kc's), or by the
 middleware alone (``require=Requirement.for_bearer(roles=["reader"])``: every route, refused
-before routing) on a plain endpoint. Tokens are
+before routing) on a plain endpoint. For scale, a reference row with no target: Starlette's
+own ``AuthenticationMiddleware`` and ``@requires("reader")`` around a backend that answers
+one fixed user without looking at the request, the least any authentication in Starlette's
+idiom costs. Tokens are
 RS256 and shaped like Keycloak's, signed here; a local stand-in for Keycloak serves discovery
 and the JWKS once, before timing. Each protected form is timed with a token seen before, a
 first-seen token (a distinct token for every call, the cache on as in production) and
@@ -49,8 +52,15 @@ from _support import (
 from fastapi import Depends, FastAPI
 from kc_starlette import KeycloakMiddleware, bearer_required, build_engine, require_bearer
 from starlette.applications import Starlette
-from starlette.authentication import BaseUser
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    BaseUser,
+    SimpleUser,
+    requires,
+)
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -65,6 +75,7 @@ STARLETTE = "Starlette @bearer_required"
 FASTAPI_DECORATOR = "FastAPI @bearer_required"
 FASTAPI_DEPENDENCY = "FastAPI Depends(require_bearer)"
 FASTAPI_MIDDLEWARE = "FastAPI KeycloakMiddleware(require=...)"
+STARLETTE_FLOOR = "Starlette AuthenticationMiddleware + @requires, a fixed user (reference)"
 
 
 async def endpoint(request: Request) -> PlainTextResponse:
@@ -94,6 +105,23 @@ def starlette_app(server_url: str | None) -> Starlette:
     return Starlette(
         routes=[Route("/api", bearer_required(roles=["reader"])(endpoint))],
         middleware=[kc_middleware(server_url)],
+    )
+
+
+class FixedUser(AuthenticationBackend):
+    """Answers the same user with the role for every connection, reading nothing."""
+
+    answer = (AuthCredentials(["authenticated", "reader"]), SimpleUser("alice"))
+
+    async def authenticate(self, conn: Any) -> tuple[AuthCredentials, BaseUser]:
+        return self.answer
+
+
+def starlette_floor_app() -> Starlette:
+    """The same route under Starlette's own authentication, its backend doing no work."""
+    return Starlette(
+        routes=[Route("/api", requires("reader")(endpoint))],
+        middleware=[Middleware(AuthenticationMiddleware, backend=FixedUser())],
     )
 
 
@@ -166,6 +194,7 @@ def main(argv: list[str] | None = None) -> bool:
             rows[f"{form}, {CACHED}"] = asgi_request_loop(app, cached, args.number)
             rows[f"{form}, {FIRST_SEEN}"] = asgi_request_loop(app, fresh.__getitem__, few)
             rows[f"{form}, {NO_TOKEN}"] = asgi_request_loop(app, bare, args.number, expect=401)
+        rows[STARLETTE_FLOOR] = asgi_request_loop(starlette_floor_app(), cached, args.number)
         rows[VALIDATE_ROW] = call_loop(own_validator(server_url).validate, pool.__getitem__, few)
         results = interleaved(rows, args.rounds)
     targets = [
@@ -180,6 +209,7 @@ def main(argv: list[str] | None = None) -> bool:
         if name.startswith(f"{form},")
     }
     baselines.update({validating_row(name): name for name in bare_apps})
+    baselines[STARLETTE_FLOOR] = BARE_STARLETTE
     return report(results, targets, baselines=baselines)
 
 

@@ -113,9 +113,7 @@ def copied(cls: type[_Response], fields: Mapping[str, Any], **own: Any) -> _Resp
     cheaper to copy this way than to build.
     """
     made = cls.__new__(cls)
-    state = vars(made)
-    state.update(fields)
-    state.update(own)
+    made.__dict__ = {**fields, **own}  # one dict built: cheaper than two updates of vars()
     return made
 
 

@@ -9,6 +9,11 @@ from typing import Any, Protocol
 
 from .context import MEMO_SIZE, Tenant
 
+#: Characters of an ``Authorization`` value that key its memo entry: a token's signature
+#: ends it, so distinct tokens differ there. A server hands every request a new string, whose
+#: 1-2 KB hash a look-up by the whole value would compute each time; the tail's costs little.
+_TAIL = 32
+
 
 class BearerVerifier(Protocol):
     """Judges a bearer token for a tenant."""
@@ -56,7 +61,8 @@ class BearerTokens:
         #: Whether tokens are judged by the default verifier (local JWT validation), whose
         #: cache the engine reads inline and whose first-seen tokens it validates itself.
         self.jwt = type(verifier) is JwtVerifier
-        self._tokens: dict[str, str] = {}  # Authorization header -> its token
+        # The tail of an Authorization value -> that value and its token.
+        self._tokens: dict[str, tuple[str, str]] = {}
 
     def token_of(self, authorization: str) -> str | None:
         """The header's bearer token, else ``None``.
@@ -64,19 +70,22 @@ class BearerTokens:
         Remembered per header value: the same token string each time, so its (1-2 KB) hash
         is computed once, not on every request's cache look-up.
         """
-        token = self._tokens.get(authorization)
+        tail = authorization[-_TAIL:]
+        hit = self._tokens.get(tail)
+        if hit is not None and hit[0] == authorization:
+            return hit[1]
+        token = bearer_token(authorization)
         if token is None:
-            token = bearer_token(authorization)
-            if token is None:
-                return None
-            if len(self._tokens) >= MEMO_SIZE:
-                self._tokens.clear()
-            self._tokens[authorization] = token
+            return None
+        if len(self._tokens) >= MEMO_SIZE:
+            self._tokens.clear()
+        self._tokens[tail] = (authorization, token)  # a value with the same tail: replaced
         return token
 
     def seen(self, authorization: str) -> str | None:
         """The token of a header value :meth:`token_of` answered before, else ``None``."""
-        return self._tokens.get(authorization)
+        hit = self._tokens.get(authorization[-_TAIL:])
+        return hit[1] if hit is not None and hit[0] == authorization else None
 
     def cached(self, tenant: Tenant, authorization: str) -> tuple[str, Mapping[str, Any]] | None:
         """The header's token and its claims, if verified before (no I/O), else ``None``."""

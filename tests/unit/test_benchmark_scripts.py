@@ -47,3 +47,25 @@ def test_every_benchmark_script_runs_and_judges_its_targets() -> None:
         assert process.returncode == 0, f"{name}:\n{output}"
         verdicts = [line for line in output.splitlines() if line.startswith(("met", "MISSED"))]
         assert verdicts, f"{name} judged no target:\n{output}"
+
+
+def test_every_timed_request_gets_header_values_of_its_own() -> None:
+    # A server decodes each request's headers anew: a string reused by every call would
+    # keep its hash and hide the cost of hashing a 2 KB token.
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import _support
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    environ = _support.wsgi_environ("/api", "a.b.c")
+    received = _support.received_environ(environ)
+    assert received == environ
+    assert received["HTTP_AUTHORIZATION"] is not environ["HTTP_AUTHORIZATION"]
+    assert received["wsgi.url_scheme"] is environ["wsgi.url_scheme"]
+    scope = _support.asgi_scope("/api", "a.b.c")
+    copy = _support.received_scope(scope)
+    assert copy == scope
+    assert copy is not scope
+    assert all(
+        new is not old for (_, new), (_, old) in zip(copy["headers"], scope["headers"], strict=True)
+    )

@@ -372,3 +372,23 @@ def test_io_threads_setting_is_read_and_checked() -> None:
     assert EngineSettings.from_mapping({"KEYCLOAK_IO_THREADS": "3"}).io_threads == 3
     with pytest.raises(ConfigError, match="io_threads"):
         EngineSettings(io_threads=0)
+
+
+def test_bearer_tokens_with_the_same_tail_each_keep_their_own_token() -> None:
+    from kc_core.engine.bearer import BearerTokens, JwtVerifier
+
+    tokens = BearerTokens(JwtVerifier())
+    tail = "x" * 40  # longer than the part of a value that keys the memo
+    first, second = f"Bearer first.{tail}", f"Bearer second.{tail}"
+    assert tokens.seen(first) is None
+    assert tokens.token_of(first) == f"first.{tail}"
+    # A new string with the same value, as a server gives each request: the same token object.
+    again = first.encode().decode()
+    assert again is not first
+    assert tokens.seen(again) is tokens.token_of(first)
+    # Another value ending alike is never answered with the first one's token.
+    assert tokens.seen(second) is None
+    assert tokens.token_of(second) == f"second.{tail}"
+    assert tokens.token_of(first) == f"first.{tail}"
+    assert tokens.token_of(f"Basic {tail}") is None
+    assert tokens.seen(f"Basic {tail}") is None
