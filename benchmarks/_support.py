@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
+import random
 import statistics
 import threading
 import time
@@ -408,18 +410,23 @@ def interleaved(rows: Mapping[str, Callable[[], float]], rounds: int) -> dict[st
     taken in rounds.
 
     Every row runs once to warm up (imports, caches, the adapter lookup by request class),
-    then each round takes one sample of every row, starting one row later each round: a
-    burst of load from other work on the machine falls on all rows alike, not on one. Load
-    only ever adds time, and on a shared machine it comes and goes for seconds: the faster
-    half of each row's samples is the machine at rest, its median the row's time.
+    then each round takes one sample of every row, in an order of its own (shuffled, the
+    same for every run): a burst of load from other work on the machine falls on all rows
+    alike, and no row always follows the same one. Each sample starts from a collected heap
+    (``gc.collect()``, untimed), so it pays for the garbage collections its own allocations
+    cause, not for a collection its predecessors brought near. Load only ever adds time,
+    and on a shared machine it comes and goes for seconds: the faster half of each row's
+    samples is the machine at rest, its median the row's time.
     """
     for loop in rows.values():
         loop()
     names = list(rows)
+    order = random.Random(len(names))  # a fixed order per script, run after run
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_number in range(rounds):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
+    for _ in range(rounds):
+        order.shuffle(names)
+        for name in names:
+            gc.collect()
             samples[name].append(rows[name]())
     return {name: faster_half_median(values) * 1e6 for name, values in samples.items()}
 
