@@ -202,9 +202,13 @@ def _audiences(claims: Mapping[str, Any]) -> list[str]:
     aud = claims.get("aud")
     if isinstance(aud, str):
         return [aud]
-    if isinstance(aud, list) and all([isinstance(a, str) for a in aud]):
-        return aud
-    if aud is None:
+    if isinstance(aud, list):
+        for each in aud:  # a loop, not all(...): no comprehension's frame per token
+            if not isinstance(each, str):
+                break
+        else:
+            return aud
+    elif aud is None:
         return []
     raise MissingClaim("the token's 'aud' claim is neither a string nor a list of strings")
 
@@ -482,16 +486,23 @@ class TokenValidator:
         now = self._clock()
         leeway = self._leeway
         strict = kind in ("id", "logout")
-        # A signed userinfo answer is fresh by construction and need not carry exp.
-        exp = _numeric(claims, "exp", required=kind != "userinfo")
+        # Each time claim read as _numeric reads it; an integer in range (what every issuer
+        # writes) without its call, as this runs for every first-seen token.
+        exp: float | None = claims.get("exp")
+        if type(exp) is not int or not -_SAFE_INTEGER < exp < _SAFE_INTEGER:
+            # A signed userinfo answer is fresh by construction and need not carry exp.
+            exp = _numeric(claims, "exp", required=kind != "userinfo")
         if exp is None:
             exp = now
         elif now > exp + leeway:
             raise TokenExpired("the token has expired")
-        nbf = _numeric(claims, "nbf", required=False)
-        if nbf is not None and nbf > now + leeway:
-            raise TokenNotYetValid("the token is not valid yet (nbf)")
-        iat = _numeric(claims, "iat", required=strict)
+        if "nbf" in claims:
+            nbf = _numeric(claims, "nbf", required=False)
+            if nbf is not None and nbf > now + leeway:
+                raise TokenNotYetValid("the token is not valid yet (nbf)")
+        iat: float | None = claims.get("iat")
+        if type(iat) is not int or not -_SAFE_INTEGER < iat < _SAFE_INTEGER:
+            iat = _numeric(claims, "iat", required=strict)
         if iat is not None and iat > now + leeway:
             raise TokenIssuedInFuture("the token was issued in the future (iat)")
         iss = claims.get("iss")

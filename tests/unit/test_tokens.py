@@ -311,6 +311,13 @@ HOSTILE_TOKENS = [
     hostile("exp-infinite", lambda m: m.mint(m.access_claims(exp=float("inf"))), MissingClaim),
     hostile("exp-beyond-float", lambda m: m.mint(m.access_claims(exp=10**400)), MissingClaim),
     hostile("nbf-string", lambda m: m.mint(m.access_claims(nbf="yesterday")), MissingClaim),
+    hostile("iat-string", lambda m: m.mint(m.access_claims(iat="now")), MissingClaim),
+    hostile("iat-beyond-float", lambda m: m.mint(m.access_claims(iat=10**400)), MissingClaim),
+    hostile(
+        "iat-beyond-safe-integers",
+        lambda m: m.mint(m.access_claims(iat=2**60)),
+        TokenIssuedInFuture,
+    ),
     # issuer, audience, parties, type
     hostile(
         "wrong-issuer",
