@@ -31,13 +31,13 @@ class Identity:
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> Identity:
         """Build an identity from access- or ID-token claims."""
-        return cls(
-            sub=str(claims.get("sub", "")),
-            username=claims.get("preferred_username"),
-            email=claims.get("email"),
-            name=claims.get("name"),
-            claims=claims,
-        )
+        sub = str(claims.get("sub", ""))
+        username, email = claims.get("preferred_username"), claims.get("email")
+        if cls is not Identity:  # a subclass: its own __init__, whatever its fields
+            return cls(
+                sub=sub, username=username, email=email, name=claims.get("name"), claims=claims
+            )
+        return _made(sub, username, email, claims.get("name"), claims)
 
     @property
     def realm_roles(self) -> frozenset[str]:
@@ -56,3 +56,22 @@ class Identity:
         """
         owner = client_id if client_id is not None else str(self.claims.get("azp") or "")
         return has_role(self.claims, spec, client_id=owner)
+
+
+# A frozen dataclass's __init__ sets each field through object.__setattr__, several times
+# dearer than a slot's own setter; an identity is built for every first-seen token.
+_SLOTS = tuple(
+    Identity.__dict__[name].__set__ for name in ("sub", "username", "email", "name", "claims")
+)
+
+
+def _made(sub: str, username: Any, email: Any, name: Any, claims: Mapping[str, Any]) -> Identity:
+    """``Identity(sub, username, email, name, claims)``, its fields set by their slots."""
+    identity = object.__new__(Identity)
+    set_sub, set_username, set_email, set_name, set_claims = _SLOTS
+    set_sub(identity, sub)
+    set_username(identity, username)
+    set_email(identity, email)
+    set_name(identity, name)
+    set_claims(identity, claims)
+    return identity

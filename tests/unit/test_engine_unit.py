@@ -392,3 +392,29 @@ def test_bearer_tokens_with_the_same_tail_each_keep_their_own_token() -> None:
     assert tokens.token_of(first) == f"first.{tail}"
     assert tokens.token_of(f"Basic {tail}") is None
     assert tokens.seen(f"Basic {tail}") is None
+
+
+def test_identity_from_claims_is_the_frozen_value_its_fields_make() -> None:
+    import dataclasses
+
+    from kc_core.identity import Identity
+
+    claims = {"sub": "f:1", "preferred_username": "alice", "email": "a@x.test", "name": "Al"}
+    built = Identity.from_claims(claims)
+    assert built == Identity(
+        sub="f:1", username="alice", email="a@x.test", name="Al", claims=claims
+    )
+    assert built.claims is claims
+    assert Identity.from_claims({}) == Identity(
+        sub="", username=None, email=None, name=None, claims={}
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.sub = "other"  # type: ignore[misc]
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Member(Identity):
+        team: str = "none"
+
+    member = Member.from_claims(claims)
+    assert type(member) is Member
+    assert (member.sub, member.team) == ("f:1", "none")
